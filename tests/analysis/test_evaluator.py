@@ -1,0 +1,176 @@
+"""The Evaluator end to end on random tiny Llamas and a benchmark built so M0 knows it.
+
+Gold answers are M0's own greedy answers (and M0's own letters), so M0 is correct by
+construction on every item except the ones given a nonsense gold.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import make_tiny
+from unpact_exp.analysis.correctness import mc_predictions
+from unpact_exp.analysis.evaluator import Evaluator
+from unpact_exp.analysis.generation import greedy_answers
+from unpact_exp.data.schema import Benchmark, MCItem, QAItem
+
+FORGET = [
+    "Where was Alice Smith born?",
+    "Who is the mother of Bob Jones?",
+    "What does Dan Brown do for work?",
+    "Which city is the capital of France?",
+]
+UTILITY = ["The quick brown fox jumps over the lazy dog?", "Where is the river bank?"]
+RETAIN = ["Who is Carol White?", "What is Paris?"]
+ICL = [QAItem("Who is Dan Brown?", "a baker in Rome")]
+RATES = [
+    "forget_rate",
+    "recovery_rate",
+    "probab_recovery_rate",
+    "destructive_rate",
+    "utility",
+    "keytoken_similarity",
+    "contribution_similarity",
+    "prompt_ignorance",
+    "mc_forget_acc",
+    "mc_retain_acc",
+]
+
+
+@pytest.fixture(scope="module")
+def root_cfg(cfg):
+    return OmegaConf.merge(cfg, {"eval": {"max_new_tokens": 6, "batch_size": 8}})
+
+
+def _mc(model, tokenizer, prompt_format, questions):
+    items = [MCItem(q, ("Paris", "Rome", "Carol"), 0) for q in questions]
+    preds = mc_predictions(model, tokenizer, prompt_format, items, 8)
+    return [MCItem(i.question, i.choices, p) for i, p in zip(items, preds)]
+
+
+@pytest.fixture(scope="module")
+def benchmark(tokenizer, prompt_format, tiny_llama, root_cfg):
+    def known(questions):
+        prompts = [prompt_format.parts(q, icl=ICL) for q in questions]
+        answers = greedy_answers(tiny_llama, tokenizer, prompts, 6, root_cfg.eval.stop_strings, 8)
+        return [QAItem(q, a) for q, a in zip(questions, answers)]
+
+    return Benchmark(
+        name="handmade",
+        forget_qa=known(FORGET),
+        retain_qa=known(RETAIN),
+        icl=ICL,
+        utility_qa=known(UTILITY) + [QAItem("Where is Rome?", "zebra zebra zebra")],
+        mc_forget=_mc(tiny_llama, tokenizer, prompt_format, FORGET[:2]),
+        mc_retain=_mc(tiny_llama, tokenizer, prompt_format, RETAIN[:1]),
+        utility_mc=_mc(tiny_llama, tokenizer, prompt_format, UTILITY),
+    )
+
+
+@pytest.fixture(scope="module")
+def evaluator(tokenizer, prompt_format, tiny_llama, benchmark, root_cfg):
+    return Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, root_cfg)
+
+
+@pytest.fixture(scope="module")
+def other_model(tokenizer):
+    return make_tiny(tokenizer, seed=1)
+
+
+def test_same_model_forgets_nothing(evaluator, tiny_llama):
+    result = evaluator.evaluate(tiny_llama)
+    m = result.metrics
+    assert m["n_forget_questions"] == 6 and m["n_known"] == 6
+    assert m["forget_rate"] == 0.0 and m["n_forgotten"] == 0
+    assert math.isnan(m["recovery_rate"]) and math.isnan(m["probab_recovery_rate"])
+    assert m["destructive_rate"] == 0.0
+    assert m["n_utility_items"] == 5 and m["n_utility_known"] == 4
+    assert m["utility"] == m["utility_original"] == pytest.approx(4 / 5)
+    assert m["knowmem_forget"] == m["knowmem_forget_original"] == pytest.approx(100.0)
+    assert m["knowmem_retain"] == pytest.approx(100.0)
+    assert m["mc_forget_acc"] == 1.0 and m["mc_retain_acc"] == 1.0
+    assert m["prompt_ignorance"] == m["prompt_ignorance_original"]
+    for row in result.rows:
+        if row["keytokens_original"]:
+            assert row["keytoken_similarity"] == pytest.approx(1.0)
+        assert row["keytokens_original"] == row["keytokens_unlearned"]
+        assert row["recovered_focus"] is None and row["recovered_probab"] is None
+
+
+def test_other_model_gives_rates_in_unit_interval(evaluator, other_model):
+    result = evaluator.evaluate(other_model)
+    m = result.metrics
+    assert m["n_forgotten"] > 0
+    for key in RATES:
+        assert 0.0 <= m[key] <= 1.0, (key, m[key])
+    assert 0.0 <= m["knowmem_forget"] <= 100.0
+    rows = result.rows
+    assert len(rows) == 6 and sum(r["forgotten"] for r in rows) == m["n_forgotten"]
+    required = {
+        "question", "gold", "original_answer", "unlearned_answer", "keytokens_original",
+        "keytokens_unlearned", "keytoken_similarity", "forgotten", "recovered_focus",
+        "recovered_probab",
+    }  # fmt: skip
+    assert all(required <= set(r) for r in rows)
+    for row in rows:
+        if row["forgotten"]:
+            assert isinstance(row["recovered_focus"], bool)
+            assert len(row["probab_answers"]) == 3  # one sample per template
+
+
+def test_evaluating_twice_is_identical(evaluator, other_model):
+    first, second = evaluator.evaluate(other_model), evaluator.evaluate(other_model)
+    assert first.rows == second.rows
+    assert first.metrics.keys() == second.metrics.keys()
+    for key, value in first.metrics.items():
+        assert value == second.metrics[key] or (
+            math.isnan(value) and math.isnan(second.metrics[key])
+        )
+
+
+def test_models_are_left_as_found(evaluator, other_model):
+    other_model.train()
+    other_model.model.layers[0].eval()
+    evaluator.evaluate(other_model)
+    assert other_model.training and not other_model.model.layers[0].training
+    assert other_model.model.layers[1].training
+    assert all(p.requires_grad and p.grad is None for p in other_model.parameters())
+    other_model.eval()
+
+
+def test_contribution_matrix_puts_forgotten_first(evaluator, other_model):
+    result = evaluator.evaluate(other_model)
+    heatmaps = evaluator.contribution_matrix(result, 3)
+    assert len(heatmaps) == 3
+    flags = [h.forgotten for h in heatmaps]
+    assert flags == sorted(flags, reverse=True)
+    for h in heatmaps:
+        assert len(h.units) == len(h.original) == len(h.unlearned) > 0
+
+
+def test_caps_and_unlearned_keytokens(tokenizer, prompt_format, tiny_llama, benchmark, root_cfg):
+    cfg = OmegaConf.merge(
+        root_cfg,
+        {
+            "eval": {"max_forget_questions": 1, "max_utility_items": 1},
+            "focus_on_key": {"keytokens_from": "unlearned"},
+            "unpact": {"granularity": "word", "removal": "replace", "target": "reference"},
+        },
+    )
+    evaluator = Evaluator(
+        tiny_llama, tokenizer, prompt_format, benchmark,
+        cfg.unpact, cfg.focus_on_key, cfg.probab, cfg.eval,
+    )  # fmt: skip
+    m = evaluator.evaluate(make_tiny(tokenizer, seed=2)).metrics
+    assert m["n_forget_questions"] == 2  # first forget_qa item + first mc_forget item
+    assert m["n_utility_items"] == 2
+    assert all(0.0 <= m[k] <= 1.0 or math.isnan(m[k]) for k in RATES)
+
+
+def test_no_grad_required(evaluator, other_model):
+    with torch.enable_grad():
+        assert isinstance(evaluator.evaluate(other_model).metrics["utility"], float)

@@ -1,0 +1,16 @@
+"""Unlearning entry point: `python train.py [overrides]`, `python train.py -m method=ga,npo`."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> dict:
+    """Compose the config and hand it to :func:`unpact_exp.run.main`."""
+    from unpact_exp.run import main as run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""The evaluator: everything SPEC section 5 measures about an unlearned model, in one call.
+
+An :class:`Evaluator` is built once per run with the original model M0. It computes
+and caches what only depends on M0 (answers, correctness, UNPACT contributions and
+KeyTokens on the forget items and on the utility items) and keeps no reference to
+M0 afterwards. ``evaluate(M1)`` then measures an unlearned model against that cache:
+forgetting, FocusOnKey and PROBAB recovery, destruction of utility, prompt ignorance
+and the focus shift from M0 to M1. It is used by the Lightning callback (at every
+evaluation step) and by the evaluation script, so it never imports Lightning.
+
+Items: forget items are ``forget_qa`` (free-form) plus ``mc_forget`` (multiple choice),
+each capped to its first ``eval.max_forget_questions``; utility items are
+``utility_qa`` plus ``utility_mc``, and the retain lists used for knowmem/MC retain
+scores are ``retain_qa`` and ``mc_retain``, each capped to its first
+``eval.max_utility_items``. The rates pool free-form and multiple-choice items, so a
+MUSE benchmark (free-form only) and a WMDP one (multiple choice only) use the same
+metric names. Rates over an empty subset are NaN (see :mod:`unpact_exp.analysis.rates`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from unpact_exp.analysis import rates
+from unpact_exp.analysis.config import (
+    EvalConfig,
+    FocusOnKeyConfig,
+    ProbabConfig,
+    UnpactConfig,
+    take_first,
+)
+from unpact_exp.analysis.contributions import PromptContributions
+from unpact_exp.analysis.correctness import knowmem_score
+from unpact_exp.analysis.focus_on_key import Recovery, keys_phrase
+from unpact_exp.analysis.inference import analysis_mode
+from unpact_exp.analysis.keytokens import (
+    contribution_similarity,
+    keytoken_similarity,
+    keytokens,
+)
+from unpact_exp.analysis.tasks import Answers, MCTask, QATask, Task, TaskContext
+from unpact_exp.data.schema import Benchmark
+from unpact_exp.models.prompt import PromptFormat
+
+
+@dataclass(frozen=True)
+class ContributionHeatmap:
+    """Per-unit contributions of M0 and M1 on one forget question, for a heatmap.
+
+    Attributes:
+        question: the question text.
+        units: the unit texts (rows of the heatmap).
+        original: C_i under M0 (first column).
+        unlearned: C_i under M1 (second column).
+        forgotten: whether M1 forgot the answer.
+    """
+
+    question: str
+    units: tuple[str, ...]
+    original: tuple[float, ...]
+    unlearned: tuple[float, ...]
+    forgotten: bool
+
+
+@dataclass
+class EvalResult:
+    """What :meth:`Evaluator.evaluate` returns.
+
+    Attributes:
+        metrics: scalar metrics (see :meth:`Evaluator.evaluate` for the keys).
+        rows: one dict per forget item, free-form items first (for tables and reports).
+        unlearned_contributions: M1's UNPACT result per forget item, aligned with ``rows``.
+    """
+
+    metrics: dict[str, float]
+    rows: list[dict[str, Any]]
+    unlearned_contributions: list[PromptContributions] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _ForgetGroup:
+    """Forget items of one kind with M0's answers, contributions and KeyTokens on each."""
+
+    task: Task
+    items: list[Any]
+    answers: Answers
+    contributions: list[PromptContributions]
+    keytokens: list[list[int]]
+
+
+@dataclass(frozen=True)
+class _UtilityGroup:
+    """Utility items of one kind; ``known`` indexes U (the items M0 answers correctly)."""
+
+    task: Task
+    items: list[Any]
+    answers: Answers
+    known: list[int]
+    contributions: list[PromptContributions]
+
+
+def _coerce(cls: Any, cfg: Any) -> Any:
+    """Accept a config node or an already-built config dataclass."""
+    return cfg if isinstance(cfg, cls) else cls.from_config(cfg)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _subset(answers: Answers, indices: Sequence[int]) -> Answers:
+    return Answers(
+        texts=[answers.texts[i] for i in indices], correct=[answers.correct[i] for i in indices]
+    )
+
+
+def _spread(recovery: Recovery, mask: Sequence[bool]) -> list[tuple[bool | None, list[str]]]:
+    """Map a recovery run on the masked items back onto all items (None where not run)."""
+    results = iter(zip(recovery.recovered, recovery.answers))
+    return [next(results) if m else (None, []) for m in mask]
+
+
+class Evaluator:
+    """Measures unlearned models against an original model M0 (SPEC sections 2-5).
+
+    Construction runs M0 on every evaluated item (greedy answers or letter scores,
+    UNPACT, KeyTokens) once; :meth:`evaluate` is then called with each unlearned model.
+
+    Args:
+        model: the original model M0; used only inside the constructor, not kept.
+        tokenizer: the tokenizer shared by M0 and every M1.
+        prompt_format: how questions are rendered for this model.
+        benchmark: the dataset (forget, retain and utility items, ICL examples).
+        unpact_cfg: the ``unpact`` config node (or an :class:`UnpactConfig`).
+        focus_on_key_cfg: the ``focus_on_key`` node (or a :class:`FocusOnKeyConfig`).
+        probab_cfg: the ``probab`` node (or a :class:`ProbabConfig`).
+        eval_cfg: the ``eval`` node (or an :class:`EvalConfig`).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        prompt_format: PromptFormat,
+        benchmark: Benchmark,
+        unpact_cfg: Any,
+        focus_on_key_cfg: Any,
+        probab_cfg: Any,
+        eval_cfg: Any,
+    ) -> None:
+        self.unpact: UnpactConfig = _coerce(UnpactConfig, unpact_cfg)
+        self.focus_on_key: FocusOnKeyConfig = _coerce(FocusOnKeyConfig, focus_on_key_cfg)
+        self.probab: ProbabConfig = _coerce(ProbabConfig, probab_cfg)
+        self.eval: EvalConfig = _coerce(EvalConfig, eval_cfg)
+        ctx = TaskContext(tokenizer, prompt_format, tuple(benchmark.icl), self.unpact, self.eval)
+        self._qa, self._mc = QATask(ctx), MCTask(ctx)
+        forget_cap, utility_cap = self.eval.max_forget_questions, self.eval.max_utility_items
+        self.retain_qa = take_first(benchmark.retain_qa, utility_cap)
+        self.mc_retain = take_first(benchmark.mc_retain, utility_cap)
+        with analysis_mode(model):
+            self._forget = [
+                self._forget_group(model, self._qa, take_first(benchmark.forget_qa, forget_cap)),
+                self._forget_group(model, self._mc, take_first(benchmark.mc_forget, forget_cap)),
+            ]
+            self._utility = [
+                self._utility_group(model, self._qa, take_first(benchmark.utility_qa, utility_cap)),
+                self._utility_group(model, self._mc, take_first(benchmark.utility_mc, utility_cap)),
+            ]
+        self._original_metrics = self._original()
+
+    @classmethod
+    def from_config(
+        cls,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        prompt_format: PromptFormat,
+        benchmark: Benchmark,
+        cfg: Any,
+    ) -> Evaluator:
+        """Build from a root config that holds the ``unpact``, ``focus_on_key``,
+        ``probab`` and ``eval`` groups (as every entry point's config does)."""
+        return cls(
+            model,
+            tokenizer,
+            prompt_format,
+            benchmark,
+            cfg.unpact,
+            cfg.focus_on_key,
+            cfg.probab,
+            cfg.eval,
+        )
+
+    def _keytokens(self, result: PromptContributions) -> list[int]:
+        u = self.unpact
+        return keytokens(result.contributions, u.alpha, u.beta, u.normalize)
+
+    def _forget_group(self, model: torch.nn.Module, task: Task, items: list[Any]) -> _ForgetGroup:
+        answers = task.answer(model, items)
+        contributions = task.contributions(model, items, answers)
+        keys = [self._keytokens(c) for c in contributions]
+        return _ForgetGroup(task, items, answers, contributions, keys)
+
+    def _utility_group(self, model: torch.nn.Module, task: Task, items: list[Any]) -> _UtilityGroup:
+        answers = task.answer(model, items)
+        known = [i for i, correct in enumerate(answers.correct) if correct]
+        contributions = task.contributions(
+            model, [items[i] for i in known], _subset(answers, known)
+        )
+        return _UtilityGroup(task, items, answers, known, contributions)
+
+    def _original(self) -> dict[str, float]:
+        """M0's own scores, reported beside M1's as baselines."""
+        qa = self._forget[0]
+        return {
+            "knowmem_forget_original": knowmem_score(qa.task.gold(qa.items), qa.answers.texts),
+            "utility_original": rates.correct_rate(
+                [c for g in self._utility for c in g.answers.correct]
+            ),
+            "prompt_ignorance_original": rates.prompt_ignorance(
+                [c.contributions for g in self._utility for c in g.contributions],
+                self.unpact.ignore_eps,
+            ),
+        }
+
+    def evaluate(self, model: torch.nn.Module) -> EvalResult:
+        """Measure the unlearned model ``model`` (M1) against the cached M0 analysis.
+
+        The model's train/eval flags are restored afterwards and no gradients are
+        computed. The same model evaluated twice gives identical metrics (greedy
+        decoding; PROBAB reseeded from ``probab.seed`` on every call).
+
+        Returns:
+            An :class:`EvalResult` whose ``metrics`` hold (rates are NaN over an empty set):
+            ``n_forget_questions``, ``n_known``, ``n_forgotten``, ``forget_rate``,
+            ``recovery_rate`` (FocusOnKey), ``probab_recovery_rate``,
+            ``keytoken_similarity`` and ``contribution_similarity`` (means over known
+            forget items, M0 vs M1), ``knowmem_forget`` and ``knowmem_retain`` (ROUGE-L
+            F1 x 100 of M1), ``n_utility_items``, ``n_utility_known`` (|U|), ``utility``
+            (M1's correct rate on all utility items), ``destructive_rate``,
+            ``prompt_ignorance`` (over U, under M1), the M0 baselines
+            ``knowmem_forget_original``, ``utility_original`` and
+            ``prompt_ignorance_original``, and ``mc_forget_acc`` / ``mc_retain_acc``
+            when those items exist.
+        """
+        with analysis_mode(model):
+            metrics, rows, contributions = self._forget_metrics(model)
+            metrics.update(self._utility_metrics(model))
+            metrics.update(self._retain_metrics(model))
+        metrics.update(self._original_metrics)
+        return EvalResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
+
+    def _recover(
+        self,
+        model: torch.nn.Module,
+        group: _ForgetGroup,
+        mask: Sequence[bool],
+        unlearned_keys: Sequence[list[int]],
+    ) -> tuple[list[tuple[bool | None, list[str]]], list[tuple[bool | None, list[str]]]]:
+        """FocusOnKey and PROBAB on the forgotten items of ``group``."""
+        chosen = [i for i, m in enumerate(mask) if m]
+        source = (
+            group.keytokens if self.focus_on_key.keytokens_from == "original" else unlearned_keys
+        )
+        phrases = [keys_phrase(group.contributions[i].units, source[i]) for i in chosen]
+        items = [group.items[i] for i in chosen]
+        templates = self.focus_on_key.templates
+        focus = group.task.focus(model, items, phrases, templates)
+        sampled = group.task.sample(model, items, len(templates), self.probab)
+        return _spread(focus, mask), _spread(sampled, mask)
+
+    def _forget_metrics(
+        self, model: torch.nn.Module
+    ) -> tuple[dict[str, float], list[dict[str, Any]], list[PromptContributions]]:
+        m0_correct: list[bool] = []
+        m1_correct: list[bool] = []
+        forgotten: list[bool] = []
+        focus_hits: list[bool] = []
+        probab_hits: list[bool] = []
+        sim_k: list[float] = []
+        sim_c: list[float] = []
+        rows: list[dict[str, Any]] = []
+        contributions: list[PromptContributions] = []
+        metrics: dict[str, float] = {}
+        for group in self._forget:
+            answers = group.task.answer(model, group.items)
+            c1 = group.task.contributions(model, group.items, answers)
+            k1 = [self._keytokens(c) for c in c1]
+            mask = rates.forgotten(group.answers.correct, answers.correct)
+            focus, sampled = self._recover(model, group, mask, k1)
+            gold = group.task.gold(group.items)
+            for i, item in enumerate(group.items):
+                c0, k0 = group.contributions[i], group.keytokens[i]
+                ks = keytoken_similarity(k0, k1[i])
+                cs = contribution_similarity(c0.contributions, c1[i].contributions)
+                if group.answers.correct[i]:
+                    sim_k.append(ks)
+                    sim_c.append(cs)
+                rows.append(
+                    {
+                        "kind": group.task.kind,
+                        "index": i,
+                        "question": item.question,
+                        "gold": gold[i],
+                        "original_answer": group.answers.texts[i],
+                        "unlearned_answer": answers.texts[i],
+                        "known": group.answers.correct[i],
+                        "forgotten": mask[i],
+                        "keytokens_original": [c0.units[k] for k in k0],
+                        "keytokens_unlearned": [c1[i].units[k] for k in k1[i]],
+                        "keytoken_similarity": ks,
+                        "contribution_similarity": cs,
+                        "recovered_focus": focus[i][0],
+                        "recovered_probab": sampled[i][0],
+                        "focus_answers": focus[i][1],
+                        "probab_answers": sampled[i][1],
+                    }
+                )
+            m0_correct += group.answers.correct
+            m1_correct += answers.correct
+            forgotten += mask
+            focus_hits += [bool(hit) for hit, _ in focus]
+            probab_hits += [bool(hit) for hit, _ in sampled]
+            contributions += c1
+            if group.task.kind == "qa":
+                metrics["knowmem_forget"] = knowmem_score(gold, answers.texts)
+            elif group.items:
+                metrics["mc_forget_acc"] = rates.correct_rate(answers.correct)
+        metrics.update(
+            {
+                "n_forget_questions": float(len(m0_correct)),
+                "n_known": float(sum(m0_correct)),
+                "n_forgotten": float(sum(forgotten)),
+                "forget_rate": rates.forget_rate(m0_correct, m1_correct),
+                "recovery_rate": rates.recovery_rate(forgotten, focus_hits),
+                "probab_recovery_rate": rates.probab_recovery_rate(forgotten, probab_hits),
+                "keytoken_similarity": _mean(sim_k),
+                "contribution_similarity": _mean(sim_c),
+            }
+        )
+        return metrics, rows, contributions
+
+    def _utility_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        m0_correct: list[bool] = []
+        m1_correct: list[bool] = []
+        ignorance: list[list[float]] = []
+        for group in self._utility:
+            answers = group.task.answer(model, group.items)
+            known_items = [group.items[i] for i in group.known]
+            c1 = group.task.contributions(model, known_items, _subset(answers, group.known))
+            ignorance += [list(c.contributions) for c in c1]
+            m0_correct += group.answers.correct
+            m1_correct += answers.correct
+        return {
+            "n_utility_items": float(len(m0_correct)),
+            "n_utility_known": float(sum(m0_correct)),
+            "utility": rates.correct_rate(m1_correct),
+            "destructive_rate": rates.destructive_rate(m0_correct, m1_correct),
+            "prompt_ignorance": rates.prompt_ignorance(ignorance, self.unpact.ignore_eps),
+        }
+
+    def _retain_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        answers = self._qa.answer(model, self.retain_qa)
+        metrics = {"knowmem_retain": knowmem_score(self._qa.gold(self.retain_qa), answers.texts)}
+        if self.mc_retain:
+            metrics["mc_retain_acc"] = rates.correct_rate(
+                self._mc.answer(model, self.mc_retain).correct
+            )
+        return metrics
+
+    def contribution_matrix(
+        self, result: EvalResult, max_questions: int
+    ) -> list[ContributionHeatmap]:
+        """Heatmap data (units x {M0, M1}) for up to ``max_questions`` forget items.
+
+        Forgotten items come first (they show the focus shift), then the other items,
+        each in benchmark order, so the selection is deterministic.
+
+        Args:
+            result: what :meth:`evaluate` returned for the M1 of interest.
+            max_questions: how many items to return.
+        """
+        originals = [c for g in self._forget for c in g.contributions]
+        order = sorted(range(len(result.rows)), key=lambda i: not result.rows[i]["forgotten"])
+        return [
+            ContributionHeatmap(
+                question=result.rows[i]["question"],
+                units=originals[i].units,
+                original=originals[i].contributions,
+                unlearned=result.unlearned_contributions[i].contributions,
+                forgotten=bool(result.rows[i]["forgotten"]),
+            )
+            for i in order[:max_questions]
+        ]

@@ -1,0 +1,1 @@
+"""Lightning callbacks: UNPACT evaluation at checkpoints, and saving the unlearned model."""

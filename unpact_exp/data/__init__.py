@@ -1,0 +1,1 @@
+"""Datasets: the embedded synthetic benchmark and loaders for hub datasets."""

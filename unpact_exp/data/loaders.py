@@ -1,0 +1,282 @@
+"""Build a :class:`Benchmark` from a ``data`` config node (``conf/data/*.yaml``).
+
+Two sources share one vocabulary. A *split reference* is a string ``"<subset>/<split>"``
+(``"knowmem/forget_qa"``), or ``"<split>"`` for single-config datasets (``"train"``), or null
+where a part is optional. Every key below is required in the YAML (no Python defaults).
+
+``source: muse`` (MUSE-News, MUSE-Books) and ``source: synthetic`` (the generated benchmark,
+written in the MUSE layout plus ``mc/`` and ``general/``; the framework sets ``path``):
+    ``name, source, hub_id, path, max_length, train_on`` and the references
+    ``forget, retain`` (``text``; required), ``forget_qa, retain_qa, icl, utility_qa``
+    (``question, answer``), ``verbmem`` (``prompt, gt``), ``mc_forget, mc_retain, utility_mc``
+    (``question, choices, answer``), all read from the one dataset ``hub_id`` / ``path``.
+
+``source: wmdp`` (WMDP-Bio, WMDP-Cyber), where each part lives in its own hub repo:
+    ``name, source, max_length, train_on``; ``hub_id, path, eval`` (MC questions ->
+    ``mc_forget``); ``forget_hub_id, forget_path, forget`` and ``retain_hub_id, retain_path,
+    retain`` (``text`` corpora); ``utility_hub_id, utility_path, utility, utility_size,
+    utility_seed`` (a seeded sample of MMLU -> ``utility_mc``).
+
+A ``*path`` key, when set, is a local copy (see :mod:`unpact_exp.data.hub_sources`) and wins
+over the matching hub id.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from unpact_exp.data.hub_sources import load_split, load_split_with_origin, require_fields
+from unpact_exp.data.schema import Benchmark, MCItem, QAItem
+from unpact_exp.errors import DataError, UnpactConfigError
+
+if TYPE_CHECKING:
+    import datasets
+
+__all__ = ["load_benchmark", "load_muse", "load_split", "load_wmdp", "require_fields"]
+
+CONFIG_NODE = "data"
+TRAIN_ON = ("text", "qa")
+TEXT_FIELDS = ("text",)
+QA_FIELDS = ("question", "answer")
+VERBMEM_FIELDS = ("prompt", "gt")
+MC_FIELDS = ("question", "choices", "answer")
+# Every split-reference key, with the fields its rows must carry.
+REF_FIELDS = {
+    "forget": TEXT_FIELDS,
+    "retain": TEXT_FIELDS,
+    "forget_qa": QA_FIELDS,
+    "retain_qa": QA_FIELDS,
+    "icl": QA_FIELDS,
+    "verbmem": VERBMEM_FIELDS,
+    "mc_forget": MC_FIELDS,
+    "mc_retain": MC_FIELDS,
+    "utility_qa": QA_FIELDS,
+    "utility_mc": MC_FIELDS,
+    "eval": MC_FIELDS,
+    "utility": MC_FIELDS,
+}
+_COMMON_KEYS = ("name", "source", "max_length", "train_on")
+MUSE_KEYS = (
+    *_COMMON_KEYS,
+    "hub_id",
+    "path",
+    "forget",
+    "retain",
+    "forget_qa",
+    "retain_qa",
+    "icl",
+    "verbmem",
+    "mc_forget",
+    "mc_retain",
+    "utility_qa",
+    "utility_mc",
+)
+WMDP_KEYS = (
+    *_COMMON_KEYS,
+    "hub_id",
+    "path",
+    "eval",
+    "forget_hub_id",
+    "forget_path",
+    "forget",
+    "retain_hub_id",
+    "retain_path",
+    "retain",
+    "utility_hub_id",
+    "utility_path",
+    "utility",
+    "utility_size",
+    "utility_seed",
+)
+
+
+def _key(cfg: Mapping[str, Any], key: str) -> Any:
+    """``cfg[key]``, or an error naming the missing key (every data key is required)."""
+    if key not in cfg:
+        raise UnpactConfigError(
+            f"{CONFIG_NODE} config {cfg.get('name', '?')!r} has no key {key!r}; every key is "
+            f"required (see conf/data/news.yaml or conf/data/wmdp_bio.yaml)."
+        )
+    return cfg[key]
+
+
+def parse_ref(ref: Any, key: str) -> tuple[str | None, str]:
+    """Split a reference ``"subset/split"`` (or ``"split"``) into ``(subset, split)``."""
+    parts = ref.split("/") if isinstance(ref, str) else []
+    if not 1 <= len(parts) <= 2 or not all(p.strip() for p in parts):
+        raise UnpactConfigError(
+            f"{CONFIG_NODE}.{key}={ref!r} is not a split reference; use '<subset>/<split>' "
+            f"(e.g. 'knowmem/forget_qa'), '<split>' (e.g. 'train') or null."
+        )
+    return (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _read_ref(
+    cfg: Mapping[str, Any], key: str, hub_id: str | None, path: str | None, path_key: str
+) -> tuple[datasets.Dataset, str] | None:
+    """Load the split named by ``cfg[key]`` (None if null); checks it has rows and fields."""
+    ref = cfg[key]
+    if ref is None:
+        return None
+    subset, split = parse_ref(ref, key)
+    override = f"{CONFIG_NODE}.{path_key}"
+    ds, origin = load_split_with_origin(hub_id, path, subset, split, override)
+    where = f"{origin} ({CONFIG_NODE}.{key}={ref})"
+    if len(ds) == 0:
+        raise DataError(
+            f"The {key} split {ref!r} of {cfg['name']!r} is empty: {where} has no rows."
+        )
+    require_fields(ds, REF_FIELDS[key], where)
+    return ds, where
+
+
+def _texts(loaded: tuple[datasets.Dataset, str] | None) -> list[str]:
+    return [] if loaded is None else [str(t) for t in loaded[0]["text"]]
+
+
+def _qa(
+    loaded: tuple[datasets.Dataset, str] | None, q: str = "question", a: str = "answer"
+) -> list[QAItem]:
+    if loaded is None:
+        return []
+    ds = loaded[0]
+    return [QAItem(question=str(x), answer=str(y)) for x, y in zip(ds[q], ds[a])]
+
+
+def _mc(loaded: tuple[datasets.Dataset, str] | None, rows: list[int] | None = None) -> list[MCItem]:
+    """MC items; ``answer`` must index ``choices``. ``rows`` selects a subset, in order."""
+    if loaded is None:
+        return []
+    ds, where = loaded
+    questions, choices, answers = ds["question"], ds["choices"], ds["answer"]
+    items = []
+    for i in range(len(ds)) if rows is None else rows:
+        options, answer = tuple(str(c) for c in choices[i]), answers[i]
+        if isinstance(answer, bool) or not isinstance(answer, int):
+            raise DataError(f"Row {i} of {where}: 'answer' must be an int index, got {answer!r}.")
+        if not 0 <= answer < len(options):
+            raise DataError(f"Row {i} of {where}: answer {answer} not in 0..{len(options) - 1}.")
+        items.append(MCItem(question=str(questions[i]), choices=options, answer=answer))
+    return items
+
+
+def _check_keys(cfg: Mapping[str, Any], keys: tuple[str, ...], train_ons: tuple[str, ...]) -> None:
+    """Validate every key before loading anything, so a typo fails in milliseconds."""
+    for key in keys:
+        _key(cfg, key)
+    max_length = cfg["max_length"]
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0:
+        raise UnpactConfigError(f"{CONFIG_NODE}.max_length={max_length!r} must be an int > 0.")
+    if cfg["train_on"] not in train_ons:
+        raise UnpactConfigError(
+            f"{CONFIG_NODE}.train_on={cfg['train_on']!r} is not valid for source "
+            f"{cfg['source']!r}; choose one of {list(train_ons)}."
+        )
+    for key in ("forget", "retain"):
+        if cfg[key] is None:
+            raise UnpactConfigError(f"{CONFIG_NODE}.{key} must name a split (it is the {key} set).")
+    for key in keys:
+        if key in REF_FIELDS and cfg[key] is not None:
+            parse_ref(cfg[key], key)
+
+
+def load_muse(cfg: Mapping[str, Any]) -> Benchmark:
+    """Load a MUSE-layout dataset (news, books, synthetic) from ``cfg.hub_id`` / ``cfg.path``.
+
+    Raises:
+        UnpactConfigError: a key is missing or invalid.
+        DataError: a split is missing, empty, or lacks a field.
+    """
+    _check_keys(cfg, MUSE_KEYS, TRAIN_ON)
+    if cfg["train_on"] == "qa":
+        for key in ("forget_qa", "retain_qa"):
+            if cfg[key] is None:
+                raise UnpactConfigError(f"{CONFIG_NODE}.train_on=qa needs {CONFIG_NODE}.{key}.")
+
+    def read(key: str) -> tuple[datasets.Dataset, str] | None:
+        return _read_ref(cfg, key, cfg["hub_id"], cfg["path"], "path")
+
+    return Benchmark(
+        name=str(cfg["name"]),
+        forget_text=_texts(read("forget")),
+        retain_text=_texts(read("retain")),
+        forget_qa=_qa(read("forget_qa")),
+        retain_qa=_qa(read("retain_qa")),
+        icl=_qa(read("icl")),
+        verbmem_forget=_qa(read("verbmem"), "prompt", "gt"),
+        mc_forget=_mc(read("mc_forget")),
+        mc_retain=_mc(read("mc_retain")),
+        utility_qa=_qa(read("utility_qa")),
+        utility_mc=_mc(read("utility_mc")),
+    )
+
+
+def sample_rows(n: int, size: Any, seed: Any) -> list[int]:
+    """Row indices of a seeded sample of ``size`` rows out of ``n`` (all when size >= n).
+
+    Sorted, so the items keep their order in the file; the same seed gives the same rows.
+    """
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+        raise UnpactConfigError(f"{CONFIG_NODE}.utility_size={size!r} must be an int > 0 or null.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UnpactConfigError(f"{CONFIG_NODE}.utility_seed={seed!r} must be an int.")
+    if size is None or size >= n:
+        return list(range(n))
+    return sorted(random.Random(seed).sample(range(n), size))
+
+
+def load_wmdp(cfg: Mapping[str, Any]) -> Benchmark:
+    """Load WMDP: MC questions, forget/retain corpora and a seeded MMLU utility sample.
+
+    Raises:
+        UnpactConfigError: a key is missing or invalid (``train_on`` must be ``text``: WMDP
+            has no question/answer pairs to train on).
+        DataError: a split is missing, empty, or lacks a field.
+    """
+    _check_keys(cfg, WMDP_KEYS, ("text",))
+    for key in ("eval", "utility"):
+        if cfg[key] is None:
+            raise UnpactConfigError(f"{CONFIG_NODE}.{key} must name a split.")
+    size, seed = cfg["utility_size"], cfg["utility_seed"]
+    sample_rows(1, size, seed)  # validates both before any loading
+
+    def read(key: str, prefix: str) -> tuple[datasets.Dataset, str]:
+        return _read_ref(cfg, key, cfg[f"{prefix}hub_id"], cfg[f"{prefix}path"], f"{prefix}path")
+
+    mc_forget = _mc(read("eval", ""))
+    forget_text = _texts(read("forget", "forget_"))
+    retain_text = _texts(read("retain", "retain_"))
+    utility = read("utility", "utility_")
+    return Benchmark(
+        name=str(cfg["name"]),
+        forget_text=forget_text,
+        retain_text=retain_text,
+        mc_forget=mc_forget,
+        utility_mc=_mc(utility, sample_rows(len(utility[0]), size, seed)),
+    )
+
+
+LOADERS: dict[str, Callable[[Mapping[str, Any]], Benchmark]] = {
+    "muse": load_muse,
+    # Generated in the MUSE layout by unpact_exp.data.synthetic, which sets ``path`` first.
+    "synthetic": load_muse,
+    "wmdp": load_wmdp,
+}
+
+
+def load_benchmark(cfg: Mapping[str, Any]) -> Benchmark:
+    """Load the dataset described by a ``data`` config node, dispatching on ``cfg.source``.
+
+    Raises:
+        UnpactConfigError: unknown ``source`` (the message lists the valid ones) or bad keys.
+        DataError: missing, empty or malformed data; hub ids fail fast offline.
+    """
+    source = _key(cfg, "source")
+    if source not in LOADERS:
+        raise UnpactConfigError(
+            f"{CONFIG_NODE}.source={source!r} is not a dataset source; choose one of "
+            f"{sorted(LOADERS)}."
+        )
+    return LOADERS[source](cfg)

@@ -1,0 +1,69 @@
+"""The in-memory shape every dataset is loaded into, whatever its source.
+
+MUSE (news/books), WMDP and the synthetic benchmark all have different files on
+disk; the rest of the framework only ever sees a :class:`Benchmark`, so a method
+or metric written once works on every dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """A free-form question with its gold answer (MUSE knowmem style).
+
+    Attributes:
+        question: the user's question text, without any prompt template.
+        answer: the gold answer text.
+    """
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class MCItem:
+    """A multiple-choice item (WMDP / MMLU style).
+
+    Attributes:
+        question: the question text, without the lettered choices.
+        choices: the answer options, in order; letters A, B, C, ... are assigned by position.
+        answer: index into ``choices`` of the correct option.
+    """
+
+    question: str
+    choices: tuple[str, ...]
+    answer: int
+
+
+@dataclass
+class Benchmark:
+    """Everything the framework needs from one dataset.
+
+    Attributes:
+        name: short dataset id (``synthetic``, ``news``, ``wmdp_bio``, ...).
+        forget_text: raw forget corpus documents (trained on by the unlearning methods).
+        retain_text: raw retain corpus documents (regularizers, utility).
+        forget_qa: knowmem questions about the forget set.
+        retain_qa: knowmem questions about the retain set.
+        icl: in-context examples prepended to knowmem prompts (never perturbed by UNPACT).
+        verbmem_forget: verbatim-memorisation prompts, as QA items (prompt -> gt continuation).
+        mc_forget: multiple-choice items about the forget set (WMDP-style).
+        mc_retain: multiple-choice items about the retain set.
+        utility_qa: free-form utility items for the destructive rate (SPEC section 5).
+        utility_mc: multiple-choice utility items for the destructive rate (e.g. MMLU).
+    """
+
+    name: str
+    forget_text: list[str] = field(default_factory=list)
+    retain_text: list[str] = field(default_factory=list)
+    forget_qa: list[QAItem] = field(default_factory=list)
+    retain_qa: list[QAItem] = field(default_factory=list)
+    icl: list[QAItem] = field(default_factory=list)
+    verbmem_forget: list[QAItem] = field(default_factory=list)
+    mc_forget: list[MCItem] = field(default_factory=list)
+    mc_retain: list[MCItem] = field(default_factory=list)
+    utility_qa: list[QAItem] = field(default_factory=list)
+    utility_mc: list[MCItem] = field(default_factory=list)

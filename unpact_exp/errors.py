@@ -1,0 +1,13 @@
+"""Exceptions a user can cause, each carrying a message that names the fix."""
+
+
+class UnpactConfigError(ValueError):
+    """A configuration value is invalid; the message names the value and the valid choices."""
+
+
+class DataError(ValueError):
+    """A dataset is missing, empty or malformed; the message names the file and field."""
+
+
+class ModelLoadError(RuntimeError):
+    """A model or tokenizer cannot be loaded; the message says how to point at a local copy."""

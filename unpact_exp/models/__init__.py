@@ -1,0 +1,1 @@
+"""Models: prompt formats, the tiny target, and loading of hub/local checkpoints."""

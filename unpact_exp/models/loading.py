@@ -1,0 +1,121 @@
+"""Load a model and its tokenizer from a local folder, the built tiny target, or the hub.
+
+Resolution order for a ``model`` config node:
+
+1. ``model.path`` set: that folder must be a Hugging Face model folder (``config.json``).
+2. ``model.build`` present (the tiny model): the framework-built target under
+   ``<paths.artifacts_dir>/targets/<model>-<data>``; the caller builds it when absent.
+3. ``model.hub_id``: the local HF cache first, then the hub, failing within seconds
+   with one actionable error when the hub is unreachable (see :mod:`unpact_exp.hub`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from unpact_exp.errors import ModelLoadError, UnpactConfigError
+from unpact_exp.hub import hub_error_message, hub_unavailable_reason
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def target_dir(artifacts_dir: str | Path, model_name: str, data_name: str) -> Path:
+    """Folder of a framework-built target: ``<artifacts>/targets/<model>-<data>``."""
+    return Path(artifacts_dir) / "targets" / f"{model_name}-{data_name}"
+
+
+def is_hf_folder(path: str | Path) -> bool:
+    """Whether ``path`` looks like a saved HF model (has ``config.json``)."""
+    return (Path(path) / "config.json").is_file()
+
+
+def torch_dtype(name: str) -> Any:
+    """Map a config dtype string to a torch dtype, naming the valid choices on error."""
+    import torch
+
+    if name not in DTYPES:
+        raise UnpactConfigError(f"model.dtype={name!r} is not one of {list(DTYPES)}.")
+    return getattr(torch, name)
+
+
+def resolve_source(model_cfg: Any, artifacts_dir: str | Path, data_name: str) -> str:
+    """Return the local folder or hub id to load, validating local folders.
+
+    Raises:
+        ModelLoadError: ``model.path`` is not an HF folder, or the config names no source.
+    """
+    if model_cfg.get("path"):
+        path = Path(model_cfg.path).expanduser()
+        if not is_hf_folder(path):
+            raise ModelLoadError(
+                f"model.path={str(path)!r} is not a Hugging Face model folder (no config.json "
+                "there). Point it at a folder written by save_pretrained or "
+                "`huggingface-cli download`."
+            )
+        return str(path)
+    if model_cfg.get("build") is not None:
+        return str(target_dir(artifacts_dir, model_cfg.name, data_name))
+    if model_cfg.get("hub_id"):
+        return str(model_cfg.hub_id)
+    raise ModelLoadError(
+        f"model {model_cfg.get('name')!r} has neither path, build nor hub_id; set model.path=DIR."
+    )
+
+
+def load_tokenizer(source: str, trust_remote_code: bool) -> Any:
+    """Tokenizer from a folder or hub id, set up for left padding (batched generation/scoring).
+
+    A missing pad token falls back to EOS.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, source, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(source: str, dtype: str, trust_remote_code: bool) -> Any:
+    """Causal LM from a folder or hub id, in ``dtype``, with a pad id for ``generate``."""
+    from transformers import AutoModelForCausalLM
+
+    model = _from_pretrained(
+        AutoModelForCausalLM, source, dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
+    )
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = model.config.eos_token_id
+    return model
+
+
+def load_pretrained(source: str, dtype: str, trust_remote_code: bool) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a folder or hub id (see :func:`load_model`)."""
+    return load_model(source, dtype, trust_remote_code), load_tokenizer(source, trust_remote_code)
+
+
+def _from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
+    """``cls.from_pretrained`` that never hangs offline.
+
+    Local folders load directly. A hub id is tried from the local HF cache first;
+    if it is not cached and the hub is unreachable (offline flag, no network), one
+    :class:`ModelLoadError` names the id and the ``model.path`` override.
+    """
+    if Path(source).exists():
+        if not is_hf_folder(source):
+            raise ModelLoadError(
+                f"{source!r} is not a Hugging Face model folder (no config.json); "
+                "point model.path at a folder written by save_pretrained."
+            )
+        return cls.from_pretrained(source, **kwargs)
+    try:
+        return cls.from_pretrained(source, local_files_only=True, **kwargs)
+    except OSError:
+        pass
+    reason = hub_unavailable_reason()
+    if reason:
+        raise ModelLoadError(hub_error_message("model", source, reason, "model.path"))
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except OSError as err:
+        raise ModelLoadError(hub_error_message("model", source, str(err), "model.path")) from err

@@ -1,0 +1,98 @@
+"""``python report.py DIR [DIR ...] [--out OUTDIR]``: tabulate and plot unlearning sweeps.
+
+Exit codes: 0 when a report was written, even if some jobs failed (they are listed in
+``report.md`` and named in a one-line warning on stderr); 2 for a bad command line, a path that
+is not a directory, or no run directory found at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from unpact_exp.report.collect import RunRecord, collect_runs
+from unpact_exp.report.markdown import not_completed, render_markdown
+from unpact_exp.report.plots import write_plots
+from unpact_exp.report.table import Row, build_rows, markdown_table, write_csv, write_runs_csv
+
+EXIT_USAGE = 2
+_WARN_NAMES = 8
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` produced.
+
+    Attributes:
+        records: every job found, any state.
+        rows: the table rows (completed runs, grouped and averaged).
+        files: the files written, ``report.md`` first.
+    """
+
+    records: list[RunRecord]
+    rows: list[Row]
+    files: list[Path]
+
+
+def write_report(paths: Sequence[Path | str], out_dir: Path | str | None = None) -> Report:
+    """Collect the jobs under ``paths`` and write ``report.md``, the CSVs and the plots.
+
+    Args:
+        paths: sweep dirs and/or run dirs.
+        out_dir: output dir; default ``<first path>/report``. Created if needed, never searched.
+
+    Raises:
+        NotADirectoryError: a path is not a directory.
+        FileNotFoundError: no run directory was found under ``paths``.
+    """
+    sources = [Path(p) for p in paths]
+    out = Path(out_dir) if out_dir is not None else sources[0] / "report"
+    records = collect_runs(sources, exclude=[out])
+    if not records:
+        raise FileNotFoundError(
+            "no run directories found under "
+            + ", ".join(str(s) for s in sources)
+            + " (a run directory holds results.json or .hydra/; a sweep dir holds run dirs)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    rows = build_rows(records)
+    write_csv(rows, out / "report.csv")
+    write_runs_csv(records, out / "runs.csv")
+    plots = write_plots(rows, out)
+    md = out / "report.md"
+    md.write_text(render_markdown(records, rows, sources, plots), encoding="utf-8")
+    return Report(records, rows, [md, out / "report.csv", out / "runs.csv", *plots])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        prog="report.py",
+        description="Tabulate and plot unlearning runs: report.md, report.csv, runs.csv, PNGs.",
+    )
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="sweep or run dirs")
+    parser.add_argument("--out", type=Path, default=None, help="output dir (default DIR/report)")
+    args = parser.parse_args(argv)
+    try:
+        report = write_report(args.dirs, args.out)
+    except (NotADirectoryError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(markdown_table(report.rows) if report.rows else "No completed runs to tabulate.")
+    print()
+    print(f"wrote {len(report.files)} files to {report.files[0].parent}:")
+    for file in report.files:
+        print(f"  {file}")
+    bad = not_completed(report.records)
+    if bad:
+        names = ", ".join(f"{r.label} ({r.state})" for r in bad[:_WARN_NAMES])
+        more = f" and {len(bad) - _WARN_NAMES} more" if len(bad) > _WARN_NAMES else ""
+        print(
+            f"warning: {len(bad)} of {len(report.records)} jobs did not complete: "
+            f"{names}{more}; reasons in {report.files[0]}",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,68 @@
+"""``report.md``: the results table, the plots, every job that did not complete, and notes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from unpact_exp.report.collect import COMPLETED, FAILED, UNFINISHED, RunRecord
+from unpact_exp.report.table import MISSING, PARTIAL, Row, markdown_table, table_notes
+
+UNITS = (
+    "Units: rates (forget, FocusOnKey recovery, PROBAB recovery, destructive, utility) are "
+    "percentages, i.e. the stored fraction x 100, one decimal; knowmem forget/retain are "
+    "mean ROUGE-L F1 x 100 as stored (SPEC section 4), one decimal; keytoken similarity is "
+    "the cosine of the KeyToken sets of M0 and M1, 0-1, three decimals. "
+    "Values are from each run's final eval step (`step`), averaged over the `n` completed runs "
+    "(seeds) of the row; `n forgotten` = forgotten questions |F| (mean over runs), the "
+    f"denominator of the recovery rates. {MISSING} = "
+    f"missing; {PARTIAL} = mean over fewer than n runs (see notes). "
+    "`report.csv` holds the unrounded stored values; `runs.csv` has one line per job."
+)
+
+
+def render_markdown(
+    records: Sequence[RunRecord],
+    rows: Sequence[Row],
+    sources: Sequence[Path],
+    plots: Sequence[Path],
+) -> str:
+    """Return the full ``report.md`` text."""
+    done = [r for r in records if r.state == COMPLETED]
+    bad = not_completed(records)
+    n_failed = sum(r.state == FAILED for r in bad)
+    lines = [
+        "# Unlearning sweep report",
+        "",
+        "Sources: " + ", ".join(f"`{s}`" for s in sources),
+        "",
+        f"Jobs: {len(records)} found: {len(done)} completed, {n_failed} failed, "
+        f"{len(bad) - n_failed} unfinished.",
+        "",
+        "## Results (final eval step)",
+        "",
+        markdown_table(rows) if rows else "No completed runs: nothing to tabulate.",
+        "",
+        UNITS,
+        "",
+    ]
+    if plots:
+        lines += ["## Plots", ""]
+        lines += [f"![{p.stem}]({p.name})" for p in plots] + [""]
+    lines += [f"## Failed and unfinished jobs ({len(bad)})", ""]
+    if bad:
+        lines += ["| job | state | setting | reason |", "|---|---|---|---|"]
+        for r in bad:
+            cells = [r.label, r.state, r.setting, r.reason]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    else:
+        lines.append("None: every job completed.")
+    notes = table_notes(rows) + [f"{r.label}: {n}" for r in records for n in r.notes]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def not_completed(records: Sequence[RunRecord]) -> list[RunRecord]:
+    """Failed jobs first, then unfinished ones, each in discovery order."""
+    return [r for r in records if r.state == FAILED] + [r for r in records if r.state == UNFINISHED]

@@ -1,0 +1,81 @@
+"""``results.json``: the one file per run that reports, sweeps and humans read.
+
+Written atomically (temp file + rename) so a crash never leaves a file that looks
+complete, and rewritten as a run progresses (status ``running`` until the end).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "results.json"
+
+
+def _clean(value: Any) -> Any:
+    """Make tensors/numpy scalars JSON-able; non-finite floats become None (JSON has no NaN)."""
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
+    """Write ``results`` to ``<run_dir>/results.json`` atomically and return the path."""
+    path = Path(run_dir) / RESULTS_FILE
+    atomic_write_text(path, json.dumps(_clean(results), indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def read_results(run_dir: str | Path) -> dict[str, Any]:
+    """Read ``<run_dir>/results.json``."""
+    return json.loads((Path(run_dir) / RESULTS_FILE).read_text())
+
+
+class RunRecord:
+    """The results of one run, kept in memory and re-written to disk on every change.
+
+    Callbacks on rank 0 add to it (evaluations keyed by step, the final status), so
+    a run that dies midway still leaves a truthful ``results.json`` with status
+    ``running`` and every evaluation done so far.
+
+    Args:
+        run_dir: where ``results.json`` lives.
+        fields: the initial content (method, model, data, seed, ...).
+    """
+
+    def __init__(self, run_dir: str | Path, fields: dict[str, Any]) -> None:
+        self.run_dir = Path(run_dir)
+        self.data: dict[str, Any] = {"status": "running", **fields, "eval": {}}
+
+    def update(self, **fields: Any) -> None:
+        """Set top-level fields and save."""
+        self.data.update(fields)
+        self.save()
+
+    def add_eval(self, step: int, metrics: dict[str, Any]) -> None:
+        """Record the evaluation metrics of ``step`` and save."""
+        self.data["eval"][str(step)] = metrics
+        self.data["final_eval_step"] = str(step)
+        self.save()
+
+    def save(self) -> Path:
+        """Write ``results.json`` atomically."""
+        return write_results(self.run_dir, self.data)

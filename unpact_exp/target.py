@@ -1,0 +1,189 @@
+"""``stage=target``: build and train the tiny target model on a synthetic benchmark.
+
+The target is what unlearning starts from. It is saved as a normal HF folder
+under ``<paths.artifacts_dir>/targets/<model>-<data>`` (written to a temporary
+name, then renamed), so ``from_pretrained`` loads it and later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+
+from unpact_exp.analysis.correctness import is_correct
+from unpact_exp.analysis.generation import greedy_answers
+from unpact_exp.data.prepare import get_benchmark
+from unpact_exp.data.schema import Benchmark, QAItem
+from unpact_exp.errors import UnpactConfigError
+from unpact_exp.models.loading import is_hf_folder, target_dir
+from unpact_exp.models.prompt import LETTERS, PromptFormat
+from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
+from unpact_exp.results import write_results
+from unpact_exp.training.finetune import CausalLMFinetune
+from unpact_exp.training.sequences import PadCollator, encode_qa, encode_texts
+
+
+def vocabulary_texts(bench: Benchmark, cfg: Any) -> list[str]:
+    """Every text the tiny model may ever see, so its word-level vocabulary covers it.
+
+    Includes the prompt templates and the FocusOnKey templates (their words would
+    otherwise be ``<unk>``), the lettered MC choices, and all splits.
+    """
+    prompt = cfg.model.prompt
+    texts = [prompt.template, prompt.icl_template, *cfg.focus_on_key.templates]
+    texts += [f"{letter}." for letter in LETTERS[:8]]
+    texts += bench.forget_text + bench.retain_text
+    for items in (
+        bench.forget_qa,
+        bench.retain_qa,
+        bench.icl,
+        bench.utility_qa,
+        bench.verbmem_forget,
+    ):
+        texts += [f"{i.question} {i.answer}" for i in items]
+    for mc in (*bench.mc_forget, *bench.mc_retain):
+        texts += [mc.question, *mc.choices]
+    return texts
+
+
+def correct_rate(
+    model: Any, tokenizer: Any, fmt: PromptFormat, items: list[QAItem], cfg: Any
+) -> float:
+    """Fraction of ``items`` answered correctly (greedy, ROUGE-L recall, SPEC 4)."""
+    if not items:
+        return float("nan")
+    prompts = [fmt.parts(i.question, tokenizer) for i in items]
+    answers = greedy_answers(
+        model,
+        tokenizer,
+        prompts,
+        cfg.eval.max_new_tokens,
+        list(cfg.eval.stop_strings),
+        cfg.eval.batch_size,
+    )
+    ok = [is_correct(i.answer, a, cfg.eval.correct_threshold) for i, a in zip(items, answers)]
+    return sum(ok) / len(ok)
+
+
+class _StopWhenKnown(pl.Callback):
+    """Every ``every`` epochs, measure QA correctness; stop once forget and retain hit ``goal``."""
+
+    def __init__(self, rates: Any, every: int, goal: float) -> None:
+        self.rates, self.every, self.goal = rates, every, goal
+        self.history: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every:
+            return
+        module.model.eval()
+        rates = self.rates(module.model)
+        module.model.train()
+        self.history.append({"epoch": trainer.current_epoch + 1, **rates})
+        if min(rates["forget_correct_rate"], rates["retain_correct_rate"]) >= self.goal:
+            trainer.should_stop = True
+
+
+def build_target(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
+    """Build, train, evaluate and save the tiny target; return the results dict."""
+    if cfg.model.get("build") is None:
+        raise UnpactConfigError(
+            f"stage=target builds the tiny model only; model={cfg.model.name} is loaded from "
+            "its hub id or model.path. Use model=tiny."
+        )
+    start = time.time()
+    bench = get_benchmark(cfg.data, cfg.paths.data_dir)
+    build = cfg.model.build
+    fmt = PromptFormat.from_config(cfg.model.prompt)
+    tokenizer = build_word_tokenizer(vocabulary_texts(bench, cfg))
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = build_tiny_llama(
+        tokenizer,
+        build.hidden_size,
+        build.num_layers,
+        build.num_heads,
+        build.intermediate_size,
+        cfg.model.max_length,
+        build.init_seed,
+    )
+    length = cfg.model.max_length
+    examples = encode_texts(tokenizer, bench.forget_text + bench.retain_text, length)
+    examples += encode_qa(
+        tokenizer, fmt, bench.forget_qa + bench.retain_qa + bench.utility_qa + bench.icl, length
+    )
+    loader = DataLoader(
+        examples,
+        batch_size=build.batch_size,
+        shuffle=True,
+        collate_fn=PadCollator(tokenizer.pad_token_id),
+    )
+
+    def rates(m: Any) -> dict[str, float]:
+        return {
+            "forget_correct_rate": correct_rate(m, tokenizer, fmt, bench.forget_qa, cfg),
+            "retain_correct_rate": correct_rate(m, tokenizer, fmt, bench.retain_qa, cfg),
+            "general_correct_rate": correct_rate(m, tokenizer, fmt, bench.utility_qa, cfg),
+        }
+
+    stopper = _StopWhenKnown(rates, build.check_every_n_epochs, build.stop_at_correct_rate)
+    trainer = pl.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=1,
+        max_epochs=build.max_epochs,
+        logger=loggers,
+        callbacks=[stopper],
+        enable_checkpointing=False,
+        enable_progress_bar=cfg.trainer.enable_progress_bar,
+        enable_model_summary=False,
+        log_every_n_steps=5,
+        default_root_dir=str(run_dir),
+    )
+    trainer.fit(CausalLMFinetune(model, build.lr, build.weight_decay, build.warmup_steps), loader)
+    model.eval()
+    final = rates(model)
+    out = target_dir(cfg.paths.artifacts_dir, cfg.model.name, cfg.data.name)
+    save_hf_folder(model, tokenizer, out)
+    results = {
+        "status": "completed",
+        "stage": "target",
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "seed": cfg.seed,
+        "target_dir": str(out),
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "runtime_s": time.time() - start,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        **final,
+        "history": stopper.history,
+    }
+    write_results(run_dir, results)
+    return results
+
+
+def save_hf_folder(model: Any, tokenizer: Any, out: Path) -> Path:
+    """``save_pretrained`` model and tokenizer into ``out`` via a temporary sibling folder.
+
+    A crash while saving leaves only the temporary folder, never a half-written
+    ``out`` that later runs would take for a finished model.
+    """
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with torch.no_grad():
+        model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def target_ready(cfg: Any) -> bool:
+    """Whether the built target for this model/data already exists."""
+    return is_hf_folder(target_dir(cfg.paths.artifacts_dir, cfg.model.name, cfg.data.name))

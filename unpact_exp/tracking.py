@@ -1,0 +1,93 @@
+"""Experiment loggers: W&B (offline by default) and a CSV logger beside it.
+
+W&B runs are grouped by sweep (the multirun folder's name) and named after the
+job's overrides, so a dashboard lines methods up side by side. ``mode: offline``
+needs no account and no network; ``logger=wandb_online`` falls back to offline
+with one warning if the online init does not succeed within ``init_timeout``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from unpact_exp.errors import UnpactConfigError
+
+LOGGER_KINDS = ("wandb", "none")
+
+
+def run_identity() -> tuple[str | None, str | None]:
+    """``(group, name)`` of this Hydra job: sweep folder name and ``override_dirname``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None, None
+    hc = HydraConfig.get()
+    name = hc.job.override_dirname or hc.job.name
+    group = None
+    if hc.mode is not None and hc.mode.name == "MULTIRUN":
+        group = Path(hc.sweep.dir).name
+        group = f"{Path(hc.sweep.dir).parent.name}_{group}"
+    return group, name
+
+
+def build_loggers(logger_cfg: Any, cfg: Any, run_dir: Path) -> list[Any]:
+    """Loggers for ``logger_cfg.kind``, plus CSV when ``logger_cfg.csv``."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    kind = logger_cfg.kind
+    if kind not in LOGGER_KINDS:
+        raise UnpactConfigError(f"logger.kind={kind!r} is not one of {list(LOGGER_KINDS)}.")
+    loggers: list[Any] = []
+    if kind == "wandb":
+        loggers.append(_wandb_logger(logger_cfg, cfg, run_dir))
+    if logger_cfg.csv:
+        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
+    return loggers
+
+
+def _wandb_logger(logger_cfg: Any, cfg: Any, run_dir: Path) -> Any:
+    import wandb
+    from lightning.pytorch.loggers import WandbLogger
+
+    group, name = run_identity()
+    mode = logger_cfg.mode
+    if mode not in ("offline", "online", "disabled"):
+        raise UnpactConfigError(
+            f"logger.mode={mode!r} is not one of ['offline', 'online', 'disabled']."
+        )
+    kwargs = dict(
+        project=logger_cfg.project,
+        entity=logger_cfg.entity,
+        group=logger_cfg.group or group,
+        name=name,
+        save_dir=str(run_dir),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        settings=wandb.Settings(init_timeout=float(logger_cfg.init_timeout), silent=True),
+    )
+    logger = WandbLogger(mode=mode, **kwargs)
+    if mode == "online":
+        try:
+            _ = logger.experiment  # start the run now, so a failure is caught here
+        except Exception as err:  # noqa: BLE001 - any init failure must fall back
+            warnings.warn(
+                f"W&B online init failed ({type(err).__name__}: {err}); logging offline to "
+                f"{run_dir}/wandb instead. Upload later with `wandb sync`.",
+                stacklevel=2,
+            )
+            logger = WandbLogger(mode="offline", **kwargs)
+    return logger
+
+
+def finish_loggers(loggers: list[Any]) -> None:
+    """Close W&B runs so offline files are complete even when the run raised."""
+    try:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    except Exception:  # noqa: BLE001 - closing must never mask the run's own error
+        pass

@@ -1,0 +1,1 @@
+"""Training: sequence encoding, data modules, the unlearning LightningModule, the target build."""

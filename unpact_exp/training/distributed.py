@@ -1,0 +1,54 @@
+"""Getting one full, unsharded copy of the policy onto rank 0.
+
+Evaluation and saving need the whole model in one process. Under single-device
+and DDP training rank 0 already holds it; under FSDP/FSDP2 the shards are
+gathered with ``torch.distributed.checkpoint.state_dict`` (a collective every rank
+must enter) and loaded into a fresh model built from the same config on rank 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether any parameter is a DTensor (FSDP2) or the model is wrapped by FSDP1."""
+    if any(type(p).__name__ == "DTensor" for p in model.parameters()):
+        return True
+    return any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
+
+
+def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Full CPU state dict of a possibly sharded model (collective when sharded)."""
+    if not is_sharded(model):
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_model_state_dict(model, options=options)
+
+
+def full_copy_on_rank0(model: nn.Module, global_rank: int) -> nn.Module | None:
+    """An unsharded copy of ``model`` on rank 0 (None elsewhere); every rank must call this.
+
+    For an unsharded model this is the model itself on rank 0 (no copy is made).
+    """
+    if not is_sharded(model):
+        return model if global_rank == 0 else None
+    state = full_state_dict(model)
+    if global_rank != 0:
+        return None
+    from transformers import AutoModelForCausalLM
+
+    copy = AutoModelForCausalLM.from_config(model.config, dtype=model.config.dtype)
+    copy.load_state_dict(state)
+    return copy.eval()
+
+
+def barrier(trainer: Any) -> None:
+    """Wait for all ranks (no-op in a single process)."""
+    if trainer.world_size > 1:
+        trainer.strategy.barrier()

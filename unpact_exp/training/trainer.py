@@ -1,0 +1,107 @@
+"""Build the Lightning ``Trainer`` (and its strategy) from the ``trainer`` config group.
+
+Strategies:
+
+- ``auto`` / ``ddp`` / ``ddp_spawn``: Lightning's own. Inside a Hydra multirun, ``ddp``
+  with more than one device becomes ``ddp_spawn``: Lightning's ``ddp`` re-executes
+  ``sys.argv`` for the other ranks, which would re-run the whole sweep there. Under
+  SLURM (ranks started by ``srun``) Lightning does not relaunch, so ``ddp`` is kept.
+- ``fsdp``: Lightning's ``FSDPStrategy`` (GPU only) wrapping each decoder layer
+  (``model.decoder_layer_cls``), with optional activation checkpointing.
+- ``fsdp2``: Lightning's ``ModelParallelStrategy`` (data parallel only) with
+  ``fully_shard`` applied per decoder layer in ``UnlearnModule.configure_model``;
+  runs on CPU/gloo too.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import lightning.pytorch as pl
+from hydra.utils import get_class
+
+from unpact_exp.errors import UnpactConfigError
+
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "fsdp", "fsdp2")
+
+
+def in_multirun() -> bool:
+    """Whether this process is a Hydra multirun job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def under_slurm() -> bool:
+    """Whether SLURM started this process as one task of a job (srun/submitit)."""
+    return "SLURM_NTASKS" in os.environ and "SLURM_PROCID" in os.environ
+
+
+def build_strategy(trainer_cfg: Any, decoder_layer_cls: str | None) -> Any:
+    """The strategy object (or name) for ``trainer.strategy``.
+
+    Raises:
+        UnpactConfigError: unknown strategy, or a sharded strategy without a layer class.
+    """
+    name = trainer_cfg.strategy
+    if name not in STRATEGIES:
+        raise UnpactConfigError(f"trainer.strategy={name!r} is not one of {list(STRATEGIES)}.")
+    if name == "ddp" and trainer_cfg.devices != 1 and in_multirun() and not under_slurm():
+        return "ddp_spawn"
+    if name == "fsdp":
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        layer = {get_class(decoder_layer_cls)}
+        fsdp = trainer_cfg.fsdp
+        return FSDPStrategy(
+            auto_wrap_policy=layer,
+            activation_checkpointing_policy=layer if fsdp.activation_checkpointing else None,
+            sharding_strategy=fsdp.sharding_strategy,
+            cpu_offload=bool(fsdp.cpu_offload),
+            state_dict_type="full",
+        )
+    if name == "fsdp2":
+        from lightning.pytorch.strategies import ModelParallelStrategy
+
+        devices = int(trainer_cfg.devices) * int(trainer_cfg.num_nodes)
+        return ModelParallelStrategy(data_parallel_size=devices, tensor_parallel_size=1)
+    return name
+
+
+def build_trainer(
+    trainer_cfg: Any,
+    decoder_layer_cls: str | None,
+    loggers: list[Any],
+    callbacks: list[pl.Callback],
+    run_dir: str,
+    max_steps: int,
+    max_epochs: int,
+) -> pl.Trainer:
+    """A Trainer for unlearning from the ``trainer`` config node.
+
+    ``max_steps``/``max_epochs`` are passed separately because task vectors train
+    for ``method.finetune_epochs`` epochs instead of ``trainer.max_steps`` steps.
+    """
+    strategy = build_strategy(trainer_cfg, decoder_layer_cls)
+    fsdp2 = trainer_cfg.strategy == "fsdp2"
+    return pl.Trainer(
+        accelerator=trainer_cfg.accelerator,
+        devices=trainer_cfg.devices,
+        num_nodes=trainer_cfg.num_nodes,
+        strategy=strategy,
+        precision=trainer_cfg.precision,
+        max_steps=max_steps,
+        max_epochs=max_epochs,
+        log_every_n_steps=trainer_cfg.log_every_n_steps,
+        gradient_clip_val=None if fsdp2 else trainer_cfg.gradient_clip_val,
+        accumulate_grad_batches=trainer_cfg.accumulate_grad_batches,
+        enable_progress_bar=trainer_cfg.enable_progress_bar,
+        enable_model_summary=False,
+        logger=loggers,
+        callbacks=callbacks,
+        default_root_dir=run_dir,
+        use_distributed_sampler=True,
+        num_sanity_val_steps=0,
+    )

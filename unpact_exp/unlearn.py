@@ -1,0 +1,196 @@
+"""``stage=unlearn``: one unlearning run, from config to ``results.json`` and ``unlearned/``.
+
+The steps are: validate the method/regularizer pair (before anything heavy is
+loaded), load the dataset, make sure the target exists (building the tiny one
+when absent), encode forget/retain data, compose objective + regularizer into an
+:class:`UnlearnModule`, and fit. Saving and evaluation happen in callbacks inside
+the training processes, so the same code serves one CPU, DDP and FSDP.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import time
+from pathlib import Path
+from typing import Any
+
+from unpact_exp.data.prepare import get_benchmark
+from unpact_exp.data.schema import Benchmark
+from unpact_exp.errors import DataError, UnpactConfigError
+from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source
+from unpact_exp.models.prompt import PromptFormat
+from unpact_exp.results import RunRecord
+from unpact_exp.training.objectives import build_objective
+from unpact_exp.training.regularizers import Regularizer, check_combination
+from unpact_exp.training.sequences import Example, encode_qa, encode_texts
+
+TRAIN_ON = ("qa", "text")
+
+
+def setting_name(method: str, regularizer: str) -> str:
+    """The paper's name of a setting: ``ga+gd``, ``npo+kl``, ``tv``, plain ``ga``."""
+    return method if regularizer == "none" else f"{method}+{regularizer}"
+
+
+def validate(cfg: Any) -> None:
+    """Config checks that need no data or model (fail in milliseconds, not minutes)."""
+    if cfg.method.lr <= 0:
+        raise UnpactConfigError(f"method.lr={cfg.method.lr} must be > 0.")
+    if cfg.method.batch_size < 1:
+        raise UnpactConfigError(f"method.batch_size={cfg.method.batch_size} must be >= 1.")
+    if cfg.data.train_on not in TRAIN_ON:
+        raise UnpactConfigError(f"data.train_on={cfg.data.train_on!r} is not one of {TRAIN_ON}.")
+    objective_cls = {"ga": True, "npo": True, "tv": False, "rmu": False}
+    accepts = objective_cls.get(cfg.method.objective)
+    if accepts is None:
+        build_objective(cfg.method, 0, 1, 0)  # raises the unknown-objective error
+    Regularizer(cfg.regularizer.name, float(cfg.regularizer.weight))
+    check_combination(cfg.method.name, _Accepts(bool(accepts)), cfg.regularizer.name)
+
+
+class _Accepts:
+    def __init__(self, accepts_regularizer: bool) -> None:
+        self.accepts_regularizer = accepts_regularizer
+
+
+def ensure_target(cfg: Any, run_dir: Path) -> None:
+    """Build the tiny target if it is not on disk yet (one builder at a time, via a lock)."""
+    from unpact_exp.target import build_target, target_ready
+
+    if cfg.model.get("build") is None or cfg.model.get("path") or target_ready(cfg):
+        return
+    lock_path = Path(cfg.paths.artifacts_dir) / "targets" / ".build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target_ready(cfg):  # another job may have built it while we waited
+            build_target(cfg, run_dir / "target_build", loggers=[])
+
+
+def encode_split(
+    tokenizer: Any, fmt: PromptFormat, bench: Benchmark, which: str, train_on: str, max_length: int
+) -> list[Example]:
+    """Encode the forget or retain training data as the config says (QA or raw text)."""
+    if train_on == "qa":
+        items = bench.forget_qa if which == "forget" else bench.retain_qa
+        examples = encode_qa(tokenizer, fmt, items, max_length)
+    else:
+        texts = bench.forget_text if which == "forget" else bench.retain_text
+        examples = encode_texts(tokenizer, texts, max_length)
+    if not examples:
+        raise DataError(
+            f"the {which} set of data={bench.name} is empty for data.train_on={train_on}; "
+            f"check the dataset's {which} split."
+        )
+    return examples
+
+
+def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
+    """Run one unlearning job; return the final results dict (rank 0's view)."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from transformers import AutoConfig
+
+    from unpact_exp.callbacks.finalize import SaveUnlearned
+    from unpact_exp.callbacks.unpact_eval import build_eval_callback
+    from unpact_exp.training.datamodule import UnlearnDataModule
+    from unpact_exp.training.module import UnlearnModule
+    from unpact_exp.training.trainer import build_trainer
+
+    start = time.time()
+    validate(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    bench = get_benchmark(cfg.data, cfg.paths.data_dir)
+    ensure_target(cfg, run_dir)
+    source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
+    tokenizer = load_tokenizer(source, cfg.model.trust_remote_code)
+    fmt = PromptFormat.from_config(cfg.model.prompt)
+    max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
+    forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
+    hidden = AutoConfig.from_pretrained(source).hidden_size
+    objective = build_objective(cfg.method, len(forget), hidden, cfg.seed)
+    regularizer = Regularizer(cfg.regularizer.name, float(cfg.regularizer.weight))
+    check_combination(cfg.method.name, objective, cfg.regularizer.name)
+    uses_retain = objective.uses_retain or regularizer.uses_retain
+    retain = (
+        encode_split(tokenizer, fmt, bench, "retain", cfg.data.train_on, max_length)
+        if uses_retain
+        else None
+    )
+    data = UnlearnDataModule(forget, retain, int(cfg.method.batch_size), tokenizer.pad_token_id)
+    loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
+    from hydra.utils import get_class
+
+    module = UnlearnModule(
+        load_model=loader,
+        objective=objective,
+        regularizer=regularizer,
+        lr=float(cfg.method.lr),
+        weight_decay=float(cfg.method.weight_decay),
+        forget_nll_stop=cfg.method.forget_nll_stop,
+        forget_batches_in_order=data.forget_batches_in_order,
+        fsdp2=cfg.trainer.strategy == "fsdp2",
+        decoder_layer_cls=get_class(cfg.model.decoder_layer_cls),
+    )
+    record = RunRecord(
+        run_dir,
+        {
+            "stage": "unlearn",
+            "method": cfg.method.name,
+            "regularizer": cfg.regularizer.name,
+            "setting": setting_name(cfg.method.name, cfg.regularizer.name),
+            "model": cfg.model.name,
+            "data": cfg.data.name,
+            "seed": cfg.seed,
+            "overrides": _overrides(),
+            "source": source,
+            "n_forget_examples": len(forget),
+            "n_retain_examples": len(retain or []),
+            "error": None,
+        },
+    )
+    is_tv = cfg.method.objective == "tv"
+    callbacks = [
+        cb
+        for cb in (
+            build_eval_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
+            SaveUnlearned(run_dir, tokenizer, record, start),
+            ModelCheckpoint(
+                dirpath=str(run_dir / "checkpoints"),
+                save_last=True,
+                every_n_train_steps=cfg.trainer.checkpoint_every_n_steps or None,
+                save_top_k=0,
+            ),
+        )
+        if cb is not None
+    ]
+    trainer = build_trainer(
+        cfg.trainer,
+        cfg.model.decoder_layer_cls,
+        loggers,
+        callbacks,
+        str(run_dir),
+        max_steps=-1 if is_tv else int(cfg.trainer.max_steps),
+        max_epochs=int(cfg.method.finetune_epochs) if is_tv else int(cfg.trainer.max_epochs),
+    )
+    if trainer.global_rank == 0:
+        record.save()
+    trainer.fit(module, datamodule=data, ckpt_path=_resume_path(cfg, run_dir))
+    return record.data
+
+
+def _resume_path(cfg: Any, run_dir: Path) -> str | None:
+    """``ckpt_path`` if set, else ``<run dir>/checkpoints/last.ckpt`` when it exists."""
+    if cfg.get("ckpt_path"):
+        return str(cfg.ckpt_path)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.exists() else None
+
+
+def _overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
