@@ -75,6 +75,12 @@ def make_tiny(tokenizer, seed: int) -> torch.nn.Module:
 
 
 @pytest.fixture(scope="session")
+def tiny_factory(tokenizer):
+    """``tiny_factory(seed)`` builds a fresh random tiny Llama."""
+    return lambda seed: make_tiny(tokenizer, seed)
+
+
+@pytest.fixture(scope="session")
 def tiny_llama(tokenizer) -> torch.nn.Module:
     return make_tiny(tokenizer, seed=0)
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import make_tiny
 from unpact_exp.analysis.correctness import mc_predictions
 from unpact_exp.analysis.evaluator import Evaluator
 from unpact_exp.analysis.generation import greedy_answers
@@ -43,7 +42,10 @@ RATES = [
 
 @pytest.fixture(scope="module")
 def root_cfg(cfg):
-    return OmegaConf.merge(cfg, {"eval": {"max_new_tokens": 6, "batch_size": 8}})
+    # Pool both item kinds, so every group of the handmade benchmark feeds the rates.
+    return OmegaConf.merge(
+        cfg, {"eval": {"max_new_tokens": 6, "batch_size": 8, "rate_items": "both"}}
+    )
 
 
 def _mc(model, tokenizer, prompt_format, questions):
@@ -77,8 +79,8 @@ def evaluator(tokenizer, prompt_format, tiny_llama, benchmark, root_cfg):
 
 
 @pytest.fixture(scope="module")
-def other_model(tokenizer):
-    return make_tiny(tokenizer, seed=1)
+def other_model(tiny_factory):
+    return tiny_factory(1)
 
 
 def test_same_model_forgets_nothing(evaluator, tiny_llama):
@@ -88,8 +90,9 @@ def test_same_model_forgets_nothing(evaluator, tiny_llama):
     assert m["forget_rate"] == 0.0 and m["n_forgotten"] == 0
     assert math.isnan(m["recovery_rate"]) and math.isnan(m["probab_recovery_rate"])
     assert m["destructive_rate"] == 0.0
-    assert m["n_utility_items"] == 5 and m["n_utility_known"] == 4
-    assert m["utility"] == m["utility_original"] == pytest.approx(4 / 5)
+    # Utility pool: 2 retain_qa + 1 mc_retain + 3 utility_qa (one with a nonsense gold) + 2 MC.
+    assert m["n_utility_items"] == 8 and m["n_utility_known"] == 7
+    assert m["utility"] == m["utility_original"] == pytest.approx(7 / 8)
     assert m["knowmem_forget"] == m["knowmem_forget_original"] == pytest.approx(100.0)
     assert m["knowmem_retain"] == pytest.approx(100.0)
     assert m["mc_forget_acc"] == 1.0 and m["mc_retain_acc"] == 1.0
@@ -111,10 +114,17 @@ def test_other_model_gives_rates_in_unit_interval(evaluator, other_model):
     rows = result.rows
     assert len(rows) == 6 and sum(r["forgotten"] for r in rows) == m["n_forgotten"]
     required = {
-        "question", "gold", "original_answer", "unlearned_answer", "keytokens_original",
-        "keytokens_unlearned", "keytoken_similarity", "forgotten", "recovered_focus",
+        "question",
+        "gold",
+        "original_answer",
+        "unlearned_answer",
+        "keytokens_original",
+        "keytokens_unlearned",
+        "keytoken_similarity",
+        "forgotten",
+        "recovered_focus",
         "recovered_probab",
-    }  # fmt: skip
+    }
     assert all(required <= set(r) for r in rows)
     for row in rows:
         if row["forgotten"]:
@@ -152,7 +162,9 @@ def test_contribution_matrix_puts_forgotten_first(evaluator, other_model):
         assert len(h.units) == len(h.original) == len(h.unlearned) > 0
 
 
-def test_caps_and_unlearned_keytokens(tokenizer, prompt_format, tiny_llama, benchmark, root_cfg):
+def test_caps_and_unlearned_keytokens(
+    tokenizer, prompt_format, tiny_llama, tiny_factory, benchmark, root_cfg
+):
     cfg = OmegaConf.merge(
         root_cfg,
         {
@@ -162,15 +174,52 @@ def test_caps_and_unlearned_keytokens(tokenizer, prompt_format, tiny_llama, benc
         },
     )
     evaluator = Evaluator(
-        tiny_llama, tokenizer, prompt_format, benchmark,
-        cfg.unpact, cfg.focus_on_key, cfg.probab, cfg.eval,
-    )  # fmt: skip
-    m = evaluator.evaluate(make_tiny(tokenizer, seed=2)).metrics
+        tiny_llama,
+        tokenizer,
+        prompt_format,
+        benchmark,
+        cfg.unpact,
+        cfg.focus_on_key,
+        cfg.probab,
+        cfg.eval,
+    )
+    m = evaluator.evaluate(tiny_factory(2)).metrics
     assert m["n_forget_questions"] == 2  # first forget_qa item + first mc_forget item
-    assert m["n_utility_items"] == 2
+    assert m["n_utility_items"] == 4  # first item of each of the four utility lists
     assert all(0.0 <= m[k] <= 1.0 or math.isnan(m[k]) for k in RATES)
 
 
 def test_no_grad_required(evaluator, other_model):
     with torch.enable_grad():
         assert isinstance(evaluator.evaluate(other_model).metrics["utility"], float)
+
+
+def test_auto_rate_items_pool_free_form_when_present(
+    tokenizer, prompt_format, tiny_llama, benchmark, root_cfg
+):
+    """auto: MUSE-like data (free-form forget questions) rates its QA items only; the MC
+    lists still get an accuracy. WMDP-like data (MC only) rates its MC items."""
+    cfg = OmegaConf.merge(root_cfg, {"eval": {"rate_items": "auto"}})
+    ev = Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
+    m = ev.evaluate(tiny_llama).metrics
+    assert m["n_forget_questions"] == 4  # forget_qa only
+    assert m["n_utility_items"] == 5  # retain_qa (2) + utility_qa (3)
+    assert m["mc_forget_acc"] == 1.0 and m["mc_retain_acc"] == 1.0
+    mc_only = Benchmark(name="mc", mc_forget=benchmark.mc_forget, utility_mc=benchmark.utility_mc)
+    m = (
+        Evaluator.from_config(tiny_llama, tokenizer, prompt_format, mc_only, cfg)
+        .evaluate(tiny_llama)
+        .metrics
+    )
+    assert m["n_forget_questions"] == 2 and m["n_utility_items"] == 2
+    assert "knowmem_forget" not in m and "knowmem_retain" not in m
+
+
+def test_bad_rate_items_names_the_choices(
+    tokenizer, prompt_format, tiny_llama, benchmark, root_cfg
+):
+    from unpact_exp.errors import UnpactConfigError
+
+    cfg = OmegaConf.merge(root_cfg, {"eval": {"rate_items": "mcq"}})
+    with pytest.raises(UnpactConfigError, match="auto"):
+        Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)

@@ -44,9 +44,15 @@ def test_focus_recovers_when_a_template_answer_is_gold(
     )[0]
     items = [QAItem(question, gold), QAItem(question, "zebra zebra"), QAItem(question, gold)]
     result = focus_on_key(
-        tiny_llama, tokenizer, prompt_format, items, ["Alice Smith", "Alice Smith", ""],
-        TEMPLATES, [], eval_cfg,
-    )  # fmt: skip
+        tiny_llama,
+        tokenizer,
+        prompt_format,
+        items,
+        ["Alice Smith", "Alice Smith", ""],
+        TEMPLATES,
+        [],
+        eval_cfg,
+    )
     assert result.recovered == [True, False, False]
     assert [len(a) for a in result.answers] == [2, 2, 0]  # an empty phrase is not asked
     assert result.answers[0][1] == gold
@@ -66,9 +72,17 @@ def test_probab_recovers_when_a_sample_is_gold(tokenizer, prompt_format, tiny_ll
     probab_cfg = ProbabConfig.from_config(cfg.probab)
     question = "Who is the mother of Bob Jones?"
     samples = sampled_answers(
-        tiny_llama, tokenizer, [prompt_format.parts(question)], 2, probab_cfg.temperature,
-        probab_cfg.top_p, probab_cfg.seed, 6, eval_cfg.stop_strings, eval_cfg.batch_size,
-    )[0]  # fmt: skip
+        tiny_llama,
+        tokenizer,
+        [prompt_format.parts(question)],
+        2,
+        probab_cfg.temperature,
+        probab_cfg.top_p,
+        probab_cfg.seed,
+        6,
+        eval_cfg.stop_strings,
+        eval_cfg.batch_size,
+    )[0]
     items = [QAItem(question, samples[1])]
     result = probab(tiny_llama, tokenizer, prompt_format, items, 2, [], probab_cfg, eval_cfg)
     assert result.answers == [samples]

@@ -22,8 +22,12 @@ def test_word_units_group_tokens_of_a_whitespace_word(tokenizer, prompt_format):
     start = encode_parts(tokenizer, parts).question_start
     assert units.units == ("Where", "was", "Alice", "born?")
     # "born?" is two tokens ("born", "?"): one unit spanning both.
-    assert units.spans == ((start, start + 1), (start + 1, start + 2), (start + 2, start + 3),
-                           (start + 3, start + 5))  # fmt: skip
+    assert units.spans == (
+        (start, start + 1),
+        (start + 1, start + 2),
+        (start + 2, start + 3),
+        (start + 3, start + 5),
+    )
     vocab = tokenizer.get_vocab()
     assert [units.input_ids[i] for i in range(*units.spans[3])] == [vocab["born"], vocab["?"]]
 

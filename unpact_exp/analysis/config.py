@@ -212,6 +212,8 @@ class EvalConfig:
         batch_size: prompts per generation / multiple-choice scoring batch.
         max_forget_questions: evaluate only the first N forget items (``None``: all).
         max_utility_items: evaluate only the first N of each utility / retain list.
+        rate_items: which item kinds feed the pooled rates: auto | qa | mc | both
+            (see :func:`unpact_exp.analysis.evaluator.rate_kinds`).
         utility_size: MMLU items sampled for WMDP utility (read by the data layer).
         seed: item-sampling seed (read by the data layer).
     """
@@ -222,6 +224,7 @@ class EvalConfig:
     batch_size: int
     max_forget_questions: int | None
     max_utility_items: int | None
+    rate_items: str
     utility_size: int
     seed: int
 
@@ -248,6 +251,7 @@ class EvalConfig:
             batch_size=_get(cfg, g, "batch_size"),
             max_forget_questions=_get(cfg, g, "max_forget_questions"),
             max_utility_items=_get(cfg, g, "max_utility_items"),
+            rate_items=str(_get(cfg, g, "rate_items")),
             utility_size=_get(cfg, g, "utility_size"),
             seed=_get(cfg, g, "seed"),
         )

@@ -9,12 +9,14 @@ and the focus shift from M0 to M1. It is used by the Lightning callback (at ever
 evaluation step) and by the evaluation script, so it never imports Lightning.
 
 Items: forget items are ``forget_qa`` (free-form) plus ``mc_forget`` (multiple choice),
-each capped to its first ``eval.max_forget_questions``; utility items are
-``utility_qa`` plus ``utility_mc``, and the retain lists used for knowmem/MC retain
-scores are ``retain_qa`` and ``mc_retain``, each capped to its first
-``eval.max_utility_items``. The rates pool free-form and multiple-choice items, so a
-MUSE benchmark (free-form only) and a WMDP one (multiple choice only) use the same
-metric names. Rates over an empty subset are NaN (see :mod:`unpact_exp.analysis.rates`).
+each capped to its first ``eval.max_forget_questions``. Utility items are, as SPEC
+section 5 says, the retain-set questions plus the general items: ``retain_qa``,
+``mc_retain``, ``utility_qa`` and ``utility_mc``, each capped to its first
+``eval.max_utility_items``; U is the subset M0 answers correctly. The M1 answers on
+``retain_qa`` / ``mc_retain`` also give ``knowmem_retain`` / ``mc_retain_acc``. The
+rates pool free-form and multiple-choice items, so a MUSE benchmark (free-form only)
+and a WMDP one (multiple choice only) use the same metric names. Rates over an empty
+subset are NaN (see :mod:`unpact_exp.analysis.rates`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from unpact_exp.analysis.keytokens import (
 )
 from unpact_exp.analysis.tasks import Answers, MCTask, QATask, Task, TaskContext
 from unpact_exp.data.schema import Benchmark
+from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.prompt import PromptFormat
 
 
@@ -124,6 +127,25 @@ def _spread(recovery: Recovery, mask: Sequence[bool]) -> list[tuple[bool | None,
     return [next(results) if m else (None, []) for m in mask]
 
 
+RATE_ITEMS = ("auto", "qa", "mc", "both")
+
+
+def rate_kinds(rate_items: str, benchmark: Benchmark) -> set[str]:
+    """Which item kinds feed the pooled rates (``eval.rate_items``).
+
+    ``auto`` takes the free-form items when the dataset has free-form forget
+    questions (MUSE, synthetic) and the multiple-choice ones otherwise (WMDP), as
+    the paper measures each benchmark; the other kinds then only get an accuracy.
+    """
+    if rate_items not in RATE_ITEMS:
+        raise UnpactConfigError(f"eval.rate_items={rate_items!r} is not one of {list(RATE_ITEMS)}.")
+    if rate_items == "both":
+        return {"qa", "mc"}
+    if rate_items == "auto":
+        return {"qa"} if benchmark.forget_qa else {"mc"}
+    return {rate_items}
+
+
 class Evaluator:
     """Measures unlearned models against an original model M0 (SPEC sections 2-5).
 
@@ -159,17 +181,34 @@ class Evaluator:
         ctx = TaskContext(tokenizer, prompt_format, tuple(benchmark.icl), self.unpact, self.eval)
         self._qa, self._mc = QATask(ctx), MCTask(ctx)
         forget_cap, utility_cap = self.eval.max_forget_questions, self.eval.max_utility_items
-        self.retain_qa = take_first(benchmark.retain_qa, utility_cap)
-        self.mc_retain = take_first(benchmark.mc_retain, utility_cap)
+        kinds = rate_kinds(self.eval.rate_items, benchmark)
+        forget = (
+            ("forget_qa", self._qa, benchmark.forget_qa),
+            ("mc_forget", self._mc, benchmark.mc_forget),
+        )
+        utility = (
+            ("retain_qa", self._qa, benchmark.retain_qa),
+            ("mc_retain", self._mc, benchmark.mc_retain),
+            ("utility_qa", self._qa, benchmark.utility_qa),
+            ("utility_mc", self._mc, benchmark.utility_mc),
+        )
+        # MC lists outside the rates still get an accuracy (mc_forget_acc / mc_retain_acc).
+        self._accuracy_only = {
+            name: take_first(items, forget_cap if name == "mc_forget" else utility_cap)
+            for name, task, items in (forget[1], utility[1])
+            if task.kind not in kinds and items
+        }
         with analysis_mode(model):
             self._forget = [
-                self._forget_group(model, self._qa, take_first(benchmark.forget_qa, forget_cap)),
-                self._forget_group(model, self._mc, take_first(benchmark.mc_forget, forget_cap)),
+                self._forget_group(model, task, take_first(items, forget_cap))
+                for _, task, items in forget
+                if task.kind in kinds
             ]
-            self._utility = [
-                self._utility_group(model, self._qa, take_first(benchmark.utility_qa, utility_cap)),
-                self._utility_group(model, self._mc, take_first(benchmark.utility_mc, utility_cap)),
-            ]
+            self._utility = {
+                name: self._utility_group(model, task, take_first(items, utility_cap))
+                for name, task, items in utility
+                if task.kind in kinds
+            }
         self._original_metrics = self._original()
 
     @classmethod
@@ -214,14 +253,17 @@ class Evaluator:
 
     def _original(self) -> dict[str, float]:
         """M0's own scores, reported beside M1's as baselines."""
-        qa = self._forget[0]
-        return {
-            "knowmem_forget_original": knowmem_score(qa.task.gold(qa.items), qa.answers.texts),
+        metrics = {}
+        for group in self._forget:
+            if group.task.kind == "qa":
+                gold = group.task.gold(group.items)
+                metrics["knowmem_forget_original"] = knowmem_score(gold, group.answers.texts)
+        return metrics | {
             "utility_original": rates.correct_rate(
-                [c for g in self._utility for c in g.answers.correct]
+                [c for g in self._utility.values() for c in g.answers.correct]
             ),
             "prompt_ignorance_original": rates.prompt_ignorance(
-                [c.contributions for g in self._utility for c in g.contributions],
+                [c.contributions for g in self._utility.values() for c in g.contributions],
                 self.unpact.ignore_eps,
             ),
         }
@@ -249,7 +291,6 @@ class Evaluator:
         with analysis_mode(model):
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
-            metrics.update(self._retain_metrics(model))
         metrics.update(self._original_metrics)
         return EvalResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
 
@@ -347,28 +388,30 @@ class Evaluator:
         m0_correct: list[bool] = []
         m1_correct: list[bool] = []
         ignorance: list[list[float]] = []
-        for group in self._utility:
+        m1_answers: dict[str, Answers] = {}
+        for name, group in self._utility.items():
             answers = group.task.answer(model, group.items)
             known_items = [group.items[i] for i in group.known]
             c1 = group.task.contributions(model, known_items, _subset(answers, group.known))
             ignorance += [list(c.contributions) for c in c1]
             m0_correct += group.answers.correct
             m1_correct += answers.correct
-        return {
+            m1_answers[name] = answers
+        metrics = {
             "n_utility_items": float(len(m0_correct)),
             "n_utility_known": float(sum(m0_correct)),
             "utility": rates.correct_rate(m1_correct),
             "destructive_rate": rates.destructive_rate(m0_correct, m1_correct),
             "prompt_ignorance": rates.prompt_ignorance(ignorance, self.unpact.ignore_eps),
         }
-
-    def _retain_metrics(self, model: torch.nn.Module) -> dict[str, float]:
-        answers = self._qa.answer(model, self.retain_qa)
-        metrics = {"knowmem_retain": knowmem_score(self._qa.gold(self.retain_qa), answers.texts)}
-        if self.mc_retain:
-            metrics["mc_retain_acc"] = rates.correct_rate(
-                self._mc.answer(model, self.mc_retain).correct
-            )
+        retain_qa = self._utility.get("retain_qa")
+        if retain_qa is not None and retain_qa.items:
+            gold = retain_qa.task.gold(retain_qa.items)
+            metrics["knowmem_retain"] = knowmem_score(gold, m1_answers["retain_qa"].texts)
+        if "mc_retain" in self._utility and self._utility["mc_retain"].items:
+            metrics["mc_retain_acc"] = rates.correct_rate(m1_answers["mc_retain"].correct)
+        for name, items in self._accuracy_only.items():
+            metrics[f"{name}_acc"] = rates.correct_rate(self._mc.answer(model, items).correct)
         return metrics
 
     def contribution_matrix(

@@ -14,7 +14,13 @@ from typing import Any
 import lightning.pytorch as pl
 
 from unpact_exp.results import RunRecord
-from unpact_exp.training.distributed import barrier, full_copy_on_rank0
+from unpact_exp.training.distributed import (
+    barrier,
+    full_copy_on_rank0,
+    gather_floats,
+    is_sharded,
+    weights_checksum,
+)
 
 UNLEARNED_DIR = "unlearned"
 
@@ -49,6 +55,8 @@ class SaveUnlearned(pl.Callback):
         """Gather the model on rank 0, save it atomically, write the final results."""
         from unpact_exp.target import save_hf_folder
 
+        # Every rank's view of the final weights: they must agree (DDP replicas, FSDP shards).
+        checksums = gather_floats(trainer, weights_checksum(module.policy))
         model = full_copy_on_rank0(module.policy, trainer.global_rank)
         if trainer.global_rank == 0:
             use_cache = model.config.use_cache
@@ -62,5 +70,8 @@ class SaveUnlearned(pl.Callback):
                 runtime_s=time.time() - self.start_time,
                 final_losses=self.last_losses,
                 unlearned_dir=str(out),
+                world_size=trainer.world_size,
+                sharded=is_sharded(module.policy),
+                rank_weight_checksums=checksums,
             )
         barrier(trainer)

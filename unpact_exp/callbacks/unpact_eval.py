@@ -1,7 +1,164 @@
-"""(being written)"""
+"""UNPACT evaluation during training: at step 0, every ``every_n_steps``, and at the end.
+
+The callback is a thin user of :class:`~unpact_exp.analysis.evaluator.Evaluator`:
+rank 0 evaluates a full copy of the current policy against the original model
+(whose answers and KeyTokens are computed once, at the first evaluation) while
+the other ranks wait at a barrier, so numbers never depend on the rank count.
+Scalars go to every logger under ``eval/``; a per-question table and a
+contribution heatmap go to W&B; the same metrics go into ``results.json`` keyed
+by step.
+
+For ``tv`` only the start and the end are evaluated: in between, the model is the
+fine-tuned one (stage 1), not an unlearned one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+
+from unpact_exp.results import RunRecord
+from unpact_exp.training.distributed import barrier, full_copy_on_rank0
+
+TABLE_COLUMNS = [
+    "question",
+    "gold",
+    "original_answer",
+    "unlearned_answer",
+    "keytokens_original",
+    "keytokens_unlearned",
+    "keytoken_similarity",
+    "forgotten",
+    "recovered_focus",
+    "recovered_probab",
+]
 
 
-def build_eval_callback(cfg, source, tokenizer, fmt, bench, record, loggers):
-    if not cfg.callbacks.unpact_eval.enabled:
+class UnpactEvalCallback(pl.Callback):
+    """Evaluate the policy against the original model at checkpoints.
+
+    Args:
+        make_evaluator: builds the Evaluator (loads M0); called once, on rank 0.
+        every_n_steps: evaluate when ``global_step % every_n_steps == 0`` (0: never mid-run).
+        at_start: also evaluate before the first step.
+        heatmap_questions: forget questions drawn in the heatmap (0: no heatmap).
+        record: the run's results record.
+        loggers: where scalars, the table and the heatmap are logged.
+        run_dir: the heatmap PNGs go to ``<run_dir>/plots``.
+    """
+
+    def __init__(
+        self,
+        make_evaluator: Callable[[], Any],
+        every_n_steps: int,
+        at_start: bool,
+        heatmap_questions: int,
+        record: RunRecord,
+        loggers: list[Any],
+        run_dir: str | Path,
+    ) -> None:
+        self.make_evaluator = make_evaluator
+        self.every_n_steps = every_n_steps
+        self.at_start = at_start
+        self.heatmap_questions = heatmap_questions
+        self.record = record
+        self.loggers = loggers
+        self.run_dir = Path(run_dir)
+        self.evaluator: Any = None
+        self.last_step: int | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
+        """Evaluate the untouched model (it must match the original)."""
+        if self.at_start and trainer.global_step == 0:
+            self.evaluate(trainer, module)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        """Evaluate every ``every_n_steps`` optimizer steps."""
+        step = trainer.global_step
+        if self.every_n_steps > 0 and step % self.every_n_steps == 0 and step != self.last_step:
+            self.evaluate(trainer, module)
+
+    def on_fit_end(self, trainer: pl.Trainer, module: Any) -> None:
+        """Always evaluate the final model (after any post-fit step such as TV negation)."""
+        if trainer.global_step != self.last_step or getattr(module.objective, "post_fit", False):
+            self.evaluate(trainer, module)
+
+    def evaluate(self, trainer: pl.Trainer, module: Any) -> None:
+        """Evaluate on rank 0 while the other ranks wait; record and log the results."""
+        step = trainer.global_step
+        model = full_copy_on_rank0(module.policy, trainer.global_rank)
+        if trainer.global_rank == 0:
+            if self.evaluator is None:
+                self.evaluator = self.make_evaluator()
+            use_cache = model.config.use_cache
+            model.config.use_cache = True  # generation as a user would run it (and as eval.py)
+            try:
+                result = self.evaluator.evaluate(model)
+            finally:
+                model.config.use_cache = use_cache
+            self.record.add_eval(step, result.metrics)
+            self._log(step, result)
+        self.last_step = step
+        barrier(trainer)
+
+    def _log(self, step: int, result: Any) -> None:
+        scalars = {f"eval/{k}": v for k, v in result.metrics.items() if v is not None}
+        for logger in self.loggers:
+            logger.log_metrics(scalars, step=step)
+        heatmap = None
+        if self.heatmap_questions > 0:
+            from unpact_exp.analysis.heatmap import plot_heatmaps
+
+            maps = self.evaluator.contribution_matrix(result, self.heatmap_questions)
+            if maps:
+                out = self.run_dir / "plots" / f"contributions_step{step:06d}.png"
+                heatmap = plot_heatmaps(maps, out, f"UNPACT contributions at step {step}")
+        for logger in self.loggers:
+            if hasattr(logger, "log_table"):
+                data = [[_cell(row.get(c)) for c in TABLE_COLUMNS] for row in result.rows]
+                logger.log_table(key="eval/questions", columns=TABLE_COLUMNS, data=data, step=step)
+                if heatmap is not None:
+                    logger.log_image(key="eval/contributions", images=[str(heatmap)], step=step)
+
+
+def _cell(value: Any) -> Any:
+    """W&B table cells: lists become readable strings."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+def build_eval_callback(
+    cfg: Any,
+    source: str,
+    tokenizer: Any,
+    fmt: Any,
+    bench: Any,
+    record: RunRecord,
+    loggers: list[Any],
+) -> UnpactEvalCallback | None:
+    """The evaluation callback for this run, or None when ``callbacks.unpact_eval.enabled`` is off."""
+    node = cfg.callbacks.unpact_eval
+    if not node.enabled:
         return None
-    raise NotImplementedError
+
+    def make_evaluator() -> Any:
+        from unpact_exp.analysis.evaluator import Evaluator
+        from unpact_exp.models.loading import load_model
+
+        original = load_model(source, cfg.model.dtype, cfg.model.trust_remote_code)
+        return Evaluator.from_config(original.eval(), tokenizer, fmt, bench, cfg)
+
+    every = 0 if cfg.method.objective == "tv" else int(node.every_n_steps)
+    return UnpactEvalCallback(
+        make_evaluator,
+        every,
+        bool(node.at_start),
+        int(node.heatmap_questions),
+        record,
+        loggers,
+        cfg.paths.output_dir,
+    )

@@ -52,3 +52,28 @@ def barrier(trainer: Any) -> None:
     """Wait for all ranks (no-op in a single process)."""
     if trainer.world_size > 1:
         trainer.strategy.barrier()
+
+
+def weights_checksum(model: nn.Module) -> float:
+    """A float64 sum over every full parameter, identical on ranks holding the same model.
+
+    Sharded parameters are gathered (``full_tensor``, a collective every rank enters),
+    so on FSDP each rank checks the whole model it is part of, not just its shard.
+    """
+    total = 0.0
+    with torch.no_grad():
+        for _, param in sorted(model.named_parameters()):
+            full = param.full_tensor() if hasattr(param, "full_tensor") else param
+            total += float(full.detach().double().abs().sum()) + float(full.double().sum())
+    return total
+
+
+def gather_floats(trainer: Any, value: float) -> list[float]:
+    """``value`` from every rank, in rank order (``[value]`` in a single process)."""
+    if trainer.world_size == 1:
+        return [value]
+    device = trainer.strategy.root_device
+    gathered = trainer.strategy.all_gather(
+        torch.tensor([value], dtype=torch.float64, device=device)
+    )
+    return [float(v) for v in gathered.flatten()]
