@@ -38,8 +38,10 @@ SMALL_WORLD = [
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks=none"]
 
 
-def compose_cfg(overrides: list[str], output_dir: Path, artifacts_dir: Path) -> object:
-    """Compose ``conf/train.yaml`` with overrides, paths redirected, HydraConfig set."""
+def compose_cfg(
+    overrides: list[str], output_dir: Path, artifacts_dir: Path, config_name: str = "train"
+) -> object:
+    """Compose ``conf/<config_name>.yaml`` with overrides, paths redirected, HydraConfig set."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
@@ -48,7 +50,7 @@ def compose_cfg(overrides: list[str], output_dir: Path, artifacts_dir: Path) -> 
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose(
-            "train",
+            config_name,
             overrides=[
                 f"paths.root_dir={artifacts_dir.parent}",
                 f"paths.artifacts_dir={artifacts_dir}",
@@ -74,7 +76,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_cfg(tmp_path: Path, artifacts: Path) -> Callable[..., object]:
     """``make_cfg(*overrides)`` -> a small, quiet config writing into ``tmp_path/run``."""
 
-    def make(*overrides: str, output: str = "run") -> object:
+    def make(*overrides: str, output: str = "run", config_name: str = "train") -> object:
         other_model = any(o.startswith("model=") and o != "model=tiny" for o in overrides)
         other_data = any(o.startswith("data=") and o != "data=synthetic" for o in overrides)
         world = [
@@ -83,7 +85,8 @@ def make_cfg(tmp_path: Path, artifacts: Path) -> Callable[..., object]:
             if not (other_model and o.startswith("model.build"))
             and not (other_data and o.startswith("data."))
         ]
-        return compose_cfg([*world, *QUIET, *overrides], tmp_path / output, artifacts)
+        quiet = QUIET if config_name == "train" else QUIET[:1]
+        return compose_cfg([*world, *quiet, *overrides], tmp_path / output, artifacts, config_name)
 
     return make
 

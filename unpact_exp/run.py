@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from unpact_exp.results import RESULTS_FILE, read_results, write_results
 
 log = logging.getLogger(__name__)
-STAGES = ("unlearn", "target")
+STAGES = ("unlearn", "target", "eval")
 
 
 def quiet_libraries() -> None:
@@ -49,7 +49,7 @@ def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
     )
     for key in ("method", "regularizer", "model", "data"):
         node = cfg.get(key)
-        data.setdefault(key, node.get("name") if node is not None else None)
+        data.setdefault(key, node.get("name") if hasattr(node, "get") else node)
     data.setdefault("seed", cfg.get("seed"))
     write_results(run_dir, data)
 
@@ -79,6 +79,10 @@ def main(cfg: DictConfig) -> dict[str, Any]:
             from unpact_exp.target import build_target
 
             results = build_target(cfg, run_dir, loggers)
+        elif cfg.stage == "eval":
+            from unpact_exp.evaluate import evaluate_pair
+
+            results = evaluate_pair(cfg, run_dir, loggers)
         else:
             from unpact_exp.unlearn import run_unlearning
 

@@ -1,0 +1,16 @@
+"""Explain one prompt with UNPACT: `python analyze.py question="..." [answer="..."]`."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
+def main(cfg: DictConfig) -> dict:
+    """Compose the config and hand it to :func:`unpact_exp.explain.main`."""
+    from unpact_exp.explain import main as explain
+
+    return explain(cfg)
+
+
+if __name__ == "__main__":
+    main()

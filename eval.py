@@ -1,0 +1,16 @@
+"""Evaluate a saved unlearned model: `python eval.py unlearned=DIR [original=DIR] [data=...]`."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> dict:
+    """Compose the config and hand it to :func:`unpact_exp.run.main`."""
+    from unpact_exp.run import main as run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()

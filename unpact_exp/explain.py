@@ -1,0 +1,114 @@
+"""``analyze.py``: explain one prompt with UNPACT, for a human and for a program.
+
+The terminal view shades each unit of the question by its contribution (red:
+helps produce the answer, blue: hurts) and underlines the KeyTokens. The last line
+of stdout is one JSON object with every number and the exact token ids, so anyone
+can recompute the contributions with plain ``transformers``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from unpact_exp.errors import UnpactConfigError
+from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source
+from unpact_exp.models.prompt import PromptFormat
+
+
+def explain(cfg: Any) -> dict[str, Any]:
+    """Compute UNPACT for ``cfg.question`` and return the JSON-able explanation."""
+    from unpact_exp.analysis.config import EvalConfig, UnpactConfig
+    from unpact_exp.analysis.contributions import prompt_contributions
+    from unpact_exp.analysis.generation import greedy_answers
+    from unpact_exp.analysis.keytokens import keytokens
+    from unpact_exp.unlearn import ensure_target
+
+    unpact = UnpactConfig.from_config(cfg.unpact)
+    evalc = EvalConfig.from_config(cfg.eval)
+    if unpact.target == "reference" and not cfg.get("answer"):
+        raise UnpactConfigError(
+            'unpact.target=reference needs the gold answer: pass answer="..." '
+            "(or use unpact.target=generated to explain the model's own answer)."
+        )
+    ensure_target(cfg, _NoRunDir())
+    source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
+    tokenizer = load_tokenizer(source, cfg.model.trust_remote_code)
+    model = load_model(source, cfg.model.dtype, cfg.model.trust_remote_code).eval()
+    fmt = PromptFormat.from_config(cfg.model.prompt)
+    parts = fmt.parts(cfg.question, tokenizer)
+    if unpact.target == "generated":
+        target = greedy_answers(
+            model, tokenizer, [parts], evalc.max_new_tokens, evalc.stop_strings, 1
+        )[0]
+    else:
+        target = str(cfg.answer)
+    (res,) = prompt_contributions(
+        model,
+        tokenizer,
+        [parts],
+        [target],
+        fmt.answer_prefix,
+        unpact.granularity,
+        unpact.removal,
+        unpact.filler,
+        unpact.batch_size,
+    )
+    keys = keytokens(res.contributions, unpact.alpha, unpact.beta, unpact.normalize)
+    return {
+        "prompt": parts.text,
+        "prompt_token_ids": list(res.prompt_ids),
+        "units": list(res.units),
+        "unit_token_spans": [list(s) for s in res.spans],
+        "target": target,
+        "target_token_ids": list(res.target_ids),
+        "lp": res.lp,
+        "contributions": list(res.contributions),
+        "keytokens": list(keys),
+    }
+
+
+class _NoRunDir:
+    """analyze.py keeps no run folder; a target built on demand logs under /tmp."""
+
+    def __truediv__(self, name: str) -> Any:
+        import tempfile
+        from pathlib import Path
+
+        return Path(tempfile.mkdtemp(prefix="unpact-target-")) / name
+
+
+def render(explanation: dict[str, Any]) -> None:
+    """Print the shaded prompt, the answer and the KeyTokens with rich."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    contribs = explanation["contributions"]
+    bound = max([abs(c) for c in contribs] + [1e-9])
+    keys = set(explanation["keytokens"])
+    line = Text()
+    for i, (unit, c) in enumerate(zip(explanation["units"], contribs)):
+        level = int(255 * (1 - min(abs(c) / bound, 1.0)))
+        colour = f"rgb(255,{level},{level})" if c > 0 else f"rgb({level},{level},255)"
+        style = f"black on {colour}" + (" bold underline" if i in keys else "")
+        line.append(unit, style=style)
+        line.append(" ")
+    console.print(Text("question: ", style="bold") + line)
+    console.print(Text("target:   ", style="bold") + Text(explanation["target"]))
+    console.print(f"LP(x, y) = {explanation['lp']:.4f}  (mean log-prob of the target)")
+    for i, (unit, c) in enumerate(zip(explanation["units"], contribs)):
+        mark = "  <- KeyToken" if i in keys else ""
+        console.print(f"  {i:>3}  {unit!r:<24} C = {c:+.4f}{mark}")
+    console.print(f"KeyTokens: {[explanation['units'][k] for k in explanation['keytokens']]}")
+
+
+def main(cfg: Any) -> dict[str, Any]:
+    """Explain, render, and print the JSON object as the last line of stdout."""
+    from unpact_exp.run import quiet_libraries
+
+    quiet_libraries()
+    explanation = explain(cfg)
+    render(explanation)
+    print(json.dumps(explanation), flush=True)
+    return explanation
