@@ -140,7 +140,7 @@ def build_eval_callback(
     record: RunRecord,
     loggers: list[Any],
 ) -> UnpactEvalCallback | None:
-    """The evaluation callback for this run, or None when ``callbacks.unpact_eval.enabled`` is off."""
+    """The evaluation callback, or None when ``callbacks.unpact_eval.enabled`` is off."""
     node = cfg.callbacks.unpact_eval
     if not node.enabled:
         return None
