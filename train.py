@@ -3,6 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
+import unpact_exp.resolvers  # noqa: F401  (config resolvers)
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> dict:

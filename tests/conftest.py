@@ -22,7 +22,8 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
-# A world small enough to train in seconds, big enough for rates to mean something.
+# A world small enough to train in seconds, big enough for rates to mean something
+# (the same values as conf/experiment/tiny_world.yaml, which subprocess tests use).
 SMALL_WORLD = [
     "data.n_forget=6",
     "data.n_retain=12",

@@ -23,8 +23,12 @@ STAGES = ("unlearn", "target", "eval")
 
 def quiet_libraries() -> None:
     """Silence progress bars and chatter that drown the training progress bar."""
+    # Environment variables, so spawned ranks (ddp_spawn) are quiet too.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     import datasets
     import transformers
 

@@ -20,7 +20,7 @@ from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source
 from unpact_exp.models.prompt import PromptFormat
-from unpact_exp.results import RunRecord
+from unpact_exp.results import RunRecord, read_results
 from unpact_exp.training.objectives import build_objective
 from unpact_exp.training.regularizers import Regularizer, check_combination
 from unpact_exp.training.sequences import Example, encode_qa, encode_texts
@@ -177,7 +177,8 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     if trainer.global_rank == 0:
         record.save()
     trainer.fit(module, datamodule=data, ckpt_path=_resume_path(cfg, run_dir))
-    return record.data
+    # Under ddp_spawn the record was completed in the worker processes: read it back.
+    return read_results(run_dir)
 
 
 def _resume_path(cfg: Any, run_dir: Path) -> str | None:

@@ -65,9 +65,19 @@ def test_spec_knobs_have_spec_defaults(make_cfg) -> None:
 def test_sweep_dir_pattern() -> None:
     text = (CONF / "hydra" / "default.yaml").read_text()
     assert "multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}" in text
-    assert "${hydra.job.num}_${hydra.job.override_dirname}" in text
+    assert "${hydra.job.num}_${unpact_dirname:${hydra.job.override_dirname}}" in text
 
 
 def test_train_py_is_thin() -> None:
     code = (Path(CONF).parent / "train.py").read_text().splitlines()
     assert len([line for line in code if line.strip()]) < 20
+
+
+def test_long_job_names_are_cut_with_a_hash() -> None:
+    from unpact_exp.resolvers import MAX_DIRNAME, short_dirname
+
+    assert short_dirname("method=ga") == "method=ga"
+    long = ",".join(f"data.n_{i}=1" for i in range(60))
+    cut = short_dirname(long)
+    assert len(cut) == MAX_DIRNAME and cut != short_dirname(long + "x")
+    assert "/" not in short_dirname("model.path=/a/b")

