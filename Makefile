@@ -27,9 +27,11 @@ install: $(STAMP) ## create .venv and install the package with dev tools (idempo
 RUN_DIR ?= multirun/paper_grid-$(shell date +%Y-%m-%d_%H-%M-%S)
 
 run: install ## the main job: build the tiny target if absent, run the paper grid, report
-	$(PY) train.py -m experiment=paper_grid hydra.sweep.dir=$(RUN_DIR) || true
-	$(PY) report.py $(RUN_DIR)
-	@echo "table and plots: $(RUN_DIR)/report/ (report.md, report.csv, dilemma.png, ...)"
+	@# The report is written even when a job failed (it lists it); the exit status is the sweep's.
+	$(PY) train.py -m experiment=paper_grid hydra.sweep.dir=$(RUN_DIR); status=$$?; \
+	$(PY) report.py $(RUN_DIR) && \
+	echo "table and plots: $(RUN_DIR)/report/ (report.md, report.csv, dilemma.png, ...)"; \
+	exit $$status
 
 test: install ## the fast test suite (CPU, offline)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -q

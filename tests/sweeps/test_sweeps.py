@@ -1,4 +1,4 @@
-"""Sweeps: `train.py -m` under the basic launcher, submitit_local, DDP inside a sweep, SLURM params."""
+"""Sweeps: `train.py -m` with the basic launcher, submitit_local, DDP inside a sweep, SLURM."""
 
 from __future__ import annotations
 
