@@ -28,7 +28,7 @@ RUN_DIR ?= multirun/paper_grid-$(shell date +%Y-%m-%d_%H-%M-%S)
 
 run: install ## the main job: build the tiny target if absent, run the paper grid, report
 	@# The report is written even when a job failed (it lists it); the exit status is the sweep's.
-	$(PY) train.py -m experiment=paper_grid hydra.sweep.dir=$(RUN_DIR); status=$$?; \
+	$(PY) train.py -m experiment=paper_grid_tiny hydra.sweep.dir=$(RUN_DIR); status=$$?; \
 	$(PY) report.py $(RUN_DIR) && \
 	echo "table and plots: $(RUN_DIR)/report/ (report.md, report.csv, dilemma.png, ...)"; \
 	exit $$status

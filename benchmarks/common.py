@@ -39,6 +39,17 @@ OUT_DIR = ROOT / "benchmarks" / "out"
 
 BENCH_MODEL = {"num_layers": 6, "hidden_size": 384, "num_heads": 6, "intermediate_size": 1536}
 QUICK_BENCH_MODEL = {"num_layers": 2, "hidden_size": 64, "num_heads": 4, "intermediate_size": 128}
+# ``--quick`` (tests): a small synthetic world, so data generation and any build take seconds.
+QUICK_WORLD = [
+    "data.n_forget=4",
+    "data.n_retain=8",
+    "data.n_holdout=2",
+    "data.n_general_lands=3",
+    "data.n_icl=2",
+    "model.build.hidden_size=32",
+    "model.build.max_epochs=2",
+    "model.build.check_every_n_epochs=1",
+]
 
 
 def compose(overrides: list[str], artifacts_dir: Path | None = None) -> Any:
@@ -95,11 +106,30 @@ def benchmark_data(cfg: Any) -> Any:
     return get_benchmark(cfg.data, cfg.paths.data_dir)
 
 
-def tiny_target(cfg: Any) -> tuple[Any, Any, str]:
-    """``(model, tokenizer, folder)`` of the framework's tiny target, built if absent."""
-    from unpact_exp.models.loading import load_pretrained, resolve_source
-    from unpact_exp.target import build_target, target_ready
+def tiny_target(cfg: Any, quick: bool = False) -> tuple[Any, Any, str | None]:
+    """``(model, tokenizer, folder)`` of the framework's tiny target, built if absent.
 
+    With ``quick`` the model is the target's architecture, untrained (no folder), so
+    tests of the scripts do not pay for a training run.
+    """
+    from unpact_exp.models.loading import load_pretrained, resolve_source
+    from unpact_exp.target import build_target, target_ready, vocabulary_texts
+
+    if quick:
+        from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
+
+        tokenizer = build_word_tokenizer(vocabulary_texts(benchmark_data(cfg), cfg))
+        b = cfg.model.build
+        model = build_tiny_llama(
+            tokenizer,
+            b.hidden_size,
+            b.num_layers,
+            b.num_heads,
+            b.intermediate_size,
+            cfg.model.max_length,
+            b.init_seed,
+        )
+        return model.eval(), tokenizer, None
     if not target_ready(cfg):
         build_target(cfg, Path(cfg.paths.output_dir) / "target_build", loggers=[])
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)

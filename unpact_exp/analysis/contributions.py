@@ -5,8 +5,11 @@
 
 For each prompt the full prompt and its n ablations (unit i deleted, or replaced by
 a filler token) are scored; the variants of all prompts go through
-:func:`~unpact_exp.analysis.scoring.mean_target_logprobs` together, so the cost is
-``ceil(sum_p (n_p + 1) / batch_size)`` forward passes rather than one per variant.
+:func:`~unpact_exp.analysis.scoring.family_target_logprobs` together, batched at most
+``batch_size`` variants per forward pass rather than one pass per variant. The n+1
+variants of a prompt form one family: variant i repeats the prompt up to unit i, so
+that shared prefix (template, in-context examples, the question up to the unit) is
+computed once per prompt instead of n+1 times.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import torch
 
 from unpact_exp.analysis.config import REMOVALS, TARGETS, check_choice
-from unpact_exp.analysis.scoring import mean_target_logprobs, padding_id
+from unpact_exp.analysis.scoring import family_target_logprobs, padding_id
 from unpact_exp.analysis.units import PromptUnits, split_units
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.prompt import PromptParts
@@ -134,20 +137,16 @@ def contribution_vectors(
     check_choice("unpact.removal", removal, REMOVALS)
     if len(prompts) != len(targets):
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets; give one each.")
-    pairs: list[tuple[list[int], list[int]]] = []
-    for prompt, target in zip(prompts, targets):
-        pairs.append((list(prompt.input_ids), list(target)))
-        for span in prompt.spans:
-            pairs.append((ablate(prompt.input_ids, span, removal, filler_id), list(target)))
-    scores = mean_target_logprobs(model, pairs, batch_size, pad_token_id)
-    results: list[tuple[float, list[float]]] = []
-    cursor = 0
-    for prompt in prompts:
-        full = scores[cursor]
-        ablated = scores[cursor + 1 : cursor + 1 + len(prompt.spans)]
-        results.append((full, [full - value for value in ablated]))
-        cursor += 1 + len(prompt.spans)
-    return results
+    families = [
+        [(list(prompt.input_ids), list(target))]
+        + [
+            (ablate(prompt.input_ids, span, removal, filler_id), list(target))
+            for span in prompt.spans
+        ]
+        for prompt, target in zip(prompts, targets)
+    ]
+    scores = family_target_logprobs(model, families, batch_size, pad_token_id)
+    return [(full, [full - value for value in ablated]) for full, *ablated in scores]
 
 
 def prompt_contributions(

@@ -2,21 +2,83 @@
 
 UNPACT needs n+1 scores per prompt and multiple-choice evaluation one per letter, so
 scoring is the hot loop of the analysis (SPEC section 2: "batched forward passes,
-not a Python loop of single forwards"). Sequences are left-padded so every target
-ends at the last position; the attention mask hides the padding and explicit
-``position_ids`` (counted from the first real token) make a row's score independent
-of how much padding its batch needed.
+not a Python loop of single forwards"). Two batched paths:
+
+- :func:`mean_target_logprobs` scores independent (prompt, target) pairs. Sequences are
+  left-padded so every target ends at the last position; the attention mask hides the
+  padding and explicit ``position_ids`` (counted from the first real token) make a
+  row's score independent of how much padding its batch needed.
+- :func:`family_target_logprobs` scores *families* of pairs that share a prefix (a
+  prompt and its n ablations: every variant repeats the prompt up to the removed unit).
+  The shared prefix is computed once per family: each family becomes one packed row
+  (the shared tokens, then every member's own tokens) with an explicit 4-D attention
+  mask that lets a member's tokens see only the shared tokens before its divergence
+  point and its own earlier tokens, and ``position_ids`` that give every token its
+  position in its own sequence. Each member therefore gets exactly the logits it would
+  get alone, while the forward pass computes the shared tokens once instead of n+1
+  times. Models that cannot take a 4-D mask (no ``config._attn_implementation`` of
+  ``sdpa``/``eager``, e.g. flash-attention or hand-made test models) fall back to the
+  first path.
+
+:func:`collect_stats` counts the work done (forward passes, token slots, attended pairs,
+logits), so benchmarks can turn wall time into a multiply-add rate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import inspect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from unpact_exp.analysis.inference import analysis_mode, forward_kwargs, model_device
 from unpact_exp.errors import DataError
+
+
+@dataclass
+class ScoringStats:
+    """Work done by the scoring forward passes while :func:`collect_stats` was active.
+
+    Attributes:
+        forwards: forward passes.
+        slots: token slots computed (rows x width, padding included).
+        tokens: real (non-padding) token slots.
+        attended: (query, key) pairs that real queries attend to, summed over rows.
+        logits: positions at which the LM head produced logits.
+    """
+
+    forwards: int = 0
+    slots: int = 0
+    tokens: int = 0
+    attended: int = 0
+    logits: int = 0
+
+
+@dataclass
+class _Collector:
+    active: list[ScoringStats] = field(default_factory=list)
+
+    def add(self, **counts: int) -> None:
+        for stats in self.active:
+            for key, value in counts.items():
+                setattr(stats, key, getattr(stats, key) + int(value))
+
+
+_COLLECTOR = _Collector()
+
+
+@contextlib.contextmanager
+def collect_stats() -> Iterator[ScoringStats]:
+    """Count the scoring work done inside the block (for benchmarks; costs a few sums)."""
+    stats = ScoringStats()
+    _COLLECTOR.active.append(stats)
+    try:
+        yield stats
+    finally:
+        _COLLECTOR.active.remove(stats)
 
 
 def padding_id(tokenizer: Any) -> int:
@@ -78,13 +140,7 @@ def mean_target_logprobs(
         DataError: a prompt or a target is empty (the first target token would have no
             position to be predicted from, or the mean would be over nothing).
     """
-    for prompt, target in pairs:
-        if not prompt or not target:
-            raise DataError(
-                f"cannot score prompt of {len(prompt)} tokens with target of {len(target)} "
-                "tokens: both must be non-empty (use a prompt template with a prefix or BOS, "
-                "or unpact.removal=replace)."
-            )
+    _check_pairs(pairs)
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     scores = [0.0] * len(pairs)
     device = model_device(model)
@@ -96,6 +152,16 @@ def mean_target_logprobs(
             ):
                 scores[index] = value
     return scores
+
+
+def _check_pairs(pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> None:
+    for prompt, target in pairs:
+        if not prompt or not target:
+            raise DataError(
+                f"cannot score prompt of {len(prompt)} tokens with target of {len(target)} "
+                "tokens: both must be non-empty (use a prompt template with a prefix or BOS, "
+                "or unpact.removal=replace)."
+            )
 
 
 def _score_batch(
@@ -114,6 +180,15 @@ def _score_batch(
         position_ids=position_ids,
         **forward_kwargs(model, max_target + 1),
     )
+    if _COLLECTOR.active:
+        real = attention_mask.sum(-1)
+        _COLLECTOR.add(
+            forwards=1,
+            slots=attention_mask.numel(),
+            tokens=real.sum(),
+            attended=(real * (real + 1) // 2).sum(),
+            logits=out.logits.shape[0] * out.logits.shape[1],
+        )
     # Position j predicts token j+1: the last max_target+1 logits minus the final one
     # predict the last max_target tokens, which hold every row's (right-aligned) target.
     logits = out.logits[:, -(max_target + 1) : -1, :].float()
@@ -126,3 +201,199 @@ def _score_batch(
     token_logps = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
     means = (token_logps * target_mask).sum(-1) / target_mask.sum(-1)
     return means.tolist()
+
+
+Pair = tuple[Sequence[int], Sequence[int]]
+
+
+def supports_shared_prefix(model: torch.nn.Module) -> bool:
+    """Whether ``model`` can score a packed family row (see the module docstring).
+
+    It must be a decoder-only HF model whose attention takes an additive 4-D mask as
+    given (``sdpa`` or ``eager``), whose forward takes ``position_ids``, and which has
+    no sliding window (a 4-D mask would silently override it).
+    """
+    config = getattr(model, "config", None)
+    if getattr(config, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    if getattr(config, "is_encoder_decoder", False) or getattr(config, "sliding_window", None):
+        return False
+    params = inspect.signature(model.forward).parameters
+    return "position_ids" in params and "attention_mask" in params
+
+
+def family_target_logprobs(
+    model: torch.nn.Module,
+    families: Sequence[Sequence[Pair]],
+    batch_size: int,
+    pad_token_id: int,
+) -> list[list[float]]:
+    """LP(x, y) for every (prompt, target) pair of every family, shared prefixes computed once.
+
+    The first pair of a family is its anchor. Every member shares with the anchor the
+    tokens before the first place where their ``prompt + target`` sequences differ
+    (at most up to its own last prompt token, whose logits it needs). Those shared
+    tokens are forwarded once per row; the rest of each member is forwarded as its own
+    segment. Results equal :func:`mean_target_logprobs` on the flattened pairs up to
+    float rounding; models without :func:`supports_shared_prefix` take that path.
+
+    Args:
+        model: a causal LM (see :func:`mean_target_logprobs`).
+        families: groups of (prompt ids, target ids); both must be non-empty.
+        batch_size: at most this many pairs per forward pass. A family with more
+            members is split into rows of ``batch_size`` members, each repeating the
+            shared prefix.
+        pad_token_id: padding id.
+
+    Returns:
+        One list of floats per family, aligned with its pairs.
+
+    Raises:
+        DataError: a prompt or a target is empty.
+    """
+    sizes = [len(family) for family in families]
+    flat = [pair for family in families for pair in family]
+    _check_pairs(flat)
+    if not supports_shared_prefix(model):
+        scores = mean_target_logprobs(model, flat, batch_size, pad_token_id)
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        return [scores[start : start + size] for start, size in zip(starts, sizes)]
+    rows = [
+        _layout_row(family, index, list(range(start, min(start + batch_size, len(family)))))
+        for index, family in enumerate(families)
+        for start in range(0, len(family), batch_size)
+    ]
+    rows.sort(key=lambda row: len(row.ids))  # similar widths together: less padding
+    results = [[0.0] * size for size in sizes]
+    device = model_device(model)
+    with analysis_mode(model):
+        batch: list[_Row] = []
+        for row in rows:
+            if batch and sum(len(r.members) for r in batch) + len(row.members) > batch_size:
+                _score_rows(model, batch, pad_token_id, device, results)
+                batch = []
+            batch.append(row)
+        if batch:
+            _score_rows(model, batch, pad_token_id, device, results)
+    return results
+
+
+@dataclass
+class _Row:
+    """One packed row: a family's shared prefix, then its members' own tokens.
+
+    Per slot: the token, its position in its own sequence, its group (0: shared,
+    k + 1: the k-th member of the row) and the cutoff (shared tokens at positions below
+    it are visible to the slot). The last ``len(targets)`` slots are the scoring slots:
+    slot j's logits predict ``targets[j]`` for member ``owners[j]`` of the family.
+    """
+
+    family: int
+    members: list[int]
+    ids: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
+    cutoffs: list[int] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+
+    def add(self, token: int, position: int, group: int, cutoff: int) -> None:
+        self.ids.append(token)
+        self.positions.append(position)
+        self.groups.append(group)
+        self.cutoffs.append(cutoff)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _layout_row(family: Sequence[Pair], index: int, members: list[int]) -> _Row:
+    """Lay out ``members`` of a family: shared prefix, own context tokens, scoring tokens."""
+    anchor = list(family[0][0]) + list(family[0][1])
+    sequences = [list(family[m][0]) + list(family[m][1]) for m in members]
+    cuts = [
+        min(_common_prefix(seq, anchor), len(family[m][0]) - 1)
+        for m, seq in zip(members, sequences)
+    ]
+    shared = max(cuts)
+    row = _Row(family=index, members=members)
+    for position in range(shared):
+        row.add(anchor[position], position, 0, shared)
+    scoring: list[tuple[int, int, int, int]] = []
+    for k, (m, seq, cut) in enumerate(zip(members, sequences, cuts)):
+        first_scoring = len(family[m][0]) - 1  # its logits predict the first target token
+        for position in range(cut, first_scoring):
+            row.add(seq[position], position, k + 1, cut)
+        for position in range(first_scoring, len(seq) - 1):
+            scoring.append((seq[position], position, k + 1, cut))
+            row.targets.append(seq[position + 1])
+            row.owners.append(m)
+    for slot in scoring:
+        row.add(*slot)
+    return row
+
+
+def _score_rows(
+    model: torch.nn.Module,
+    rows: Sequence[_Row],
+    pad_token_id: int,
+    device: torch.device,
+    results: list[list[float]],
+) -> None:
+    """One forward pass over packed rows (left-padded); writes member means into ``results``."""
+    width = max(len(r.ids) for r in rows)
+    keep = max(len(r.targets) for r in rows)
+    shape = (len(rows), width)
+    ids = torch.full(shape, pad_token_id, dtype=torch.long)
+    pos = torch.zeros(shape, dtype=torch.long)
+    grp = torch.full(shape, -1, dtype=torch.long)
+    cut = torch.zeros(shape, dtype=torch.long)
+    for b, row in enumerate(rows):
+        off = width - len(row.ids)
+        ids[b, off:] = torch.tensor(row.ids)
+        pos[b, off:] = torch.tensor(row.positions)
+        grp[b, off:] = torch.tensor(row.groups)
+        cut[b, off:] = torch.tensor(row.cutoffs)
+    real = grp >= 0
+    q_pos, k_pos = pos[:, :, None], pos[:, None, :]
+    q_grp, k_grp = grp[:, :, None], grp[:, None, :]
+    visible = (k_grp == q_grp) | ((k_grp == 0) & (k_pos < cut[:, :, None]))
+    allowed = visible & (k_pos <= q_pos) & real[:, None, :]
+    # Padding queries attend to themselves only, so no softmax row is empty (no NaN).
+    allowed |= torch.eye(width, dtype=torch.bool) & ~real[:, :, None]
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    mask = torch.zeros((len(rows), 1, width, width), dtype=dtype)
+    mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+    out = model(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=pos.to(device),
+        **forward_kwargs(model, keep),
+    )
+    if _COLLECTOR.active:
+        _COLLECTOR.add(
+            forwards=1,
+            slots=ids.numel(),
+            tokens=real.sum(),
+            attended=(allowed & real[:, :, None]).sum(),
+            logits=out.logits.shape[0] * out.logits.shape[1],
+        )
+    logits = out.logits[:, -keep:, :]
+    row_index = [b for b, row in enumerate(rows) for _ in row.targets]
+    slot_index = [keep - len(row.targets) + j for row in rows for j in range(len(row.targets))]
+    targets = torch.tensor([t for row in rows for t in row.targets], device=logits.device)
+    index = (torch.tensor(row_index), torch.tensor(slot_index))
+    picked = logits[index[0].to(logits.device), index[1].to(logits.device)].float()
+    token_logps = picked.gather(-1, targets[:, None]).squeeze(-1) - picked.logsumexp(-1)
+    sums: dict[tuple[int, int], list[float]] = {}
+    flat_owners = [(row.family, owner) for row in rows for owner in row.owners]
+    for key, value in zip(flat_owners, token_logps.tolist()):
+        sums.setdefault(key, []).append(value)
+    for (family, member), values in sums.items():
+        results[family][member] = sum(values) / len(values)

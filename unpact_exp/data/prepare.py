@@ -38,7 +38,11 @@ def ensure_synthetic(data_cfg: Any, data_dir: str | Path) -> Path:
 
 
 def get_benchmark(data_cfg: Any, data_dir: str | Path) -> Benchmark:
-    """Load the dataset a ``data`` config names (synthetic: generated first)."""
+    """Load the dataset a ``data`` config names (synthetic, worldfacts: written first)."""
+    if data_cfg.source == "worldfacts":
+        from unpact_exp.data.worldfacts import muse_config
+
+        return load_benchmark(muse_config(data_cfg, data_dir))
     if data_cfg.source != "synthetic":
         return load_benchmark(data_cfg)
     path = ensure_synthetic(data_cfg, data_dir)

@@ -1,21 +1,114 @@
-"""Forget and retain batches, paired per step.
+"""Forget and retain batches, paired per step, in an order that a resumed run reproduces exactly.
 
 An epoch is defined by the forget set: each step draws one forget batch and one
 retain batch. When the retain set is the larger one (the usual case) each epoch
 sees a fresh random subset of it (``min_size``); when it is smaller it cycles
-(``max_size_cycle``). Lightning injects distributed samplers into both loaders
-under DDP/FSDP, so every rank sees its own shard.
+(``max_size_cycle``).
+
+Determinism and resume:
+
+- the order of epoch ``e`` is a pure function of ``(seed, e, stream)``
+  (:class:`EpochSampler`; Lightning calls ``set_epoch`` before every epoch), so it
+  does not depend on how many random numbers anything else drew, nor on whether
+  the run was restarted;
+- :class:`ResumableDataLoader` reports how many batches of the current pass it has
+  served (Lightning saves that in the checkpoint through the loader's
+  ``state_dict``) and skips them when a run resumes mid-epoch, so the resumed run
+  sees exactly the batches the uninterrupted one would have;
+- under DDP/FSDP Lightning wraps the sampler in a ``DistributedSamplerWrapper``
+  (every rank takes its shard of the same seeded order) and forwards ``set_epoch``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.utilities import CombinedLoader
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from unpact_exp.training.sequences import Example, PadCollator
+
+FORGET_STREAM, RETAIN_STREAM = 0, 1
+
+
+def epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A 63-bit seed mixing ``(seed, epoch, stream)`` (no overlap between nearby seeds/epochs)."""
+    digest = hashlib.sha256(f"{seed}:{epoch}:{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+class EpochSampler(Sampler[int]):
+    """A random permutation of ``range(n)`` that depends only on ``(seed, epoch, stream)``.
+
+    Args:
+        n: dataset size.
+        seed: the run's seed.
+        stream: separates the forget and the retain order.
+    """
+
+    def __init__(self, n: int, seed: int, stream: int) -> None:
+        self.n = n
+        self.seed = seed
+        self.stream = stream
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the order of ``epoch`` (Lightning calls this before each epoch)."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, self.stream))
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader whose position in the current pass is saved in Lightning checkpoints.
+
+    ``state_dict``/``load_state_dict`` make it "stateful" for Lightning 2.x, which
+    stores the state under ``loops.fit_loop.state_dict.combined_loader`` and
+    restores it before iterating again. The state is the number of batches served
+    since the pass began; on resume that many batches are skipped (by index, so no
+    skipped batch is collated). The order itself comes from the sampler, which must
+    be a function of the epoch (:class:`EpochSampler`) for this to be exact.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._served = 0
+        self._skip = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        skip, self._skip = self._skip, 0
+        self._served = skip
+        if skip >= len(self):  # the pass had ended: a new one starts from the top
+            skip = self._served = 0
+        return self._batches(skip)
+
+    def _batches(self, skip: int) -> Iterator[Any]:
+        if skip:
+            indices = list(self.batch_sampler)[skip:]
+            for batch_indices in indices:
+                self._served += 1
+                yield self.collate_fn([self.dataset[i] for i in batch_indices])
+            return
+        for batch in super().__iter__():
+            self._served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """Batches served in the current pass."""
+        return {"served": self._served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Skip ``served`` batches at the start of the next pass (a mid-epoch resume)."""
+        self._skip = int(state.get("served", 0))
 
 
 class UnlearnDataModule(pl.LightningDataModule):
@@ -26,6 +119,7 @@ class UnlearnDataModule(pl.LightningDataModule):
         retain: encoded retain examples, or None when no term uses them.
         batch_size: sequences per batch for each of forget and retain.
         pad_id: padding token id.
+        seed: seeds the per-epoch order (the run's ``seed``).
     """
 
     def __init__(
@@ -34,27 +128,34 @@ class UnlearnDataModule(pl.LightningDataModule):
         retain: Sequence[Example] | None,
         batch_size: int,
         pad_id: int,
+        seed: int,
     ) -> None:
         super().__init__()
         self.forget = list(forget)
         self.retain = list(retain) if retain is not None else None
         self.batch_size = batch_size
         self.collate = PadCollator(pad_id)
+        self.seed = seed
 
-    def _loader(self, data: Sequence[Example], shuffle: bool) -> DataLoader:
-        return DataLoader(
-            data, batch_size=self.batch_size, shuffle=shuffle, collate_fn=self.collate
+    def _loader(self, data: Sequence[Example], stream: int) -> ResumableDataLoader:
+        return ResumableDataLoader(
+            data,
+            batch_size=self.batch_size,
+            sampler=EpochSampler(len(data), self.seed, stream),
+            collate_fn=self.collate,
         )
 
     def train_dataloader(self) -> CombinedLoader:
         """Forget and retain loaders combined so each step gets one batch of each."""
-        loaders = {"forget": self._loader(self.forget, shuffle=True)}
+        loaders = {"forget": self._loader(self.forget, FORGET_STREAM)}
         if self.retain is None:
             return CombinedLoader(loaders, mode="max_size_cycle")
-        loaders["retain"] = self._loader(self.retain, shuffle=True)
+        loaders["retain"] = self._loader(self.retain, RETAIN_STREAM)
         mode = "min_size" if len(self.retain) >= len(self.forget) else "max_size_cycle"
         return CombinedLoader(loaders, mode=mode)
 
     def forget_batches_in_order(self) -> DataLoader:
         """The whole forget set in fixed order (for caches keyed by example index)."""
-        return self._loader(self.forget, shuffle=False)
+        return DataLoader(
+            self.forget, batch_size=self.batch_size, shuffle=False, collate_fn=self.collate
+        )

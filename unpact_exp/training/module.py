@@ -5,6 +5,13 @@ Weights are loaded late, in ``configure_model``, so a 7B model is never built at
 config time and FSDP can shard it as it is placed. The frozen reference model
 (for ``kl`` and RMU's frozen activations) is loaded from the same source, frozen,
 kept in eval mode, and left out of checkpoints (it is reloadable and never changes).
+
+Divergence (gradient ascent runs off to inf/NaN by design): before every optimizer
+step the loss and the global gradient norm are checked; if either is non-finite on
+any rank, the gradients are dropped (AdamW skips parameters without a gradient, so
+the weights stay those of the last finite step), ``divergence`` is recorded and the
+trainer stops. The weights are also checked after every step, as a last guard.
+Checkpoint and save callbacks read ``divergence`` and never write what follows it.
 """
 
 from __future__ import annotations
@@ -63,6 +70,9 @@ class UnlearnModule(pl.LightningModule):
         self.policy: nn.Module | None = None
         self.reference: nn.Module | None = None
         self.strict_loading = False  # checkpoints omit the reference model
+        self.divergence: dict[str, Any] | None = None
+        self._last_loss: Tensor | None = None
+        self._post_fit_done = False
 
     @property
     def needs_reference(self) -> bool:
@@ -127,26 +137,80 @@ class UnlearnModule(pl.LightningModule):
             self.log(f"train/{key}", value, batch_size=bs)
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=bs)
         self._maybe_stop(logs.get("forget_nll"))
+        self._last_loss = total.detach()
         return total
 
     def _maybe_stop(self, forget_nll: Tensor | None) -> None:
         if self.forget_nll_stop is None or forget_nll is None:
             return
-        passed = bool(forget_nll.item() > self.forget_nll_stop)
+        passed = bool(torch.isfinite(forget_nll) and forget_nll.item() > self.forget_nll_stop)
         if self.trainer.strategy.reduce_boolean_decision(passed, all=False):
             self.trainer.should_stop = True
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Log the global gradient norm (before clipping)."""
+        """Log the global gradient norm (before clipping); refuse a non-finite step."""
         grads = [p.grad for p in self.parameters() if p.grad is not None]
+        norm = None
         if grads:
             norm = torch.nn.utils.get_total_norm(grads)
             if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
                 norm = norm.full_tensor()
+        loss_bad = self._last_loss is not None and not bool(torch.isfinite(self._last_loss))
+        grad_bad = norm is not None and not bool(torch.isfinite(norm))
+        # One decision for all ranks (a loss can be non-finite on one shard of the batch only).
+        if self.trainer.strategy.reduce_boolean_decision(loss_bad or grad_bad, all=False):
+            for param in self.parameters():
+                param.grad = None  # AdamW skips parameters without gradients: no update
+            what = "loss" if loss_bad else "gradient norm" if grad_bad else "loss on another rank"
+            self._diverged(f"non-finite {what} at step {self.trainer.global_step + 1}")
+            return
+        if norm is not None:
             self.log("train/grad_norm", norm)
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """Step, then check the weights are still finite (the guard behind the loss check)."""
+        super().optimizer_step(*args, **kwargs)
+        if self.divergence is None and not self.weights_finite():
+            self._diverged(f"non-finite weights after step {self.trainer.global_step + 1}")
+            self.divergence["weights_finite"] = False
+
+    def _diverged(self, reason: str) -> None:
+        """Record the divergence and stop; the step counted is the update that was refused."""
+        step = self.trainer.global_step + 1
+        self.divergence = {
+            "step": step,
+            "last_finite_step": step - 1,
+            "reason": reason,
+            "weights_finite": True,
+        }
+        self.trainer.should_stop = True
+
+    def weights_finite(self) -> bool:
+        """Whether every trainable weight is finite on every rank (collective)."""
+        with torch.no_grad():
+            finite = all(
+                bool(torch.isfinite(_local(p)).all())
+                for p in self.policy.parameters()
+                if p.requires_grad
+            )
+        return bool(self.trainer.strategy.reduce_boolean_decision(finite, all=True))
 
     def on_train_end(self) -> None:
         """Post-fit step of the objective (task-vector negation)."""
+        self.finish()
+
+    def finish(self) -> None:
+        """Run the objective's post-fit step once (also when a resumed fit had no steps left).
+
+        Lightning skips ``on_train_end`` when a run resumes from a checkpoint taken at
+        the very end of training, so the save/evaluate callbacks call this too. It is
+        a no-op after divergence into non-finite weights.
+        """
+        if self._post_fit_done:
+            return
+        self._post_fit_done = True
+        if self.divergence is not None and not self.divergence["weights_finite"]:
+            return
         self.objective.on_train_end(self)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -159,3 +223,19 @@ class UnlearnModule(pl.LightningModule):
         state = checkpoint.get("state_dict", {})
         for key in [k for k in state if k.startswith(REFERENCE_PREFIX)]:
             del state[key]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Before the checkpoint's weights replace the original ones, let the objective look.
+
+        Lightning calls this hook before loading the state dict, so the policy still
+        holds the original weights: task vectors snapshot ``theta_0`` here (a resumed
+        fine-tune must negate against the original, not the restored, weights).
+        """
+        hook = getattr(self.objective, "on_load_checkpoint", None)
+        if hook is not None:
+            hook(self)
+
+
+def _local(param: Tensor) -> Tensor:
+    """The local shard of a DTensor (FSDP2), or the tensor itself."""
+    return param.to_local() if hasattr(param, "to_local") else param

@@ -153,6 +153,15 @@ class TaskVector(nn.Module):
         if self._theta0 is None:
             self._theta0 = {n: p.detach().clone() for n, p in ctx.policy.named_parameters()}
 
+    def on_load_checkpoint(self, ctx: Any) -> None:
+        """On resume, snapshot ``theta_0`` before the fine-tuned weights are restored.
+
+        Lightning calls this before loading the checkpoint's state dict (and, under
+        FSDP, after ``on_fit_start`` already took the snapshot), so the policy still
+        holds the original weights either way.
+        """
+        self.on_fit_start(ctx)
+
     def loss(self, ctx: Any, forget: Batch, retain: Batch | None) -> tuple[Tensor, dict]:
         """Plain NLL on the forget batch (the fine-tuning stage)."""
         nll = mean_nll(ctx.forward_batch(ctx.policy, forget).logits, forget["labels"])
