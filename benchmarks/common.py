@@ -86,6 +86,25 @@ def compose(overrides: list[str], artifacts_dir: Path | None = None) -> Any:
     return cfg
 
 
+def set_threads(threads: str) -> int:
+    """Set torch's intra-op threads: a number, or ``auto`` (all cores if the machine is idle).
+
+    Why ``auto`` is not simply "all cores": on a 2-core machine shared with other
+    processes, two OpenMP threads per matmul wait on each other behind the other load
+    and run up to 20x slower than one thread (measured while writing these scripts).
+    ``auto`` takes every core only when the 1-minute load average is below 1.
+    """
+    import torch
+
+    if threads == "auto":
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        count = (os.cpu_count() or 1) if load < 1.0 else 1
+    else:
+        count = int(threads)
+    torch.set_num_threads(count)
+    return count
+
+
 def quiet() -> None:
     """Silence library chatter (progress bars, warnings about eval-mode modules)."""
     import logging
@@ -334,3 +353,53 @@ def torch_profile_top(fn: Callable[[], Any], limit: int = 10) -> list[dict[str, 
         }
         for e in top
     ]
+
+
+PACKAGES = ("lightning", "transformers", "torch", "unpact_exp", "accelerate", "hydra", "omegaconf")
+
+
+def cprofile_by_package(fn: Callable[[], Any], limit: int = 8) -> dict[str, Any]:
+    """Run ``fn`` under cProfile; own time grouped by the package of each function.
+
+    Built-in functions (``torch._C`` ops, ``tensor.method``) are grouped as
+    ``builtins (C: torch ops and others)``: that is where the arithmetic happens; the
+    named packages' shares are Python overhead spent in that package's own code.
+    """
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    return summarize_profile(profiler, limit)
+
+
+def summarize_profile(profiler: Any, limit: int = 8) -> dict[str, Any]:
+    """Own time of a finished ``cProfile.Profile`` grouped by package (see above)."""
+    import pstats
+
+    stats = pstats.Stats(profiler).stats
+    total = sum(row[2] for row in stats.values()) or 1.0
+    groups: dict[str, float] = {}
+    for (file, _, _), (_, _, own, _, _) in stats.items():
+        if file == "~":
+            group = "builtins (C: torch ops and others)"
+        else:
+            parts = Path(file).parts
+            group = next((p for p in PACKAGES if p in parts), "other python")
+        groups[group] = groups.get(group, 0.0) + own
+    rows = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:limit]
+    return {
+        "total_s": round(total, 3),
+        "share_by_package": {
+            k: round(v / total, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])
+        },
+        "top_functions": [
+            {
+                "function": f"{Path(file).name}:{line}({name})",
+                "calls": calls,
+                "own_share": round(own / total, 3),
+            }
+            for (file, line, name), (_, calls, own, _, _) in rows
+        ],
+    }

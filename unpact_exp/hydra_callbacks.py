@@ -13,6 +13,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
 
 log = logging.getLogger("unpact_exp.sweep")
 
@@ -31,7 +32,9 @@ class SweepSummary(Callback):
             return
         err = job_return._return_value  # the exception the job raised
         where = config.hydra.runtime.output_dir
-        line = f"job {config.hydra.job.num} FAILED ({', '.join(job_return.overrides or [])}): "
+        num = OmegaConf.select(config, "hydra.job.num", default=None, throw_on_missing=False)
+        label = "run" if num is None else f"job {num}"
+        line = f"{label} FAILED ({', '.join(job_return.overrides or [])}): "
         line += f"{type(err).__name__}: {err} -> {where}"
         self.failed.append(line)
         log.error(line)

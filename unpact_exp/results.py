@@ -33,8 +33,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the previous file, if any, is untouched
+        raise
 
 
 def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
@@ -59,11 +63,42 @@ class RunRecord:
     Args:
         run_dir: where ``results.json`` lives.
         fields: the initial content (method, model, data, seed, ...).
+        evals: evaluations to start from (a resumed run keeps its history).
     """
 
-    def __init__(self, run_dir: str | Path, fields: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        fields: dict[str, Any],
+        evals: dict[str, Any] | None = None,
+    ) -> None:
         self.run_dir = Path(run_dir)
-        self.data: dict[str, Any] = {"status": "running", **fields, "eval": {}}
+        self.data: dict[str, Any] = {"status": "running", **fields, "eval": dict(evals or {})}
+        self._set_final_step()
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, fields: dict[str, Any]) -> RunRecord:
+        """A record that keeps the ``eval`` history of the ``results.json`` already in ``run_dir``.
+
+        Used when a run resumes from a checkpoint: the record is rebuilt (fields may
+        have changed, status is ``running`` again) but the evaluations survive.
+        """
+        path = Path(run_dir) / RESULTS_FILE
+        evals: dict[str, Any] = {}
+        if path.exists():
+            try:
+                evals = dict(read_results(run_dir).get("eval") or {})
+            except (OSError, ValueError):  # unreadable: start a fresh history
+                evals = {}
+        return cls(run_dir, fields, evals)
+
+    def _set_final_step(self) -> None:
+        """``final_eval_step``: the latest evaluation kept (steps in order, other keys last)."""
+        steps = sorted(self.data["eval"], key=_step_order)
+        if steps:
+            self.data["final_eval_step"] = steps[-1]
+        else:
+            self.data.pop("final_eval_step", None)
 
     def update(self, **fields: Any) -> None:
         """Set top-level fields and save."""
@@ -76,6 +111,19 @@ class RunRecord:
         self.data["final_eval_step"] = str(step)
         self.save()
 
+    def drop_evals_after(self, step: int) -> None:
+        """Forget evaluations after ``step`` (a resumed run recomputes them) and save."""
+        self.data["eval"] = {
+            k: v for k, v in self.data["eval"].items() if _step_order(k) <= (0, step)
+        }
+        self._set_final_step()
+        self.save()
+
     def save(self) -> Path:
         """Write ``results.json`` atomically."""
         return write_results(self.run_dir, self.data)
+
+
+def _step_order(key: str) -> tuple[int, int]:
+    """Sort key of an ``eval`` entry: integer steps in order, then named ones (``final``)."""
+    return (0, int(key)) if key.lstrip("-").isdigit() else (1, 0)

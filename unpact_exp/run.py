@@ -3,12 +3,20 @@
 Returning a flat dict of final metrics lets Hydra sweepers optimise over runs.
 A run that raises still leaves ``results.json`` with ``status: failed`` and the
 error, so a sweep report lists it instead of silently dropping it.
+
+A run stopped from outside (SIGTERM as SLURM pre-emption sends it, Ctrl-C, a
+submitit requeue) is marked ``status: interrupted`` instead, and the process exits
+non-zero (143 after SIGTERM): never ``completed``. During training Lightning turns
+SIGTERM into a stop at the next step boundary, after a checkpoint is written;
+outside training (loading, the final evaluation and save) the handler installed
+here raises :class:`Interrupted` at once. Rerunning the same command resumes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import traceback
 from pathlib import Path
 from typing import Any
@@ -42,20 +50,75 @@ def _is_rank_zero() -> bool:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
 
 
+SIGTERM_EXIT = 128 + int(signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """SIGTERM arrived outside the training loop (a ``BaseException``, as KeyboardInterrupt)."""
+
+
+def _sigterm_raises(signum: int, frame: object) -> None:
+    """SIGTERM handler outside training; inside, Lightning's handler calls this and it yields."""
+    if signal.getsignal(signal.SIGTERM) is _sigterm_raises:
+        raise Interrupted(f"received signal {signum} (SIGTERM)")
+
+
+def is_interruption(err: BaseException) -> bool:
+    """Whether ``err`` means the run was stopped from outside rather than failed."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    return isinstance(err, SIGTERMException | Interrupted | KeyboardInterrupt | SystemExit)
+
+
+def exit_code(err: BaseException) -> int:
+    """A non-zero exit status for an interruption (143 for SIGTERM, as a shell reports it)."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    if isinstance(err, SIGTERMException | Interrupted):
+        return SIGTERM_EXIT
+    code = getattr(err, "code", None)
+    return code if isinstance(code, int) and code != 0 else 1
+
+
 def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
-    """Record a failure in results.json, keeping whatever the run had written."""
+    """Record a failure (or an interruption) in results.json, keeping what the run had written."""
     path = run_dir / RESULTS_FILE
     data = read_results(run_dir) if path.exists() else {"stage": cfg.stage, "eval": {}}
-    data.update(
-        status="failed",
-        error=f"{type(err).__name__}: {err}",
-        traceback=traceback.format_exc(limit=20),
-    )
+    if is_interruption(err):
+        data.update(
+            status="interrupted",
+            error=f"{type(err).__name__}: {err}".rstrip(": ")
+            + "; rerun the same command (same run dir) to resume from checkpoints/last.ckpt",
+        )
+        data.pop("traceback", None)
+    else:
+        data.update(
+            status="failed",
+            error=f"{type(err).__name__}: {err}",
+            traceback=traceback.format_exc(limit=20),
+        )
     for key in ("method", "regularizer", "model", "data"):
         node = cfg.get(key)
         data.setdefault(key, node.get("name") if hasattr(node, "get") else node)
     data.setdefault("seed", cfg.get("seed"))
     write_results(run_dir, data)
+
+
+def _install_sigterm_handler() -> Any:
+    """Make SIGTERM raise :class:`Interrupted` outside training; return the previous handler.
+
+    Not under submitit, which deliberately ignores SIGTERM (it requeues on its own
+    signal, see :mod:`unpact_exp.callbacks.preemption`), nor outside the main thread.
+    """
+    import threading
+
+    from unpact_exp.callbacks.preemption import under_submitit
+
+    if under_submitit() or threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _sigterm_raises)
+    return previous
 
 
 def final_metrics(results: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +140,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     loggers: list[Any] = []
+    previous_sigterm = _install_sigterm_handler()
     try:
         loggers = build_loggers(cfg.logger, cfg, run_dir)
         if cfg.stage == "target":
@@ -94,8 +158,13 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     except BaseException as err:
         if _is_rank_zero():
             _mark_failed(run_dir, cfg, err)
+        if is_interruption(err):
+            log.error("run interrupted (%s); results: %s", type(err).__name__, run_dir)
+            raise SystemExit(exit_code(err)) from err
         raise
     finally:
         finish_loggers(loggers)
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     log.info("results: %s", run_dir / RESULTS_FILE)
     return final_metrics(results)

@@ -4,13 +4,24 @@ W&B runs are grouped by sweep (the multirun folder's name) and named after the
 job's overrides, so a dashboard lines methods up side by side. ``mode: offline``
 needs no account and no network; ``logger=wandb_online`` falls back to offline
 with one warning if the online init does not succeed within ``init_timeout``.
+
+Logging never blocks work: before an online init, the W&B server
+(``wandb.Settings().base_url``, or ``$WANDB_BASE_URL``) is probed with a TCP
+connect bounded by ``init_timeout`` (DNS included, in a daemon thread). If it is
+unreachable the run goes offline at once; W&B's own online init, which retries
+for far longer than its ``init_timeout`` setting without a network, is not even
+started. A reachable server that still fails to start the run (bad key, ...) falls
+back the same way, after W&B's own ``init_timeout``.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
@@ -51,7 +62,6 @@ def build_loggers(logger_cfg: Any, cfg: Any, run_dir: Path) -> list[Any]:
 
 def _wandb_logger(logger_cfg: Any, cfg: Any, run_dir: Path) -> Any:
     import wandb
-    from lightning.pytorch.loggers import WandbLogger
 
     group, name = run_identity()
     mode = logger_cfg.mode
@@ -68,18 +78,66 @@ def _wandb_logger(logger_cfg: Any, cfg: Any, run_dir: Path) -> Any:
         config=OmegaConf.to_container(cfg, resolve=True),
         settings=wandb.Settings(init_timeout=float(logger_cfg.init_timeout), silent=True),
     )
-    logger = WandbLogger(mode=mode, **kwargs)
+    timeout = float(logger_cfg.init_timeout)
+    if mode == "online":
+        server = kwargs["settings"].base_url
+        if not reachable(server, timeout):
+            _warn_offline(f"{server} is not reachable within {timeout:g} s", run_dir)
+            return _wandb(mode="offline", **kwargs)
+    logger = _wandb(mode=mode, **kwargs)
     if mode == "online":
         try:
             _ = logger.experiment  # start the run now, so a failure is caught here
         except Exception as err:  # noqa: BLE001 - any init failure must fall back
-            warnings.warn(
-                f"W&B online init failed ({type(err).__name__}: {err}); logging offline to "
-                f"{run_dir}/wandb instead. Upload later with `wandb sync`.",
-                stacklevel=2,
-            )
-            logger = WandbLogger(mode="offline", **kwargs)
+            _warn_offline(f"{type(err).__name__}: {err}", run_dir)
+            logger = _wandb(mode="offline", **kwargs)
     return logger
+
+
+def _wandb(**kwargs: Any) -> Any:
+    """A ``WandbLogger`` without Lightning's ``anonymous=None`` init argument.
+
+    wandb >= 0.2x prints a deprecation warning for any ``anonymous`` value, even
+    ``None`` and even when silent; dropping the key keeps runs to their own warnings.
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(**kwargs)
+    init = getattr(logger, "_wandb_init", None)
+    if isinstance(init, dict) and init.get("anonymous") is None:
+        init.pop("anonymous", None)
+    return logger
+
+
+def _warn_offline(reason: str, run_dir: Path) -> None:
+    warnings.warn(
+        f"W&B online init failed ({reason}); logging offline to {run_dir}/wandb instead. "
+        "Upload later with `wandb sync`.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def reachable(url: str, timeout: float) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` s (DNS included)."""
+    parsed = urlparse(url)
+    host = parsed.hostname
+    if not host:
+        return False
+    port = parsed.port or (80 if parsed.scheme == "http" else 443)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)  # getaddrinfo ignores timeouts
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
 
 
 def finish_loggers(loggers: list[Any]) -> None:

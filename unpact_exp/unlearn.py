@@ -1,17 +1,25 @@
 """``stage=unlearn``: one unlearning run, from config to ``results.json`` and ``unlearned/``.
 
-The steps are: validate the method/regularizer pair (before anything heavy is
-loaded), load the dataset, make sure the target exists (building the tiny one
-when absent), encode forget/retain data, compose objective + regularizer into an
-:class:`UnlearnModule`, and fit. Saving and evaluation happen in callbacks inside
-the training processes, so the same code serves one CPU, DDP and FSDP.
+The steps are: validate the config (before anything heavy is loaded), load the
+dataset, make sure the target exists (building the tiny one when absent), encode
+forget/retain data, compose objective + regularizer into an :class:`UnlearnModule`,
+and fit. Saving and evaluation happen in callbacks inside the training processes,
+so the same code serves one CPU, DDP and FSDP.
+
+Resume: rerunning the same command in the same run dir (``hydra.run.dir=...``, or
+the same sweep job dir) continues from ``<run dir>/checkpoints/last.ckpt``; so does
+``ckpt_path=last`` (an error if that file is missing) or ``ckpt_path=FILE``. The
+``results.json`` evaluation history is kept across the restart. See
+:mod:`unpact_exp.callbacks.checkpoints` for when checkpoints are written.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,8 @@ from unpact_exp.training.regularizers import Regularizer, check_combination
 from unpact_exp.training.sequences import Example, encode_qa, encode_texts
 
 TRAIN_ON = ("qa", "text")
+LAST_CKPT = "last"
+log = logging.getLogger(__name__)
 
 
 def setting_name(method: str, regularizer: str) -> str:
@@ -34,9 +44,32 @@ def setting_name(method: str, regularizer: str) -> str:
 
 
 def validate(cfg: Any) -> None:
-    """Config checks that need no data or model (fail in milliseconds, not minutes)."""
-    if cfg.method.lr <= 0:
+    """Config checks that need no data or model (fail in milliseconds, not minutes).
+
+    Covers the learning rate, batch size, ``data.train_on``, the method/regularizer
+    pair, the checkpoint cadence, and the analysis groups (``unpact`` alpha/beta in
+    (0, 1], ``focus_on_key``, ``probab``, ``eval``) that the evaluation callback would
+    otherwise only read after training had started.
+    """
+    from unpact_exp.analysis.config import (
+        EvalConfig,
+        FocusOnKeyConfig,
+        ProbabConfig,
+        UnpactConfig,
+    )
+
+    if not cfg.method.lr > 0:
         raise UnpactConfigError(f"method.lr={cfg.method.lr} must be > 0.")
+    every = cfg.trainer.checkpoint_every_n_steps
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise UnpactConfigError(
+            f"trainer.checkpoint_every_n_steps={every!r} must be an integer >= 0 "
+            "(0: after the last batch of each epoch)."
+        )
+    UnpactConfig.from_config(cfg.unpact)
+    FocusOnKeyConfig.from_config(cfg.focus_on_key)
+    ProbabConfig.from_config(cfg.probab)
+    EvalConfig.from_config(cfg.eval)
     if cfg.method.batch_size < 1:
         raise UnpactConfigError(f"method.batch_size={cfg.method.batch_size} must be >= 1.")
     if cfg.data.train_on not in TRAIN_ON:
@@ -86,20 +119,34 @@ def encode_split(
     return examples
 
 
+def warn_truncated(splits: dict[str, list[Example]], max_length: int) -> None:
+    """One warning per run naming how many QA pairs were cut to fit ``max_length``."""
+    counts = {name: sum(e.truncated for e in ex) for name, ex in splits.items() if ex}
+    if not any(counts.values()):
+        return
+    detail = ", ".join(f"{n} of {len(splits[k])} {k}" for k, n in counts.items() if n)
+    warnings.warn(
+        f"{detail} QA pairs are longer than max_length={max_length} tokens "
+        "(min of data.max_length and model.max_length): their prompts were cut from the "
+        "left so the answer is kept whole (answers longer than that are cut on the right). "
+        "Raise data.max_length/model.max_length if the model's context allows.",
+        UserWarning,
+        stacklevel=2,
+    )
+
+
 def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
     """Run one unlearning job; return the final results dict (rank 0's view)."""
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from transformers import AutoConfig
 
-    from unpact_exp.callbacks.finalize import SaveUnlearned
-    from unpact_exp.callbacks.unpact_eval import build_eval_callback
     from unpact_exp.training.datamodule import UnlearnDataModule
     from unpact_exp.training.module import UnlearnModule
     from unpact_exp.training.trainer import build_trainer
 
     start = time.time()
     validate(cfg)
+    resume = resume_path(cfg, run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
     ensure_target(cfg, run_dir)
@@ -118,7 +165,10 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         if uses_retain
         else None
     )
-    data = UnlearnDataModule(forget, retain, int(cfg.method.batch_size), tokenizer.pad_token_id)
+    warn_truncated({"forget": forget, "retain": retain or []}, max_length)
+    data = UnlearnDataModule(
+        forget, retain, int(cfg.method.batch_size), tokenizer.pad_token_id, int(cfg.seed)
+    )
     loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
     from hydra.utils import get_class
 
@@ -133,60 +183,94 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         fsdp2=cfg.trainer.strategy == "fsdp2",
         decoder_layer_cls=get_class(cfg.model.decoder_layer_cls),
     )
-    record = RunRecord(
-        run_dir,
-        {
-            "stage": "unlearn",
-            "method": cfg.method.name,
-            "regularizer": cfg.regularizer.name,
-            "setting": setting_name(cfg.method.name, cfg.regularizer.name),
-            "model": cfg.model.name,
-            "data": cfg.data.name,
-            "seed": cfg.seed,
-            "overrides": _overrides(),
-            "source": source,
-            "n_forget_examples": len(forget),
-            "n_retain_examples": len(retain or []),
-            "error": None,
-        },
-    )
+    fields = {
+        "stage": "unlearn",
+        "method": cfg.method.name,
+        "regularizer": cfg.regularizer.name,
+        "setting": setting_name(cfg.method.name, cfg.regularizer.name),
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "seed": cfg.seed,
+        "overrides": _overrides(),
+        "source": source,
+        "n_forget_examples": len(forget),
+        "n_retain_examples": len(retain or []),
+        "error": None,
+    }
+    if resume is None:
+        record = RunRecord(run_dir, fields)
+    else:  # keep the evaluation history of the interrupted run
+        record = RunRecord.resume(run_dir, {**fields, "resumed_from": resume})
+        log.info("resuming from %s", resume)
     is_tv = cfg.method.objective == "tv"
-    callbacks = [
-        cb
-        for cb in (
-            build_eval_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
-            SaveUnlearned(run_dir, tokenizer, record, start),
-            ModelCheckpoint(
-                dirpath=str(run_dir / "checkpoints"),
-                save_last=True,
-                every_n_train_steps=cfg.trainer.checkpoint_every_n_steps or None,
-                save_top_k=0,
-            ),
-        )
-        if cb is not None
-    ]
     trainer = build_trainer(
         cfg.trainer,
         cfg.model.decoder_layer_cls,
         loggers,
-        callbacks,
+        build_callbacks(cfg, run_dir, source, tokenizer, fmt, bench, record, loggers, start),
         str(run_dir),
         max_steps=-1 if is_tv else int(cfg.trainer.max_steps),
         max_epochs=int(cfg.method.finetune_epochs) if is_tv else int(cfg.trainer.max_epochs),
     )
     if trainer.global_rank == 0:
         record.save()
-    trainer.fit(module, datamodule=data, ckpt_path=_resume_path(cfg, run_dir))
+    trainer.fit(module, datamodule=data, ckpt_path=resume)
     # Under ddp_spawn the record was completed in the worker processes: read it back.
     return read_results(run_dir)
 
 
-def _resume_path(cfg: Any, run_dir: Path) -> str | None:
-    """``ckpt_path`` if set, else ``<run dir>/checkpoints/last.ckpt`` when it exists."""
-    if cfg.get("ckpt_path"):
-        return str(cfg.ckpt_path)
+def build_callbacks(
+    cfg: Any,
+    run_dir: Path,
+    source: str,
+    tokenizer: Any,
+    fmt: PromptFormat,
+    bench: Benchmark,
+    record: RunRecord,
+    loggers: list[Any],
+    start: float,
+) -> list[Any]:
+    """Evaluation, final save, checkpoints (in this order: the final eval precedes the save)."""
+    from unpact_exp.callbacks.checkpoints import RngState, RunCheckpoint
+    from unpact_exp.callbacks.finalize import SaveUnlearned
+    from unpact_exp.callbacks.preemption import SubmititPreemption
+    from unpact_exp.callbacks.unpact_eval import build_eval_callback
+
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", int(cfg.trainer.checkpoint_every_n_steps))
+    callbacks = [
+        build_eval_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
+        SaveUnlearned(run_dir, tokenizer, record, start),
+        checkpoint,
+        RngState(),
+        SubmititPreemption.if_under_submitit(checkpoint),
+    ]
+    return [cb for cb in callbacks if cb is not None]
+
+
+def resume_path(cfg: Any, run_dir: Path) -> str | None:
+    """The checkpoint to resume from, or None for a fresh start.
+
+    - ``ckpt_path=null`` (default): ``<run dir>/checkpoints/last.ckpt`` when it exists;
+    - ``ckpt_path=last``: that same file, which must exist;
+    - ``ckpt_path=FILE``: that file, which must exist.
+
+    Raises:
+        UnpactConfigError: ``ckpt_path`` names a checkpoint that does not exist.
+    """
     last = run_dir / "checkpoints" / "last.ckpt"
-    return str(last) if last.exists() else None
+    wanted = cfg.get("ckpt_path")
+    if not wanted:
+        return str(last) if last.exists() else None
+    path = last if str(wanted) == LAST_CKPT else Path(str(wanted)).expanduser()
+    if not path.is_file():
+        hint = (
+            f"no checkpoint at {last}; rerun in the interrupted run's folder "
+            "(hydra.run.dir=<that folder>) or drop ckpt_path to start fresh."
+            if str(wanted) == LAST_CKPT
+            else f"{path} does not exist."
+        )
+        raise UnpactConfigError(f"ckpt_path={wanted}: {hint}")
+    return str(path)
 
 
 def _overrides() -> list[str]:

@@ -68,6 +68,7 @@ class _Collector:
 
 
 _COLLECTOR = _Collector()
+Pair = tuple[Sequence[int], Sequence[int]]
 
 
 @contextlib.contextmanager
@@ -124,7 +125,9 @@ def mean_target_logprobs(
 
     This is the score of SPEC section 2. Pairs are sorted by length before batching
     (less padding), scored ``batch_size`` at a time in one forward pass each, and
-    returned in input order.
+    returned in input order. Pairs with identical prompts (the letters of a
+    multiple-choice item) are scored as one family by :func:`family_target_logprobs`
+    when the model supports it, so their common prompt is forwarded once.
 
     Args:
         model: a causal LM whose forward takes ``input_ids``, ``attention_mask`` and
@@ -141,6 +144,26 @@ def mean_target_logprobs(
             position to be predicted from, or the mean would be over nothing).
     """
     _check_pairs(pairs)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, (prompt, _) in enumerate(pairs):
+        groups.setdefault(tuple(prompt), []).append(index)
+    if len(groups) < len(pairs) and supports_shared_prefix(model):
+        members = list(groups.values())
+        families = [[pairs[i] for i in group] for group in members]
+        scores = [0.0] * len(pairs)
+        for group, values in zip(
+            members, family_target_logprobs(model, families, batch_size, pad_token_id)
+        ):
+            for index, value in zip(group, values):
+                scores[index] = value
+        return scores
+    return _pair_logprobs(model, pairs, batch_size, pad_token_id)
+
+
+def _pair_logprobs(
+    model: torch.nn.Module, pairs: Sequence[Pair], batch_size: int, pad_token_id: int
+) -> list[float]:
+    """Every pair its own left-padded row, ``batch_size`` rows per forward pass."""
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     scores = [0.0] * len(pairs)
     device = model_device(model)
@@ -203,9 +226,6 @@ def _score_batch(
     return means.tolist()
 
 
-Pair = tuple[Sequence[int], Sequence[int]]
-
-
 def supports_shared_prefix(model: torch.nn.Module) -> bool:
     """Whether ``model`` can score a packed family row (see the module docstring).
 
@@ -234,8 +254,8 @@ def family_target_logprobs(
     tokens before the first place where their ``prompt + target`` sequences differ
     (at most up to its own last prompt token, whose logits it needs). Those shared
     tokens are forwarded once per row; the rest of each member is forwarded as its own
-    segment. Results equal :func:`mean_target_logprobs` on the flattened pairs up to
-    float rounding; models without :func:`supports_shared_prefix` take that path.
+    segment. Results equal scoring every pair alone up to float rounding; models
+    without :func:`supports_shared_prefix` take the independent-pairs path instead.
 
     Args:
         model: a causal LM (see :func:`mean_target_logprobs`).
@@ -255,9 +275,8 @@ def family_target_logprobs(
     flat = [pair for family in families for pair in family]
     _check_pairs(flat)
     if not supports_shared_prefix(model):
-        scores = mean_target_logprobs(model, flat, batch_size, pad_token_id)
-        starts = [sum(sizes[:i]) for i in range(len(sizes))]
-        return [scores[start : start + size] for start, size in zip(starts, sizes)]
+        scores = iter(_pair_logprobs(model, flat, batch_size, pad_token_id))
+        return [[next(scores) for _ in range(size)] for size in sizes]
     rows = [
         _layout_row(family, index, list(range(start, min(start + batch_size, len(family)))))
         for index, family in enumerate(families)
@@ -360,22 +379,19 @@ def _score_rows(
         pos[b, off:] = torch.tensor(row.positions)
         grp[b, off:] = torch.tensor(row.groups)
         cut[b, off:] = torch.tensor(row.cutoffs)
+    # The width x width masks are built where the model runs (they dwarf the id tensors).
+    ids, pos, grp, cut = (t.to(device) for t in (ids, pos, grp, cut))
     real = grp >= 0
     q_pos, k_pos = pos[:, :, None], pos[:, None, :]
     q_grp, k_grp = grp[:, :, None], grp[:, None, :]
     visible = (k_grp == q_grp) | ((k_grp == 0) & (k_pos < cut[:, :, None]))
     allowed = visible & (k_pos <= q_pos) & real[:, None, :]
     # Padding queries attend to themselves only, so no softmax row is empty (no NaN).
-    allowed |= torch.eye(width, dtype=torch.bool) & ~real[:, :, None]
+    allowed |= torch.eye(width, dtype=torch.bool, device=device) & ~real[:, :, None]
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    mask = torch.zeros((len(rows), 1, width, width), dtype=dtype)
+    mask = torch.zeros((len(rows), 1, width, width), dtype=dtype, device=device)
     mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
-    out = model(
-        input_ids=ids.to(device),
-        attention_mask=mask.to(device),
-        position_ids=pos.to(device),
-        **forward_kwargs(model, keep),
-    )
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, **forward_kwargs(model, keep))
     if _COLLECTOR.active:
         _COLLECTOR.add(
             forwards=1,
@@ -385,11 +401,12 @@ def _score_rows(
             logits=out.logits.shape[0] * out.logits.shape[1],
         )
     logits = out.logits[:, -keep:, :]
-    row_index = [b for b, row in enumerate(rows) for _ in row.targets]
-    slot_index = [keep - len(row.targets) + j for row in rows for j in range(len(row.targets))]
+    row_index = torch.tensor([b for b, row in enumerate(rows) for _ in row.targets])
+    slot_index = torch.tensor(
+        [keep - len(row.targets) + j for row in rows for j in range(len(row.targets))]
+    )
     targets = torch.tensor([t for row in rows for t in row.targets], device=logits.device)
-    index = (torch.tensor(row_index), torch.tensor(slot_index))
-    picked = logits[index[0].to(logits.device), index[1].to(logits.device)].float()
+    picked = logits[row_index.to(logits.device), slot_index.to(logits.device)].float()
     token_logps = picked.gather(-1, targets[:, None]).squeeze(-1) - picked.logsumexp(-1)
     sums: dict[tuple[int, int], list[float]] = {}
     flat_owners = [(row.family, owner) for row in rows for owner in row.owners]

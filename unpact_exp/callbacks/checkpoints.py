@@ -1,14 +1,22 @@
-"""Checkpoints a run resumes from: ``<run dir>/checkpoints/last.ckpt``, and nothing after divergence.
+"""The checkpoint a run resumes from, ``<run dir>/checkpoints/last.ckpt``; none after divergence.
 
-One file is kept (``save_top_k=0``, ``save_last=True``), rewritten atomically by
-Lightning (fsspec transaction: temp file, then rename), so a kill never leaves a
-truncated ``last.ckpt``. It is written:
+One file is kept, rewritten atomically by Lightning (fsspec transaction: temp file,
+then rename), so a kill never leaves a truncated ``last.ckpt``. It is written:
 
-- every ``trainer.checkpoint_every_n_steps`` optimizer steps (0: at each epoch end);
+- every ``trainer.checkpoint_every_n_steps`` optimizer steps (0: after the last batch
+  of each epoch);
+- as soon as SIGTERM has arrived, after the current step (Lightning notes the signal
+  and stops at the next step boundary), so a pre-empted run loses no step;
 - at the end of training, before any post-fit step (task-vector negation), so a run
-  killed while evaluating or saving resumes without training again;
-- when Lightning stops on SIGTERM (it raises ``SIGTERMException`` at the next step
-  boundary, where the state is consistent), so a pre-empted run loses no step.
+  killed while evaluating or saving resumes without training again.
+
+All saves happen after a batch (``on_train_batch_end``): Lightning 2.6 resumes that
+state exactly, mid-epoch included (with
+:class:`~unpact_exp.training.datamodule.ResumableDataLoader`). It does not resume an
+epoch-end state (``on_train_epoch_end``, or after ``SIGTERMException`` is raised
+once the epoch is marked complete) exactly: it starts the next epoch with the
+epoch counter one ahead, so the seeded order of a different epoch is used. Such
+states are never saved (measured: tests/reliability/test_resume.py).
 
 After a divergence nothing more is written: ``last.ckpt`` stays the last finite one.
 The RNG states travel in the checkpoint too (:class:`RngState`), so anything that
@@ -23,7 +31,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 LAST = "last.ckpt"
@@ -33,55 +41,64 @@ def _diverged(module: Any) -> bool:
     return getattr(module, "divergence", None) is not None
 
 
-class RunCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` keeping only ``last.ckpt``, saving on SIGTERM and at the end of fit.
+class RunCheckpoint(Checkpoint):
+    """Writes ``last.ckpt`` periodically, on SIGTERM and at the end of training.
+
+    A :class:`~lightning.pytorch.callbacks.Checkpoint`, so Lightning adds no default
+    ``ModelCheckpoint`` of its own (which would write epoch-end checkpoints elsewhere).
 
     Args:
         dirpath: the run's ``checkpoints`` folder.
-        every_n_steps: save every this many optimizer steps (0: at each epoch end).
+        every_n_steps: save every this many optimizer steps (0: after each epoch's last batch).
     """
 
     def __init__(self, dirpath: str | Path, every_n_steps: int) -> None:
-        super().__init__(
-            dirpath=str(dirpath),
-            save_last=True,
-            save_top_k=0,
-            every_n_train_steps=every_n_steps or None,
-        )
         self.last_path = Path(dirpath) / LAST
+        self.every_n_steps = every_n_steps
         self.saved_step: int | None = None
+
+    def save(self, trainer: pl.Trainer) -> None:
+        """Write ``last.ckpt`` now (every rank must call this)."""
+        trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: dict) -> None:
         """Remember the step of the latest checkpoint (for ``last_checkpoint_step``)."""
         self.saved_step = trainer.global_step
 
+    def on_load_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: dict) -> None:
+        """A resumed run starts with the checkpoint it resumed from as its latest."""
+        self.saved_step = int(checkpoint["global_step"])
+
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
-        """Periodic save, unless the run diverged."""
-        if not _diverged(module):
-            super().on_train_batch_end(trainer, module, *args)
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: Any) -> None:
-        """Epoch-end save, unless the run diverged."""
-        if not _diverged(module):
-            super().on_train_epoch_end(trainer, module)
-
-    def on_validation_end(self, trainer: pl.Trainer, module: Any) -> None:
-        """Unlearning has no validation loop; never save from here."""
+        """Save when due or when SIGTERM has arrived; never after a divergence."""
+        if _diverged(module) or self.saved_step == trainer.global_step:
+            return
+        step = trainer.global_step
+        if self.every_n_steps > 0:
+            due = step % self.every_n_steps == 0
+        else:
+            due = bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
+        # One decision for all ranks: the signal may have reached only some of them.
+        if trainer.strategy.reduce_boolean_decision(due or trainer.received_sigterm, all=False):
+            self.save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, module: Any) -> None:
         """Save the final training state (callbacks run before the module's post-fit step)."""
         if not _diverged(module) and self.saved_step != trainer.global_step:
-            trainer.save_checkpoint(self.last_path)
+            self.save(trainer)
 
     def on_exception(self, trainer: pl.Trainer, module: Any, exception: BaseException) -> None:
-        """On SIGTERM (raised at a step boundary), save so the resumed run loses nothing.
+        """SIGTERM that arrived after this step's save: save now, if the state resumes exactly.
 
-        Other exceptions can strike mid-step (a half-applied optimizer update), so
-        they never trigger a save: the previous ``last.ckpt`` is kept instead.
+        Lightning raises ``SIGTERMException`` either after a batch (mid-epoch: this
+        state resumes exactly) or once the epoch is complete (it would not: the
+        latest batch-end checkpoint is kept). Other exceptions can strike mid-step (a
+        half-applied optimizer update) and never trigger a save.
         """
-        if isinstance(exception, SIGTERMException) and not _diverged(module):
-            if self.saved_step != trainer.global_step:
-                trainer.save_checkpoint(self.last_path)
+        if not isinstance(exception, SIGTERMException) or _diverged(module):
+            return
+        if self.saved_step != trainer.global_step and not trainer.fit_loop.epoch_loop.done:
+            self.save(trainer)
 
 
 class RngState(pl.Callback):

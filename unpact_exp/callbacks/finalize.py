@@ -3,10 +3,18 @@
 This runs inside the training processes (``on_fit_end``, after the objective's
 post-fit step such as task-vector negation), so it works the same for one device,
 DDP, ``ddp_spawn`` and FSDP: every rank joins the gather, rank 0 writes.
+
+A run that diverged ends with ``status: diverged`` and the divergence (step,
+reason) in ``results.json``. Its ``unlearned/`` folder holds the last finite
+weights: the update that would have made them non-finite is never applied (see
+:class:`~unpact_exp.training.module.UnlearnModule`). If the weights are non-finite
+anyway (the post-step guard fired), no ``unlearned/`` is written and any earlier one
+is removed; ``checkpoints/last.ckpt`` still holds the last finite checkpoint.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +51,9 @@ class SaveUnlearned(pl.Callback):
         self.last_losses: dict[str, float] = {}
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
-        """Remember the latest logged losses for ``final_losses``."""
+        """Remember the latest logged losses for ``final_losses`` (not those of a refused step)."""
+        if module.divergence is not None:
+            return
         metrics = trainer.callback_metrics
         self.last_losses = {
             key.split("/", 1)[1].removesuffix("_loss"): float(value)
@@ -51,27 +61,62 @@ class SaveUnlearned(pl.Callback):
             if key.startswith("train/") and key.endswith("_loss")
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        """The latest losses travel in checkpoints (a run resumed at its end has no new batch)."""
+        return {"last_losses": dict(self.last_losses)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the latest losses of the checkpointed run."""
+        self.last_losses = dict(state.get("last_losses", {}))
+
     def on_fit_end(self, trainer: pl.Trainer, module: Any) -> None:
         """Gather the model on rank 0, save it atomically, write the final results."""
         from unpact_exp.target import save_hf_folder
 
+        module.finish()  # the post-fit step, if Lightning skipped on_train_end (resumed at end)
+        divergence = module.divergence
+        finite = divergence is None or divergence["weights_finite"]
         # Every rank's view of the final weights: they must agree (DDP replicas, FSDP shards).
         checksums = gather_floats(trainer, weights_checksum(module.policy))
-        model = full_copy_on_rank0(module.policy, trainer.global_rank)
+        model = full_copy_on_rank0(module.policy, trainer.global_rank) if finite else None
         if trainer.global_rank == 0:
-            use_cache = model.config.use_cache
-            model.config.use_cache = True  # training turns the KV cache off; users want it on
-            out = save_hf_folder(model, self.tokenizer, self.run_dir / UNLEARNED_DIR)
-            model.config.use_cache = use_cache
-            self.record.update(
-                status="completed",
-                steps=trainer.global_step,
+            out = self.run_dir / UNLEARNED_DIR
+            if finite:
+                use_cache = model.config.use_cache
+                model.config.use_cache = True  # training turns the KV cache off; users want it
+                save_hf_folder(model, self.tokenizer, out)
+                model.config.use_cache = use_cache
+            else:
+                shutil.rmtree(out, ignore_errors=True)  # never leave non-finite weights behind
+            steps = trainer.global_step if divergence is None else divergence["last_finite_step"]
+            fields: dict[str, Any] = dict(
+                status="completed" if divergence is None else "diverged",
+                steps=steps,
                 epochs=trainer.current_epoch,
                 runtime_s=time.time() - self.start_time,
                 final_losses=self.last_losses,
-                unlearned_dir=str(out),
+                unlearned_dir=str(out) if finite else None,
                 world_size=trainer.world_size,
                 sharded=is_sharded(module.policy),
                 rank_weight_checksums=checksums,
             )
+            if divergence is not None:
+                kept = f"unlearned/ = weights of step {steps}" if finite else "no unlearned/"
+                fields.update(
+                    diverged_at_step=divergence["step"],
+                    divergence=divergence["reason"],
+                    last_checkpoint_step=_checkpoint_step(trainer),
+                    error=f"diverged: {divergence['reason']}; {kept}",
+                )
+            self.record.update(**fields)
         barrier(trainer)
+
+
+def _checkpoint_step(trainer: pl.Trainer) -> int | None:
+    """Step of the latest ``last.ckpt`` this run wrote or resumed from (None: no checkpoint)."""
+    from unpact_exp.callbacks.checkpoints import RunCheckpoint
+
+    for callback in trainer.callbacks:
+        if isinstance(callback, RunCheckpoint):
+            return callback.saved_step
+    return None

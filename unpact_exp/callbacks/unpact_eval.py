@@ -10,6 +10,12 @@ by step.
 
 For ``tv`` only the start and the end are evaluated: in between, the model is the
 fine-tuned one (stage 1), not an unlearned one.
+
+Resume: the evaluations already in ``results.json`` are kept (the run's
+:class:`~unpact_exp.results.RunRecord` starts from them), except those after the
+checkpoint's step, which the resumed run recomputes. Divergence: no evaluation is
+made after it mid-run; the final one evaluates the last finite weights (keyed by
+their step), or is skipped when the weights are non-finite.
 """
 
 from __future__ import annotations
@@ -75,20 +81,37 @@ class UnpactEvalCallback(pl.Callback):
         if self.at_start and trainer.global_step == 0:
             self.evaluate(trainer, module)
 
+    def on_load_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: dict) -> None:
+        """Drop recorded evaluations after the checkpoint's step: the resumed run redoes them."""
+        if trainer.global_rank == 0:
+            self.record.drop_evals_after(int(checkpoint["global_step"]))
+
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
-        """Evaluate every ``every_n_steps`` optimizer steps."""
+        """Evaluate every ``every_n_steps`` optimizer steps (not after a divergence)."""
         step = trainer.global_step
+        if module.divergence is not None:
+            return
         if self.every_n_steps > 0 and step % self.every_n_steps == 0 and step != self.last_step:
             self.evaluate(trainer, module)
 
     def on_fit_end(self, trainer: pl.Trainer, module: Any) -> None:
         """Always evaluate the final model (after any post-fit step such as TV negation)."""
+        module.finish()  # the post-fit step, if Lightning skipped on_train_end (resumed at end)
+        divergence = module.divergence
+        if divergence is not None:
+            if divergence["weights_finite"] and divergence["last_finite_step"] != self.last_step:
+                self.evaluate(trainer, module, step=divergence["last_finite_step"])
+            return
         if trainer.global_step != self.last_step or getattr(module.objective, "post_fit", False):
             self.evaluate(trainer, module)
 
-    def evaluate(self, trainer: pl.Trainer, module: Any) -> None:
-        """Evaluate on rank 0 while the other ranks wait; record and log the results."""
-        step = trainer.global_step
+    def evaluate(self, trainer: pl.Trainer, module: Any, step: int | None = None) -> None:
+        """Evaluate on rank 0 while the other ranks wait; record and log the results.
+
+        Args:
+            step: the key of this evaluation (default: the trainer's global step).
+        """
+        step = trainer.global_step if step is None else step
         model = full_copy_on_rank0(module.policy, trainer.global_rank)
         if trainer.global_rank == 0:
             if self.evaluator is None:

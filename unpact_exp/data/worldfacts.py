@@ -131,8 +131,8 @@ def build_splits(
 
 
 def _settings(data_cfg: Any) -> dict[str, Any]:
-    settings = OmegaConf.to_container(OmegaConf.create({k: data_cfg[k] for k in GENERATOR_KEYS}))
-    return settings
+    """The generator settings as plain Python values (lists, not ListConfig)."""
+    return OmegaConf.to_container(OmegaConf.create({k: data_cfg[k] for k in GENERATOR_KEYS}))
 
 
 def worldfacts_dir(data_cfg: Any, data_dir: str | Path) -> Path:

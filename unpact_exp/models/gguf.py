@@ -100,6 +100,7 @@ def _convert(gguf_path: Path, out: Path, install_hint: str) -> None:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / DONE).write_text(f"converted from {gguf_path}\n")
+        tmp.chmod(0o755)  # mkdtemp makes it private; the folder is a shared artifact
         if out.exists():  # a leftover without DONE: an interrupted older layout
             shutil.rmtree(out)
         tmp.rename(out)

@@ -73,28 +73,36 @@ class ResumableDataLoader(DataLoader):
 
     ``state_dict``/``load_state_dict`` make it "stateful" for Lightning 2.x, which
     stores the state under ``loops.fit_loop.state_dict.combined_loader`` and
-    restores it before iterating again. The state is the number of batches served
-    since the pass began; on resume that many batches are skipped (by index, so no
-    skipped batch is collated). The order itself comes from the sampler, which must
-    be a function of the epoch (:class:`EpochSampler`) for this to be exact.
+    restores it before iterating again. The state is the sampler's epoch and the
+    number of batches served since the pass began. When the resumed run's first pass
+    is over the same epoch, that many batches are skipped (by index, so no skipped
+    batch is collated); a pass over another epoch (the checkpoint was taken after
+    the epoch's last batch) starts from the top. The order itself comes from the
+    sampler, which must be a function of the epoch (:class:`EpochSampler`).
+
+    Iteration is lazy: the state is applied when the first batch is drawn, after
+    Lightning has called ``set_epoch`` (it creates the iterator before that on resume).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._served = 0
-        self._skip = 0
+        self._epoch: int | None = None
+        self._resume: dict[str, Any] | None = None
 
     def __iter__(self) -> Iterator[Any]:
-        skip, self._skip = self._skip, 0
-        self._served = skip
-        if skip >= len(self):  # the pass had ended: a new one starts from the top
-            skip = self._served = 0
-        return self._batches(skip)
+        return self._batches()
 
-    def _batches(self, skip: int) -> Iterator[Any]:
-        if skip:
-            indices = list(self.batch_sampler)[skip:]
-            for batch_indices in indices:
+    def _batches(self) -> Iterator[Any]:
+        state, self._resume = self._resume, None
+        self._epoch = getattr(self.sampler, "epoch", None)
+        skip = 0
+        if state is not None and state.get("epoch") == self._epoch:
+            skip = int(state.get("served", 0))
+        self._served = 0
+        if 0 < skip < len(self):
+            self._served = skip
+            for batch_indices in list(self.batch_sampler)[skip:]:
                 self._served += 1
                 yield self.collate_fn([self.dataset[i] for i in batch_indices])
             return
@@ -102,13 +110,13 @@ class ResumableDataLoader(DataLoader):
             self._served += 1
             yield batch
 
-    def state_dict(self) -> dict[str, int]:
-        """Batches served in the current pass."""
-        return {"served": self._served}
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch of the current pass and the batches served in it."""
+        return {"epoch": self._epoch, "served": self._served}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Skip ``served`` batches at the start of the next pass (a mid-epoch resume)."""
-        self._skip = int(state.get("served", 0))
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume the pass described by ``state`` when the next pass is over the same epoch."""
+        self._resume = dict(state)
 
 
 class UnlearnDataModule(pl.LightningDataModule):

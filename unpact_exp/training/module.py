@@ -143,7 +143,7 @@ class UnlearnModule(pl.LightningModule):
     def _maybe_stop(self, forget_nll: Tensor | None) -> None:
         if self.forget_nll_stop is None or forget_nll is None:
             return
-        passed = bool(torch.isfinite(forget_nll) and forget_nll.item() > self.forget_nll_stop)
+        passed = bool(forget_nll.item() > self.forget_nll_stop)
         if self.trainer.strategy.reduce_boolean_decision(passed, all=False):
             self.trainer.should_stop = True
 
@@ -186,13 +186,10 @@ class UnlearnModule(pl.LightningModule):
         self.trainer.should_stop = True
 
     def weights_finite(self) -> bool:
-        """Whether every trainable weight is finite on every rank (collective)."""
-        with torch.no_grad():
-            finite = all(
-                bool(torch.isfinite(_local(p)).all())
-                for p in self.policy.parameters()
-                if p.requires_grad
-            )
+        """Whether every policy weight is finite on every rank (collective)."""
+        with torch.no_grad():  # one device sync, not one per tensor
+            flags = [torch.isfinite(_local(p)).all() for p in self.policy.parameters()]
+            finite = bool(torch.stack(flags).all()) if flags else True
         return bool(self.trainer.strategy.reduce_boolean_decision(finite, all=True))
 
     def on_train_end(self) -> None:

@@ -27,11 +27,14 @@ class Example:
         labels: same length; ``-100`` where no loss is taken.
         index: position in its dataset, used to look up cached per-example values
             (NPO's reference log-probs).
+        truncated: the QA pair did not fit in ``max_length`` and was cut (see
+            :func:`encode_qa` for the rule).
     """
 
     input_ids: list[int]
     labels: list[int]
     index: int
+    truncated: bool = False
 
 
 def chunk_text(tokenizer: Any, text: str, max_length: int) -> list[list[int]]:
@@ -59,18 +62,24 @@ def encode_qa(
 ) -> list[Example]:
     """QA examples: the prompt rendered by ``prompt_format``, loss on the answer and EOS.
 
-    Prompts are truncated from the left when prompt + answer exceed ``max_length``,
-    so the answer (what the loss is about) is always kept whole.
+    Truncation rule, when prompt + answer + EOS exceed ``max_length`` tokens (the
+    smaller of ``data.max_length`` and ``model.max_length``): the prompt is cut from
+    the *left* (its first tokens go: the start of the template, in-context examples,
+    the beginning of a long question), so the answer and EOS, which the loss is
+    about, are kept whole. If the answer alone does not fit, the last prompt token is
+    kept and the answer is cut on the right. Such examples carry ``truncated=True``;
+    the caller warns once per run with the count.
     """
     out = []
     for i, item in enumerate(items):
         prompt = encode_parts(tokenizer, prompt_format.parts(item.question, tokenizer)).input_ids
         answer = tokenizer(prompt_format.answer_prefix + item.answer, add_special_tokens=False)
         answer_ids = list(answer["input_ids"]) + [tokenizer.eos_token_id]
+        truncated = len(prompt) + len(answer_ids) > max_length
         prompt = prompt[-max(1, max_length - len(answer_ids)) :]
         ids = (prompt + answer_ids)[:max_length]
         labels = ([IGNORE] * len(prompt) + answer_ids)[:max_length]
-        out.append(Example(ids, labels, i))
+        out.append(Example(ids, labels, i, truncated))
     return out
 
 

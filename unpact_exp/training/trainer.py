@@ -11,6 +11,12 @@ Strategies:
 - ``fsdp2``: Lightning's ``ModelParallelStrategy`` (data parallel only) with
   ``fully_shard`` applied per decoder layer in ``UnlearnModule.configure_model``;
   runs on CPU/gloo too.
+
+Under SLURM the cluster environment is ``SLURMEnvironment(auto_requeue=False)``:
+requeueing belongs to submitit (hydra-submitit-launcher), whose requeued job resumes
+from ``last.ckpt``; Lightning's own requeue (``scontrol requeue`` on SIGUSR1) would
+requeue the job a second time. SIGTERM still stops training at the next step
+boundary with a checkpoint (see :mod:`unpact_exp.callbacks.checkpoints`).
 """
 
 from __future__ import annotations
@@ -70,6 +76,13 @@ def build_strategy(trainer_cfg: Any, decoder_layer_cls: str | None) -> Any:
     return name
 
 
+def cluster_plugins() -> list[Any]:
+    """``[SLURMEnvironment(auto_requeue=False)]`` when Lightning would detect SLURM, else []."""
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
+
+
 def build_trainer(
     trainer_cfg: Any,
     decoder_layer_cls: str | None,
@@ -104,4 +117,5 @@ def build_trainer(
         default_root_dir=run_dir,
         use_distributed_sampler=True,
         num_sanity_val_steps=0,
+        plugins=cluster_plugins(),
     )
