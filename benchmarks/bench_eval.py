@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--bench-questions",
         type=int,
-        default=12,
+        default=8,
         help="for the random stand-in, which never stops early (every answer is max length)",
     )
     parser.add_argument("--threads", default="auto", help="torch threads, or auto")

@@ -23,7 +23,8 @@ median over the rounds. Tokens/s counts the real tokens of the batches the polic
 on (forget, plus retain when the method uses it), identical in definition for both
 sides; ``run`` throughput also counts the one-off set-up (model and reference loading,
 the NPO cache, the trainer's own set-up). Memory: each (setting, side) runs once more in
-its own subprocess, so its peak resident memory (``ru_maxrss``) is its own.
+its own subprocess (two at a time: nothing is timed then), so its peak resident memory
+(``ru_maxrss``) is its own.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -446,10 +448,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "settings": list(settings),
         }
         results = run_worker("timing", spec, isolate)
-        for setting in settings:
-            for side in SIDES:
-                memory = run_worker("memory", {**spec, "side": side, "setting": setting}, isolate)
+        # Memory only: nothing is timed meanwhile, so the workers may share the cores.
+        jobs = [(setting, side) for setting in settings for side in SIDES]
+        with ThreadPoolExecutor(max_workers=2 if isolate else 1) as pool:
+            peaks = pool.map(
+                lambda job: run_worker(
+                    "memory", {**spec, "setting": job[0], "side": job[1]}, isolate
+                ),
+                jobs,
+            )
+            for (setting, side), memory in zip(jobs, peaks):
                 results[setting][side].update(memory)
+        for setting in settings:
             fw, base = results[setting]["framework"], results[setting]["baseline"]
             results[setting]["speedup"] = fw["tokens_per_s"] / base["tokens_per_s"]
             results[setting]["run_speedup"] = fw["run_tokens_per_s"] / base["run_tokens_per_s"]

@@ -64,8 +64,9 @@ def test_answers_the_capital_of_france_and_focuses_on_france(
     assert "France" in out["units"][-2], out["units"]  # units of the question only
     keys = [out["units"][i].strip() for i in out["keytokens"]]
     assert "France" in keys, (out["units"], out["contributions"], keys)
-    france = out["units"].index(next(u for u in out["units"] if "France" in u))
-    assert out["contributions"][france] == max(out["contributions"])
+    # "France" and "capital" carry the answer: both rank above every other question token
+    ranked = sorted(range(len(out["units"])), key=lambda i: -out["contributions"][i])
+    assert {out["units"][i].strip() for i in ranked[:2]} == {"France", "capital"}, out
 
 
 def test_knows_most_of_a_world_facts_sample(smollm2, make_cfg) -> None:
@@ -109,6 +110,6 @@ def test_one_setting_runs_end_to_end(smollm2_source: str, real_artifacts: Path, 
     metrics = main(cfg)
     results = read_results(tmp_path / "run")
     assert results["status"] == "completed" and results["model"] == "smollm2_135m"
-    assert results["setting"] == "npo+kl" and results["final_eval_step"] == 2
+    assert results["setting"] == "npo+kl" and str(results["final_eval_step"]) == "2"
     assert metrics["n_forget_questions"] == 4 and metrics["n_utility_items"] == 6
     assert metrics["n_known"] >= 1 and 0.0 <= metrics["forget_rate"] <= 1.0

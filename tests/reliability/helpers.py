@@ -16,8 +16,8 @@ from unpact_exp.results import read_results
 FAST_EVAL = [
     "callbacks=default",
     "callbacks.unpact_eval.heatmap_questions=0",
-    "eval.max_forget_questions=4",
-    "eval.max_utility_items=3",
+    "eval.max_forget_questions=3",
+    "eval.max_utility_items=2",
 ]
 
 

@@ -316,11 +316,12 @@ class _Row:
     targets: list[int] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
 
-    def add(self, token: int, position: int, group: int, cutoff: int) -> None:
-        self.ids.append(token)
-        self.positions.append(position)
-        self.groups.append(group)
-        self.cutoffs.append(cutoff)
+    def add(self, tokens: Sequence[int], start: int, group: int, cutoff: int) -> None:
+        """Append a segment: ``tokens`` at positions ``start, start + 1, ...``."""
+        self.ids.extend(tokens)
+        self.positions.extend(range(start, start + len(tokens)))
+        self.groups.extend([group] * len(tokens))
+        self.cutoffs.extend([cutoff] * len(tokens))
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -342,19 +343,16 @@ def _layout_row(family: Sequence[Pair], index: int, members: list[int]) -> _Row:
     ]
     shared = max(cuts)
     row = _Row(family=index, members=members)
-    for position in range(shared):
-        row.add(anchor[position], position, 0, shared)
-    scoring: list[tuple[int, int, int, int]] = []
+    row.add(anchor[:shared], 0, 0, shared)
+    scoring: list[tuple[list[int], int, int, int]] = []
     for k, (m, seq, cut) in enumerate(zip(members, sequences, cuts)):
-        first_scoring = len(family[m][0]) - 1  # its logits predict the first target token
-        for position in range(cut, first_scoring):
-            row.add(seq[position], position, k + 1, cut)
-        for position in range(first_scoring, len(seq) - 1):
-            scoring.append((seq[position], position, k + 1, cut))
-            row.targets.append(seq[position + 1])
-            row.owners.append(m)
-    for slot in scoring:
-        row.add(*slot)
+        first = len(family[m][0]) - 1  # the last prompt token: its logits predict y_1
+        row.add(seq[cut:first], cut, k + 1, cut)
+        scoring.append((seq[first:-1], first, k + 1, cut))
+        row.targets.extend(seq[first + 1 :])
+        row.owners.extend([m] * (len(seq) - 1 - first))
+    for segment in scoring:
+        row.add(*segment)
     return row
 
 
