@@ -41,7 +41,9 @@ def single_torch_thread():
 def cfg() -> DictConfig:
     """The real ``unpact``, ``focus_on_key``, ``probab`` and ``eval`` groups from ``conf/``."""
     groups = ("unpact", "focus_on_key", "probab", "eval")
-    return OmegaConf.create({g: OmegaConf.load(CONF / g / "default.yaml") for g in groups})
+    # probab.seed interpolates the run's root ``seed``, which train.yaml sets.
+    nodes = {g: OmegaConf.load(CONF / g / "default.yaml") for g in groups}
+    return OmegaConf.create({"seed": 1234, **nodes})
 
 
 @pytest.fixture(scope="session")

@@ -104,6 +104,15 @@ def test_status_running_and_diverged(tmp_path: Path) -> None:
     assert load_run(job).reason == "status=diverged (no error message)"
 
 
+def test_interrupted_job_is_listed_as_unfinished_and_resumable(tmp_path: Path) -> None:
+    """A SIGTERM'd (pre-empted) job has a checkpoint: unfinished, not failed, not unknown."""
+    job = tmp_path / "0"
+    write_job(job, "ga", "", results("ga+gd", "ga", "gd", status="interrupted"))
+    record = load_run(job)
+    assert record.state == UNFINISHED
+    assert record.reason.startswith("status=interrupted") and "resumes" in record.reason
+
+
 CRASH_LOG = """\
 some log line
 Traceback (most recent call last):

@@ -150,8 +150,8 @@ def load_run(path: Path, label: str | None = None) -> RunRecord:
     - ``failed``: status ``failed``/``diverged``, an unreadable ``results.json``, or no final
       results but a Python traceback in the job's logs (``*.log``/``*.err`` in the job dir, its
       ``.submitit/``, or the sweep's ``.submitit/<array>_<N>/`` for job ``N``);
-    - ``unfinished``: no ``results.json`` (and no traceback), status ``running``, or no/unknown
-      status.
+    - ``unfinished``: no ``results.json`` (and no traceback), status ``running`` or
+      ``interrupted`` (checkpointed, resumable), or no/unknown status.
     """
     path = Path(path)
     record = RunRecord(path=path, label=label or path.name, state=UNFINISHED)
@@ -203,6 +203,10 @@ def _classify(record: RunRecord, results: dict[str, Any]) -> None:
         record.state, record.reason = FAILED, _one_line(f"crashed (status={status}): {crash}")
     elif status == "running":
         record.reason = _one_line(f"status=running (still running, or killed){suffix}")
+    elif status == "interrupted":
+        record.reason = _one_line(
+            f"status=interrupted (SIGTERM/pre-emption; the same command resumes it){suffix}"
+        )
     elif status is None:
         record.reason = _one_line(f"results.json has no 'status'{suffix}")
     else:

@@ -55,8 +55,13 @@ def write_plots(rows: Sequence[Row], out_dir: Path) -> list[Path]:
 
 
 def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Path:
-    """Scatter recovery rate (y) vs destructive rate (x), axes 0..1, ideal corner marked."""
-    fig, ax = _figure(6.4, 5.6)
+    """Scatter recovery rate (y) vs destructive rate (x), axes 0..1, ideal corner marked.
+
+    Methods are named in a legend beside the axes rather than next to their points: the
+    regularized settings usually sit close together, and labels printed at the points
+    overlap there exactly where the comparison matters.
+    """
+    fig, ax = _figure(8.2, 5.6)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
@@ -65,21 +70,14 @@ def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Pat
         [0],
         marker="*",
         markersize=18,
+        linestyle="none",
         color="gold",
         markeredgecolor="black",
         clip_on=False,
         zorder=5,
-    )
-    ax.annotate(
-        "ideal: nothing recovered,\nnothing destroyed",
-        xy=(0, 0),
-        xytext=(0.06, 0.16),
-        fontsize=9,
-        arrowprops={"arrowstyle": "->", "color": "0.3"},
-        bbox={"boxstyle": "round", "fc": "lightyellow", "ec": "0.6"},
+        label="ideal: nothing recovered,\nnothing destroyed",
     )
     skipped = []
-    taken: dict[tuple[float, float], int] = {}
     for row in rows:
         x, y = row.means.get("destructive_rate"), row.means.get("recovery_rate")
         label = row_label(row, rows)
@@ -87,20 +85,16 @@ def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Pat
             skipped.append(label)
             continue
         ax.scatter(
-            [x], [y], s=60, color=colors[id(row)], edgecolor="black", zorder=4, clip_on=False
+            [x],
+            [y],
+            s=60,
+            color=colors[id(row)],
+            edgecolor="black",
+            zorder=4,
+            clip_on=False,
+            label=label,
         )
-        right, top = x > 0.85, y > 0.95  # keep labels of edge points inside the axes
-        spot = (round(x, 2), round(y, 2))
-        stacked = taken.get(spot, 0)  # labels of coinciding points are stacked, not overprinted
-        taken[spot] = stacked + 1
-        ax.annotate(
-            label,
-            xy=(x, y),
-            xytext=(-6 if right else 6, (-12 if top else 5) + (-11 if top else 11) * stacked),
-            textcoords="offset points",
-            ha="right" if right else "left",
-            fontsize=9,
-        )
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_xlabel("destructive rate (utility items broken by unlearning)")
     ax.set_ylabel("FocusOnKey recovery rate (forgotten questions recovered)")
     ax.set_title("The unlearning dilemma: recovery vs destruction")
@@ -115,7 +109,7 @@ def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Pat
             fontsize=8,
             color="0.4",
         )
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     return path
 
 

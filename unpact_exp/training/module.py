@@ -21,6 +21,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from torch import Tensor, nn
 
 from unpact_exp.training.regularizers import Regularizer
@@ -72,6 +73,7 @@ class UnlearnModule(pl.LightningModule):
         self.strict_loading = False  # checkpoints omit the reference model
         self.divergence: dict[str, Any] | None = None
         self._last_loss: Tensor | None = None
+        self._grad_norm: Tensor | None = None  # computed once per step, reused to clip
         self._post_fit_done = False
 
     @property
@@ -155,17 +157,45 @@ class UnlearnModule(pl.LightningModule):
             norm = torch.nn.utils.get_total_norm(grads)
             if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
                 norm = norm.full_tensor()
+        self._grad_norm = norm
         loss_bad = self._last_loss is not None and not bool(torch.isfinite(self._last_loss))
         grad_bad = norm is not None and not bool(torch.isfinite(norm))
         # One decision for all ranks (a loss can be non-finite on one shard of the batch only).
         if self.trainer.strategy.reduce_boolean_decision(loss_bad or grad_bad, all=False):
             for param in self.parameters():
                 param.grad = None  # AdamW skips parameters without gradients: no update
+            self._grad_norm = None
             what = "loss" if loss_bad else "gradient norm" if grad_bad else "loss on another rank"
             self._diverged(f"non-finite {what} at step {self.trainer.global_step + 1}")
             return
         if norm is not None:
             self.log("train/grad_norm", norm)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip by the norm :meth:`on_before_optimizer_step` just computed.
+
+        Lightning calls this right after that hook, and its default would compute the
+        same global norm a second time. The reuse is exact (``clip_grads_with_norm_`` is
+        ``clip_grad_norm_`` minus the norm) but only valid where the local gradients are
+        the whole gradients: one device or DDP (all-reduced). Sharded strategies, value
+        clipping and a diverged step take Lightning's own path.
+        """
+        norm = self._grad_norm
+        self._grad_norm = None
+        plain = isinstance(self.trainer.strategy, (SingleDeviceStrategy, DDPStrategy))
+        by_norm = gradient_clip_algorithm in (None, "norm")
+        if not gradient_clip_val or norm is None or not plain or not by_norm:
+            super().configure_gradient_clipping(
+                optimizer, gradient_clip_val, gradient_clip_algorithm
+            )
+            return
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grads_with_norm_(params, gradient_clip_val, norm)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """Step, then check the weights are still finite (the guard behind the loss check)."""
@@ -186,10 +216,16 @@ class UnlearnModule(pl.LightningModule):
         self.trainer.should_stop = True
 
     def weights_finite(self) -> bool:
-        """Whether every policy weight is finite on every rank (collective)."""
+        """Whether every policy weight is finite on every rank (collective).
+
+        One fp32 sum per tensor, then one check: NaN and inf propagate through a sum,
+        and finite weights would need magnitudes near 1e38 to overflow it (a run that
+        far gone has diverged anyway). It is ~10x cheaper than ``isfinite(p).all()``
+        per tensor, which cost 10-13% of a small model's step when run every step.
+        """
         with torch.no_grad():  # one device sync, not one per tensor
-            flags = [torch.isfinite(_local(p)).all() for p in self.policy.parameters()]
-            finite = bool(torch.stack(flags).all()) if flags else True
+            sums = [_local(p).sum(dtype=torch.float32) for p in self.policy.parameters()]
+            finite = bool(torch.isfinite(torch.stack(sums).sum())) if sums else True
         return bool(self.trainer.strategy.reduce_boolean_decision(finite, all=True))
 
     def on_train_end(self) -> None:
