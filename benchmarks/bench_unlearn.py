@@ -280,7 +280,7 @@ def run_baseline(cfg: Any, clock: Clock, run_dir: Path) -> None:
         weight_decay=float(cfg.method.weight_decay),
         lr_scheduler_type="constant",
         warmup_steps=0,
-        optim="adamw_torch",
+        optim="adamw_torch_fused",  # the Trainer's default with torch >= 2.8; ours is fused too
         max_grad_norm=float(cfg.trainer.gradient_clip_val),
         logging_steps=int(cfg.trainer.log_every_n_steps),
         save_strategy="no",

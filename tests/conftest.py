@@ -9,6 +9,7 @@ target is built once per session into a shared artifacts folder and reused.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,6 +38,21 @@ SMALL_WORLD = [
     "model.build.check_every_n_epochs=10",
 ]
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks=none"]
+
+
+def train_command(tmp_path: Path, artifacts: Path, run_dir: Path, *overrides: str) -> list[str]:
+    """``python train.py`` for one run in ``run_dir`` on the small world, quiet."""
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *SMALL_WORLD,
+        *QUIET,
+        f"paths.root_dir={tmp_path}",
+        f"paths.artifacts_dir={artifacts}",
+        f"paths.data_dir={artifacts}/data",
+        f"hydra.run.dir={run_dir}",
+        *overrides,
+    ]
 
 
 def compose_cfg(

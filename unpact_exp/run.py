@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,19 @@ def quiet_libraries() -> None:
     datasets.logging.set_verbosity_error()
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # Lightning's own deprecation noise, and its warning about the frozen reference model,
+    # which is in eval mode on purpose; neither is actionable by a user of this framework.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdverts())
+    logging.getLogger("absl").setLevel(logging.WARNING)  # rouge-score: "Using default tokenizer."
+
+
+class _NoAdverts(logging.Filter):
+    """Drop Lightning's product tips (e.g. the litlogger one) from its rank-zero log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in record.getMessage()
 
 
 def _is_rank_zero() -> bool:

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from unpact_exp.analysis.correctness import mc_predictions
 from unpact_exp.analysis.evaluator import Evaluator
 from unpact_exp.analysis.generation import greedy_answers
+from unpact_exp.callbacks.unpact_eval import TABLE_COLUMNS
 from unpact_exp.data.schema import Benchmark, MCItem, QAItem
 
 FORGET = [
@@ -113,19 +114,7 @@ def test_other_model_gives_rates_in_unit_interval(evaluator, other_model):
     assert 0.0 <= m["knowmem_forget"] <= 100.0
     rows = result.rows
     assert len(rows) == 6 and sum(r["forgotten"] for r in rows) == m["n_forgotten"]
-    required = {
-        "question",
-        "gold",
-        "original_answer",
-        "unlearned_answer",
-        "keytokens_original",
-        "keytokens_unlearned",
-        "keytoken_similarity",
-        "forgotten",
-        "recovered_focus",
-        "recovered_probab",
-    }
-    assert all(required <= set(r) for r in rows)
+    assert all(set(TABLE_COLUMNS) <= set(r) for r in rows)  # what the W&B table logs
     for row in rows:
         if row["forgotten"]:
             assert isinstance(row["recovered_focus"], bool)
@@ -173,16 +162,7 @@ def test_caps_and_unlearned_keytokens(
             "unpact": {"granularity": "word", "removal": "replace", "target": "reference"},
         },
     )
-    evaluator = Evaluator(
-        tiny_llama,
-        tokenizer,
-        prompt_format,
-        benchmark,
-        cfg.unpact,
-        cfg.focus_on_key,
-        cfg.probab,
-        cfg.eval,
-    )
+    evaluator = Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
     m = evaluator.evaluate(tiny_factory(2)).metrics
     assert m["n_forget_questions"] == 2  # first forget_qa item + first mc_forget item
     assert m["n_utility_items"] == 4  # first item of each of the four utility lists

@@ -8,29 +8,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, ROOT, SMALL_WORLD
+from tests.conftest import ROOT, train_command
 from unpact_exp.results import read_results
 
 
 def run_train(tmp_path: Path, artifacts: Path, *overrides: str) -> dict:
     tmp_path.mkdir(parents=True, exist_ok=True)
     run_dir = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        *SMALL_WORLD,
-        *QUIET,
-        f"paths.root_dir={tmp_path}",
-        f"paths.artifacts_dir={artifacts}",
-        f"paths.data_dir={artifacts}/data",
-        f"hydra.run.dir={run_dir}",
-        *overrides,
-    ]
+    cmd = train_command(tmp_path, artifacts, run_dir, *overrides)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import QUIET, ROOT, SMALL_WORLD
+from tests.conftest import ROOT
 from unpact_exp.results import read_results
 
 # In-training evaluation on a few items only: every number of results.json, in seconds.
@@ -61,21 +60,6 @@ def assert_same_run(run_a: Path, run_b: Path, tol: float = 1e-5) -> None:
     assert wa.keys() == wb.keys()
     for name in wa:
         assert float((wa[name] - wb[name]).abs().max()) <= tol, name
-
-
-def train_command(tmp_path: Path, artifacts: Path, run_dir: Path, *overrides: str) -> list[str]:
-    """``python train.py`` for one run in ``run_dir`` on the small world, quiet."""
-    return [
-        sys.executable,
-        str(ROOT / "train.py"),
-        *SMALL_WORLD,
-        *QUIET,
-        f"paths.root_dir={tmp_path}",
-        f"paths.artifacts_dir={artifacts}",
-        f"paths.data_dir={artifacts}/data",
-        f"hydra.run.dir={run_dir}",
-        *overrides,
-    ]
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -17,14 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import QUIET, SMALL_WORLD, compose_cfg
+from tests.conftest import QUIET, SMALL_WORLD, compose_cfg, train_command
 from tests.reliability.helpers import (
     FAST_EVAL,
     assert_same_run,
     checkpoint,
     run_train,
     subprocess_env,
-    train_command,
 )
 from unpact_exp.results import read_results
 from unpact_exp.run import main

@@ -97,6 +97,15 @@ def test_one_failing_job_does_not_stop_the_others(tmp_path, artifacts, tiny_targ
         assert f"job {name.split('_')[0]} FAILED" in proc.stderr + proc.stdout
         assert "method.lr=-1 must be > 0" in jobs[name]["error"]
 
+    # report.py on the real sweep: the three completed jobs in the table, the failed listed.
+    from unpact_exp.report import main as report
+
+    assert report([str(tmp_path / "sweep")]) == 0
+    text = (tmp_path / "sweep" / "report" / "report.md").read_text()
+    assert "Jobs: 6 found" in text and "## Failed and unfinished jobs (3)" in text
+    for name in failed:
+        assert name in text
+
 
 def test_slurm_launcher_submits_with_configured_parameters(monkeypatch, tmp_path) -> None:
     """Compose hydra/launcher=slurm and run the real plugin's launch() against a fake executor."""
