@@ -244,16 +244,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"identical {run['agreement']['greedy_identical']:.0%}; {run['wall_s']:.0f} s",
             flush=True,
         )
-    result = {
-        "figure": "eval",
-        "quick": args.quick,
-        "threads": threads,
-        "repeats": repeats,
-        "machine": common.machine_info(),
-        "runs": runs,
-    }
-    common.write_json(args.out, result)
-    return result
+    return common.write_figure("eval", args, threads, {"repeats": repeats, "runs": runs})
 
 
 if __name__ == "__main__":

@@ -470,20 +470,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{base['peak_rss_training_mb']:.0f} MiB",
                 flush=True,
             )
-    result = {
-        "figure": "unlearn",
-        "quick": args.quick,
-        "threads": threads,
+    body = {
         "warmup": warmup,
         "steps_per_window": steps,
         "rounds": args.rounds,
         "model": model,
-        "machine": common.machine_info(),
         "goals": GOALS,
         "settings": results,
     }
-    common.write_json(args.out, result)
-    return result
+    return common.write_figure("unlearn", args, threads, body)
 
 
 if __name__ == "__main__":

@@ -341,16 +341,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"max diff {run['max_abs_diff']['framework']:.1e}; {run['wall_s']:.0f} s",
                 flush=True,
             )
-    result = {
-        "figure": "unpact",
-        "quick": args.quick,
-        "threads": threads,
-        "repeats": repeats,
-        "machine": common.machine_info(),
-        "runs": runs,
-    }
-    common.write_json(args.out, result)
-    return result
+    return common.write_figure("unpact", args, threads, {"repeats": repeats, "runs": runs})
 
 
 if __name__ == "__main__":

@@ -311,6 +311,19 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def write_figure(figure: str, args: Any, threads: int, body: dict[str, Any]) -> dict[str, Any]:
+    """Write a figure's JSON: its name, sizes, threads and machine, then ``body``."""
+    result = {
+        "figure": figure,
+        "quick": args.quick,
+        "threads": threads,
+        "machine": machine_info(),
+        **body,
+    }
+    write_json(args.out, result)
+    return result
+
+
 def cprofile_top(fn: Callable[[], Any], limit: int = 12) -> list[dict[str, Any]]:
     """Run ``fn`` under cProfile; the ``limit`` functions with the most own time."""
     import cProfile
