@@ -83,6 +83,13 @@ def cluster_plugins() -> list[Any]:
     return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
+def progress_bar(enabled: bool) -> list[pl.Callback]:
+    """The step-worded rich bar when the bar is on (Lightning refuses one when it is off)."""
+    from unpact_exp.callbacks.progress import StepProgressBar
+
+    return [StepProgressBar()] if enabled else []
+
+
 def build_trainer(
     trainer_cfg: Any,
     decoder_layer_cls: str | None,
@@ -113,7 +120,7 @@ def build_trainer(
         enable_progress_bar=trainer_cfg.enable_progress_bar,
         enable_model_summary=False,
         logger=loggers,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *progress_bar(trainer_cfg.enable_progress_bar)],
         default_root_dir=run_dir,
         use_distributed_sampler=True,
         num_sanity_val_steps=0,
