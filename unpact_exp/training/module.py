@@ -171,6 +171,11 @@ class UnlearnModule(pl.LightningModule):
         if norm is not None:
             self.log("train/grad_norm", norm)
 
+    @property
+    def _unsharded(self) -> bool:
+        """Whether each rank holds whole parameters and gradients (one device, or DDP)."""
+        return isinstance(self.trainer.strategy, (SingleDeviceStrategy, DDPStrategy))
+
     def configure_gradient_clipping(
         self,
         optimizer: torch.optim.Optimizer,
@@ -187,9 +192,8 @@ class UnlearnModule(pl.LightningModule):
         """
         norm = self._grad_norm
         self._grad_norm = None
-        plain = isinstance(self.trainer.strategy, (SingleDeviceStrategy, DDPStrategy))
         by_norm = gradient_clip_algorithm in (None, "norm")
-        if not gradient_clip_val or norm is None or not plain or not by_norm:
+        if not gradient_clip_val or norm is None or not self._unsharded or not by_norm:
             super().configure_gradient_clipping(
                 optimizer, gradient_clip_val, gradient_clip_algorithm
             )
@@ -254,8 +258,7 @@ class UnlearnModule(pl.LightningModule):
         tensors on one device or under DDP; sharded strategies keep the default kernel.
         """
         params = [p for p in self.policy.parameters() if p.requires_grad]
-        plain = isinstance(self.trainer.strategy, (SingleDeviceStrategy, DDPStrategy))
-        fused = plain and all(p.device.type in ("cpu", "cuda") for p in params)
+        fused = self._unsharded and all(p.device.type in ("cpu", "cuda") for p in params)
         return torch.optim.AdamW(
             params, lr=self.lr, weight_decay=self.weight_decay, fused=fused or None
         )
