@@ -17,7 +17,6 @@ come from differently ordered random draws, so only their count is compared).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -198,8 +197,7 @@ def measure(work: EvalWorkload, repeats: int, profile: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
+    parser = common.figure_parser(__doc__, "eval", "tiny sizes (for tests)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--questions", type=int, default=32, help="for the tiny target")
     parser.add_argument(
@@ -208,9 +206,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=8,
         help="for the random stand-in, which never stops early (every answer is max length)",
     )
-    parser.add_argument("--threads", default="auto", help="torch threads, or auto")
-    parser.add_argument("--out", type=Path, default=common.OUT_DIR / "eval.json")
-    parser.add_argument("--artifacts", type=Path, default=None, help="default: repo artifacts/")
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads)
     common.quiet()

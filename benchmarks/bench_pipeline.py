@@ -23,7 +23,6 @@ One pass (the grid is the repeat: its jobs are summed).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import shutil
 import subprocess
@@ -128,11 +127,10 @@ def startup_seconds() -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny world, 2 jobs of 2 steps")
+    parser = common.figure_parser(
+        __doc__, "pipeline", "tiny world, 2 jobs of 2 steps", artifacts=False
+    )
     parser.add_argument("--settings", default=",".join(GRID))
-    parser.add_argument("--threads", default="auto", help="torch threads, or auto")
-    parser.add_argument("--out", type=Path, default=common.OUT_DIR / "pipeline.json")
     parser.add_argument("--keep", type=Path, default=None, help="keep the grid's folders here")
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads)

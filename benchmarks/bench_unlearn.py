@@ -412,15 +412,11 @@ def save_bench_model(quick: bool, artifacts: Path | None, folder: Path) -> dict[
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, in-process (tests)")
+    parser = common.figure_parser(__doc__, "unlearn", "tiny sizes, in-process (tests)")
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per fit")
     parser.add_argument("--steps", type=int, default=4, help="timed steps per fit")
     parser.add_argument("--rounds", type=int, default=3, help="fits per side (the repeats)")
-    parser.add_argument("--threads", default="auto", help="torch threads, or auto")
-    parser.add_argument("--out", type=Path, default=common.OUT_DIR / "unlearn.json")
-    parser.add_argument("--artifacts", type=Path, default=None, help="default: repo artifacts/")
     parser.add_argument("--timing", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--memory", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

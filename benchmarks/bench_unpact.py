@@ -23,7 +23,6 @@ definition (every variant forwarded in full) instead, so they show the saving.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -275,14 +274,10 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
+    parser = common.figure_parser(__doc__, "unpact", "tiny sizes (for tests)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--questions", type=int, default=32)
     parser.add_argument("--icl-questions", type=int, default=16, help="for the icl3 row")
-    parser.add_argument("--threads", default="auto", help="torch threads, or auto")
-    parser.add_argument("--out", type=Path, default=common.OUT_DIR / "unpact.json")
-    parser.add_argument("--artifacts", type=Path, default=None, help="default: repo artifacts/")
     parser.add_argument("--no-smollm2", action="store_true", help="skip SmolLM2 even if present")
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads)

@@ -16,6 +16,7 @@ Models (each figure says which one it used):
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -309,6 +310,23 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def figure_parser(
+    doc: str | None, figure: str, quick_help: str, artifacts: bool = True
+) -> argparse.ArgumentParser:
+    """The options every figure script takes (``run_all.py`` passes them to each).
+
+    ``--quick`` (test sizes), ``--threads``, ``--out`` (default ``out/<figure>.json``) and,
+    for scripts that read a built target, ``--artifacts``; each script adds its own.
+    """
+    parser = argparse.ArgumentParser(description=(doc or figure).splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--threads", default="auto", help="torch threads, or auto")
+    parser.add_argument("--out", type=Path, default=OUT_DIR / f"{figure}.json")
+    if artifacts:
+        parser.add_argument("--artifacts", type=Path, default=None, help="default: repo artifacts/")
+    return parser
 
 
 def write_figure(figure: str, args: Any, threads: int, body: dict[str, Any]) -> dict[str, Any]:
