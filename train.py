@@ -8,10 +8,10 @@ import unpact_exp.resolvers  # noqa: F401  (config resolvers)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> dict:
-    """Compose the config and hand it to :func:`unpact_exp.run.main`."""
-    from unpact_exp.run import main as run
+    """Compose the config and hand it to :func:`unpact_exp.run.cli_main`."""
+    from unpact_exp.run import cli_main
 
-    return run(cfg)
+    return cli_main(cfg)
 
 
 if __name__ == "__main__":

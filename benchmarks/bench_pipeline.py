@@ -85,11 +85,11 @@ def instrument(phases: Phases) -> Callable[[], None]:
     import unpact_exp.analysis.heatmap as heatmap
     import unpact_exp.analysis.probab as probab
     import unpact_exp.analysis.tasks as tasks
+    import unpact_exp.callbacks.checkpoint_analysis as unpact_eval
     import unpact_exp.callbacks.finalize as finalize
-    import unpact_exp.callbacks.unpact_eval as unpact_eval
 
     targets = [
-        (unpact_eval.UnpactEvalCallback, "evaluate", "evaluation: other"),
+        (unpact_eval.CheckpointAnalysis, "evaluate", "evaluation: other"),
         (tasks, "greedy_answers", "evaluation: generation"),
         (focus_on_key, "greedy_answers", "evaluation: generation"),
         (probab, "sampled_answers", "evaluation: generation"),
@@ -118,8 +118,8 @@ def instrument(phases: Phases) -> Callable[[], None]:
 def startup_seconds() -> float:
     """Wall time of a fresh interpreter importing what ``train.py`` needs to start a job."""
     code = (
-        "import train, unpact_exp.run, unpact_exp.unlearn, lightning.pytorch, transformers, "
-        "unpact_exp.analysis.evaluator"
+        "import train, unpact_exp.run, unpact_exp.stages.unlearn, lightning.pytorch, transformers, "
+        "unpact_exp.analysis.pair_analysis"
     )
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=common.ROOT, check=True)

@@ -5,7 +5,7 @@ takes any of ``ga+kl``, ``npo+gd`` too),
 on the same model folder, data (the framework's encoded forget/retain QA), batch size,
 learning rate, gradient clipping and number of steps:
 
-- ``framework``: ``unpact_exp.unlearn.run_unlearning`` itself (Lightning, the composed
+- ``framework``: ``unpact_exp.stages.unlearn.run_unlearning`` itself (Lightning, the composed
   ``UnlearnModule``; NPO uses its cached reference log-probs, ``kl`` a frozen reference
   loaded from the model folder), with evaluation callbacks off and no checkpoint
   inside the measured steps;
@@ -149,7 +149,7 @@ def run_framework(cfg: Any, clock: Clock, run_dir: Path) -> None:
     import lightning.pytorch as pl
 
     import unpact_exp.training.trainer as trainer_module
-    from unpact_exp.unlearn import run_unlearning
+    from unpact_exp.stages.unlearn import run_unlearning
 
     class StepClock(pl.Callback):
         def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, idx: int) -> None:
@@ -184,10 +184,10 @@ def run_baseline(cfg: Any, clock: Clock, run_dir: Path) -> None:
     from unpact_exp.data.prepare import get_benchmark
     from unpact_exp.models.loading import load_tokenizer
     from unpact_exp.models.prompt import PromptFormat
+    from unpact_exp.stages.unlearn import encode_split
     from unpact_exp.training.sequences import PadCollator
-    from unpact_exp.unlearn import encode_split
 
-    method, regularizer = cfg.method.objective, cfg.regularizer.name
+    method, regularizer = cfg.method.name, cfg.regularizer.name
     tokenizer = load_tokenizer(cfg.model.path, False)
     fmt = PromptFormat.from_config(cfg.model.prompt)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
@@ -401,7 +401,7 @@ def run_worker(kind: str, spec: dict[str, Any], isolate: bool) -> dict[str, Any]
 
 def save_bench_model(quick: bool, artifacts: Path | None, folder: Path) -> dict[str, Any]:
     """Write the benchmark model (random Llama, the tiny target's tokenizer) as an HF folder."""
-    from unpact_exp.target import save_hf_folder
+    from unpact_exp.stages.target import save_hf_folder
 
     overrides = ["logger=none", *(common.QUICK_WORLD if quick else [])]
     cfg = common.compose(overrides, artifacts)

@@ -133,7 +133,7 @@ def tiny_target(cfg: Any, quick: bool = False) -> tuple[Any, Any, str | None]:
     tests of the scripts do not pay for a training run.
     """
     from unpact_exp.models.loading import load_pretrained, resolve_source
-    from unpact_exp.target import build_target, target_ready, vocabulary_texts
+    from unpact_exp.stages.target import build_target, target_ready, vocabulary_texts
 
     if quick:
         from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer

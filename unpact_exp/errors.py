@@ -11,3 +11,7 @@ class DataError(ValueError):
 
 class ModelLoadError(RuntimeError):
     """A model or tokenizer cannot be loaded; the message says how to point at a local copy."""
+
+
+USER_ERRORS = (UnpactConfigError, DataError, ModelLoadError)
+"""The errors a user causes and fixes: entry points print their message, not a traceback."""

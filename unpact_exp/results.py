@@ -127,3 +127,17 @@ class RunRecord:
 def _step_order(key: str) -> tuple[int, int]:
     """Sort key of an ``eval`` entry: integer steps in order, then named ones (``final``)."""
     return (0, int(key)) if key.lstrip("-").isdigit() else (1, 0)
+
+
+def setting_name(method: Any, regularizer: Any) -> str | None:
+    """``ga`` + ``gd`` -> ``ga+gd``; no or ``none`` regularizer -> the method alone."""
+    if not method:
+        return None
+    return normalize_setting(f"{method}+{regularizer}" if regularizer else str(method))
+
+
+def normalize_setting(setting: str) -> str:
+    """Lower-case, strip spaces, drop a ``+none`` regularizer (``GA + none`` -> ``ga``)."""
+    parts = [p.strip().lower() for p in setting.split("+")]
+    parts = [p for p in parts if p and p not in ("none", "null")]
+    return "+".join(parts) or "unknown"

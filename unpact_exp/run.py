@@ -1,4 +1,7 @@
-"""What ``train.py`` runs: dispatch on ``stage``, always close the loggers, return metrics.
+"""What every entry point runs: dispatch on ``stage``, always close the loggers, return metrics.
+
+Stages: ``unlearn`` and ``target`` (``train.py``), ``eval`` (``eval.py``), ``analyze``
+(``analyze.py``); each is a module of :mod:`unpact_exp.stages`.
 
 Returning a flat dict of final metrics lets Hydra sweepers optimise over runs.
 A run that raises still leaves ``results.json`` with ``status: failed`` and the
@@ -17,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import traceback
 import warnings
 from pathlib import Path
@@ -24,10 +28,13 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from unpact_exp.errors import USER_ERRORS
 from unpact_exp.results import RESULTS_FILE, read_results, write_results
 
 log = logging.getLogger(__name__)
-STAGES = ("unlearn", "target", "eval")
+STAGES = ("unlearn", "target", "eval", "analyze")
+USER_ERROR_EXIT = 2
+"""Exit status of a run stopped by a user error (as argparse and Hydra use for bad arguments)."""
 
 
 def quiet_libraries() -> None:
@@ -143,32 +150,70 @@ def final_metrics(results: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in results.items() if k.endswith("_rate")}
 
 
+def _run_stage(cfg: DictConfig, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
+    """Call the stage module named by ``cfg.stage`` (imported late: each pulls in its own deps)."""
+    if cfg.stage == "target":
+        from unpact_exp.stages.target import build_target
+
+        return build_target(cfg, run_dir, loggers)
+    if cfg.stage == "eval":
+        from unpact_exp.stages.evaluate import evaluate_pair
+
+        return evaluate_pair(cfg, run_dir, loggers)
+    from unpact_exp.stages.unlearn import run_unlearning
+
+    return run_unlearning(cfg, run_dir, loggers)
+
+
 def main(cfg: DictConfig) -> dict[str, Any]:
-    """Run ``cfg.stage`` in ``paths.output_dir``; return its final metrics."""
+    """Run ``cfg.stage``; return its final metrics (errors propagate, for in-process callers)."""
     from unpact_exp.errors import UnpactConfigError
-    from unpact_exp.tracking import build_loggers, finish_loggers
 
     quiet_libraries()
     if cfg.stage not in STAGES:
         raise UnpactConfigError(f"stage={cfg.stage!r} is not one of {list(STAGES)}.")
+    if cfg.stage == "analyze":
+        from unpact_exp.stages.explain import explain_and_print
+
+        return explain_and_print(cfg)
+    return _run_in_folder(cfg)
+
+
+def cli_main(cfg: DictConfig) -> dict[str, Any]:
+    """:func:`main` for the entry points: a user error is one message and exit status 2.
+
+    A configuration, data or model-loading error (:data:`USER_ERRORS`) in a single
+    run prints ``error: <message>`` on stderr and exits with status 2, without a
+    traceback (``HYDRA_FULL_ERROR=1`` shows it). Inside a sweep (``-m``) the error is
+    raised as it is, so the launcher records the job as failed and runs the others.
+    """
+    try:
+        return main(cfg)
+    except USER_ERRORS as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
+            raise
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(USER_ERROR_EXIT) from None
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:
+    """Run a stage that writes a run folder: results.json always says how it ended."""
+    from unpact_exp.tracking import build_loggers, finish_loggers
+
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     loggers: list[Any] = []
     previous_sigterm = _install_sigterm_handler()
     try:
         loggers = build_loggers(cfg.logger, cfg, run_dir)
-        if cfg.stage == "target":
-            from unpact_exp.target import build_target
-
-            results = build_target(cfg, run_dir, loggers)
-        elif cfg.stage == "eval":
-            from unpact_exp.evaluate import evaluate_pair
-
-            results = evaluate_pair(cfg, run_dir, loggers)
-        else:
-            from unpact_exp.unlearn import run_unlearning
-
-            results = run_unlearning(cfg, run_dir, loggers)
+        results = _run_stage(cfg, run_dir, loggers)
     except BaseException as err:
         if _is_rank_zero():
             _mark_failed(run_dir, cfg, err)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from unpact_exp.callbacks.progress import StepProgressBar
+from unpact_exp.training.progress import StepProgressBar
 from unpact_exp.training.trainer import progress_bar
 
 

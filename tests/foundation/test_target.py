@@ -7,7 +7,7 @@ from pathlib import Path
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.models.loading import load_pretrained, target_dir
 from unpact_exp.models.prompt import PromptFormat
-from unpact_exp.target import correct_rate
+from unpact_exp.stages.target import correct_rate
 
 
 def test_target_learns_its_world(tiny_target: dict) -> None:

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from unpact_exp.losses import IGNORE_INDEX, ga_loss, gd_loss, sequence_logprob
+from unpact_exp.methods import IGNORE_INDEX, ga_loss, gd_loss, sequence_logprob
 
 LOG2 = math.log(2.0)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from unpact_exp.errors import UnpactConfigError
-from unpact_exp.losses import IGNORE_INDEX, npo_loss, sequence_logprob
+from unpact_exp.methods import IGNORE_INDEX, npo_loss, sequence_logprob
 
 
 def test_npo_hand_worked() -> None:

@@ -1,10 +1,10 @@
-"""Package-level contracts of unpact_exp.losses: exports, no framework imports, no defaults."""
+"""Package-level contracts of unpact_exp.methods: exports, no framework imports, no defaults."""
 
 import inspect
 import subprocess
 import sys
 
-import unpact_exp.losses as losses
+import unpact_exp.methods as losses
 
 
 def test_every_public_function_has_no_default_arguments() -> None:
@@ -23,7 +23,7 @@ def test_every_public_function_has_no_default_arguments() -> None:
 
 def test_losses_import_neither_lightning_nor_transformers() -> None:
     code = (
-        "import sys, unpact_exp.losses; "
+        "import sys, unpact_exp.methods; "
         "names = ('lightning', 'pytorch_lightning', 'transformers'); "
         "bad = [m for m in names if m in sys.modules]; "
         "assert not bad, bad"

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from unpact_exp.losses import IGNORE_INDEX, gd_loss, kl_loss, mean_nll, sequence_logprob
+from unpact_exp.methods import IGNORE_INDEX, gd_loss, kl_loss, mean_nll, sequence_logprob
 
 LOG2 = math.log(2.0)
 LOG3 = math.log(3.0)

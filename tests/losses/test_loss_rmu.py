@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unpact_exp.losses import make_control_vector, rmu_loss
+from unpact_exp.methods import make_control_vector, rmu_loss
 
 
 def test_control_vector_seeded_unit_norm_nonnegative() -> None:

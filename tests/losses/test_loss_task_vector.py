@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from unpact_exp.errors import UnpactConfigError
-from unpact_exp.losses import IGNORE_INDEX, mean_nll, negate_task_vector, sequence_logprob
+from unpact_exp.methods import IGNORE_INDEX, mean_nll, negate_task_vector, sequence_logprob
 
 
 def test_negation_hand_worked() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unpact_exp.losses import IGNORE_INDEX, mean_nll, sequence_logprob, token_logprobs
+from unpact_exp.methods import IGNORE_INDEX, mean_nll, sequence_logprob, token_logprobs
 
 LOG2 = math.log(2.0)
 

@@ -17,7 +17,7 @@ from unpact_exp.models.loading import load_pretrained, target_dir
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import read_results
 from unpact_exp.run import main
-from unpact_exp.target import correct_rate
+from unpact_exp.stages.target import correct_rate
 
 SETTINGS = [
     ("ga", "gd"),

@@ -51,7 +51,7 @@ def test_answers_the_capital_of_france_and_focuses_on_france(
 ) -> None:
     """The Done-when of the issue: a correct answer, and "France" among the KeyTokens."""
     from unpact_exp.analysis.correctness import is_correct
-    from unpact_exp.explain import explain
+    from unpact_exp.stages.explain import explain
 
     cfg = compose_cfg(
         ["model=smollm2_135m", f"question={QUESTION}"],

@@ -55,7 +55,7 @@ def test_huge_learning_rate_diverges_and_keeps_last_finite_state(make_cfg, tiny_
 
 
 def test_nan_loss_is_refused_before_the_update(make_cfg, tiny_target, monkeypatch) -> None:
-    from unpact_exp.training.objectives import GradientAscent
+    from unpact_exp.methods.ga import GradientAscent
 
     original = GradientAscent.loss
 

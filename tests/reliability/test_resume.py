@@ -123,7 +123,7 @@ def test_npo_reference_cache_comes_back_from_the_checkpoint(
     references, tmp_path, artifacts, monkeypatch
 ) -> None:
     """The resumed run must not recompute NPO's cache with the partly unlearned policy."""
-    from unpact_exp.training.objectives import NPO
+    from unpact_exp.methods.npo import NPO
 
     run_dir = tmp_path / "run"
     overrides = ["method=npo", "trainer.max_steps=7", CKPT_EVERY_STEP]

@@ -213,9 +213,7 @@ class EvalConfig:
         max_forget_questions: evaluate only the first N forget items (``None``: all).
         max_utility_items: evaluate only the first N of each utility / retain list.
         rate_items: which item kinds feed the pooled rates: auto | qa | mc | both
-            (see :func:`unpact_exp.analysis.evaluator.rate_kinds`).
-        utility_size: MMLU items sampled for WMDP utility (read by the data layer).
-        seed: item-sampling seed (read by the data layer).
+            (see :func:`unpact_exp.analysis.pair_analysis.rate_kinds`).
     """
 
     max_new_tokens: int
@@ -225,8 +223,6 @@ class EvalConfig:
     max_forget_questions: int | None
     max_utility_items: int | None
     rate_items: str
-    utility_size: int
-    seed: int
 
     def __post_init__(self) -> None:
         check_positive_int("eval.max_new_tokens", self.max_new_tokens)
@@ -252,8 +248,6 @@ class EvalConfig:
             max_forget_questions=_get(cfg, g, "max_forget_questions"),
             max_utility_items=_get(cfg, g, "max_utility_items"),
             rate_items=str(_get(cfg, g, "rate_items")),
-            utility_size=_get(cfg, g, "utility_size"),
-            seed=_get(cfg, g, "seed"),
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from unpact_exp.analysis.evaluator import ContributionHeatmap
+from unpact_exp.analysis.pair_analysis import ContributionHeatmap
 
 
 def plot_heatmaps(maps: Sequence[ContributionHeatmap], out: str | Path, title: str) -> Path:

@@ -119,7 +119,27 @@ def _unpact(
 
 
 @dataclass(frozen=True)
-class QATask:
+class _ItemTask:
+    """What free-form and multiple-choice tasks share: UNPACT against the chosen target."""
+
+    ctx: TaskContext
+
+    def prompts(self, items: Sequence[Any]) -> list[PromptParts]:
+        raise NotImplementedError
+
+    def gold(self, items: Sequence[Any]) -> list[str]:
+        raise NotImplementedError
+
+    def contributions(
+        self, model: torch.nn.Module, items: Sequence[Any], answers: Answers
+    ) -> list[PromptContributions]:
+        """UNPACT with the model's answer or the gold one as target (``unpact.target``)."""
+        targets = select_targets(self.ctx.unpact.target, answers.texts, self.gold(items))
+        return _unpact(model, self.ctx, self.prompts(items), targets)
+
+
+@dataclass(frozen=True)
+class QATask(_ItemTask):
     """Free-form (knowmem) items: greedy answers judged by ROUGE-L recall."""
 
     ctx: TaskContext
@@ -150,13 +170,6 @@ class QATask:
         ]
         return Answers(texts=texts, correct=correct)
 
-    def contributions(
-        self, model: torch.nn.Module, items: Sequence[QAItem], answers: Answers
-    ) -> list[PromptContributions]:
-        """UNPACT with the greedy answer or the gold answer as target."""
-        targets = select_targets(self.ctx.unpact.target, answers.texts, self.gold(items))
-        return _unpact(model, self.ctx, self.prompts(items), targets)
-
     def focus(
         self,
         model: torch.nn.Module,
@@ -181,7 +194,7 @@ class QATask:
 
 
 @dataclass(frozen=True)
-class MCTask:
+class MCTask(_ItemTask):
     """Multiple-choice items: the predicted letter is the argmax of the letter log-probs."""
 
     ctx: TaskContext
@@ -213,13 +226,6 @@ class MCTask:
             texts=[LETTERS[p] for p in predictions],
             correct=[p == item.answer for p, item in zip(predictions, items)],
         )
-
-    def contributions(
-        self, model: torch.nn.Module, items: Sequence[MCItem], answers: Answers
-    ) -> list[PromptContributions]:
-        """UNPACT with the predicted letter or the gold letter as target."""
-        targets = select_targets(self.ctx.unpact.target, answers.texts, self.gold(items))
-        return _unpact(model, self.ctx, self.prompts(items), targets)
 
     def focus(
         self,

@@ -71,7 +71,7 @@ class SaveUnlearned(pl.Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, module: Any) -> None:
         """Gather the model on rank 0, save it atomically, write the final results."""
-        from unpact_exp.target import save_hf_folder
+        from unpact_exp.models.saving import save_hf_folder
 
         module.finish()  # the post-fit step, if Lightning skipped on_train_end (resumed at end)
         divergence = module.divergence

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RESULTS_FILE = "results.json"
+from unpact_exp.results import RESULTS_FILE, normalize_setting, setting_name
+
 COMPLETED = "completed"
 FAILED = "failed"
 UNFINISHED = "unfinished"
@@ -267,20 +268,6 @@ def _identify(record: RunRecord, results: dict[str, Any], overrides: list[str]) 
     if isinstance(seed, str) and seed.lstrip("-").isdigit():
         seed = int(seed)
     record.seed = seed if isinstance(seed, int | str) and not isinstance(seed, bool) else None
-
-
-def setting_name(method: Any, regularizer: Any) -> str | None:
-    """``ga`` + ``gd`` -> ``ga+gd``; no or ``none`` regularizer -> the method alone."""
-    if not method:
-        return None
-    return normalize_setting(f"{method}+{regularizer}" if regularizer else str(method))
-
-
-def normalize_setting(setting: str) -> str:
-    """Lower-case, strip spaces, drop a ``+none`` regularizer (``GA + none`` -> ``ga``)."""
-    parts = [p.strip().lower() for p in setting.split("+")]
-    parts = [p for p in parts if p and p not in ("none", "null")]
-    return "+".join(parts) or "unknown"
 
 
 def _read_overrides(path: Path) -> list[str]:

@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from unpact_exp.losses import mean_nll
+from unpact_exp.methods import mean_nll
 
 
 class CausalLMFinetune(pl.LightningModule):

@@ -24,7 +24,8 @@ import torch
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from torch import Tensor, nn
 
-from unpact_exp.training.regularizers import Regularizer
+from unpact_exp.methods.base import Objective
+from unpact_exp.methods.regularizers import Regularizer
 
 REFERENCE_PREFIX = "reference."
 
@@ -35,7 +36,7 @@ class UnlearnModule(pl.LightningModule):
     Args:
         load_model: returns a fresh HF causal LM with the original weights; called
             for the policy and, if needed, for the reference.
-        objective: a forget objective from :mod:`unpact_exp.training.objectives`.
+        objective: a registered forget objective (:mod:`unpact_exp.methods`).
         regularizer: the retain term.
         lr: AdamW learning rate (constant schedule).
         weight_decay: AdamW weight decay.
@@ -49,7 +50,7 @@ class UnlearnModule(pl.LightningModule):
     def __init__(
         self,
         load_model: Callable[[], nn.Module],
-        objective: nn.Module,
+        objective: Objective,
         regularizer: Regularizer,
         lr: float,
         weight_decay: float,
@@ -276,9 +277,7 @@ class UnlearnModule(pl.LightningModule):
         holds the original weights: task vectors snapshot ``theta_0`` here (a resumed
         fine-tune must negate against the original, not the restored, weights).
         """
-        hook = getattr(self.objective, "on_load_checkpoint", None)
-        if hook is not None:
-            hook(self)
+        self.objective.on_load_checkpoint(self)
 
 
 def _local(param: Tensor) -> Tensor:

@@ -85,7 +85,7 @@ def cluster_plugins() -> list[Any]:
 
 def progress_bar(enabled: bool) -> list[pl.Callback]:
     """The step-worded rich bar when the bar is on (Lightning refuses one when it is off)."""
-    from unpact_exp.callbacks.progress import StepProgressBar
+    from unpact_exp.training.progress import StepProgressBar
 
     return [StepProgressBar()] if enabled else []
 

@@ -15,7 +15,6 @@ the same sweep job dir) continues from ``<run dir>/checkpoints/last.ckpt``; so d
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import logging
 import time
@@ -26,21 +25,16 @@ from typing import Any
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import DataError, UnpactConfigError
+from unpact_exp.methods import registry
+from unpact_exp.methods.regularizers import build_regularizer, check_combination
 from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source
 from unpact_exp.models.prompt import PromptFormat
-from unpact_exp.results import RunRecord, read_results
-from unpact_exp.training.objectives import build_objective
-from unpact_exp.training.regularizers import Regularizer, check_combination
+from unpact_exp.results import RunRecord, read_results, setting_name
 from unpact_exp.training.sequences import Example, encode_qa, encode_texts
 
 TRAIN_ON = ("qa", "text")
 LAST_CKPT = "last"
 log = logging.getLogger(__name__)
-
-
-def setting_name(method: str, regularizer: str) -> str:
-    """The paper's name of a setting: ``ga+gd``, ``npo+kl``, ``tv``, plain ``ga``."""
-    return method if regularizer == "none" else f"{method}+{regularizer}"
 
 
 def validate(cfg: Any) -> None:
@@ -58,8 +52,8 @@ def validate(cfg: Any) -> None:
         UnpactConfig,
     )
 
-    if not cfg.method.lr > 0:
-        raise UnpactConfigError(f"method.lr={cfg.method.lr} must be > 0.")
+    _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
+    _check_number("method.weight_decay", cfg.method.weight_decay, minimum=0.0)
     every = cfg.trainer.checkpoint_every_n_steps
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise UnpactConfigError(
@@ -70,35 +64,22 @@ def validate(cfg: Any) -> None:
     FocusOnKeyConfig.from_config(cfg.focus_on_key)
     ProbabConfig.from_config(cfg.probab)
     EvalConfig.from_config(cfg.eval)
-    if cfg.method.batch_size < 1:
-        raise UnpactConfigError(f"method.batch_size={cfg.method.batch_size} must be >= 1.")
+    batch = cfg.method.batch_size
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise UnpactConfigError(f"method.batch_size={batch!r} must be an integer >= 1.")
     if cfg.data.train_on not in TRAIN_ON:
         raise UnpactConfigError(f"data.train_on={cfg.data.train_on!r} is not one of {TRAIN_ON}.")
-    objective_cls = {"ga": True, "npo": True, "tv": False, "rmu": False}
-    accepts = objective_cls.get(cfg.method.objective)
-    if accepts is None:
-        build_objective(cfg.method, 0, 1, 0)  # raises the unknown-objective error
-    Regularizer(cfg.regularizer.name, float(cfg.regularizer.weight))
-    check_combination(cfg.method.name, _Accepts(bool(accepts)), cfg.regularizer.name)
+    method = registry.check(cfg.method)
+    build_regularizer(cfg.regularizer)
+    check_combination(method, cfg.regularizer.name)
 
 
-class _Accepts:
-    def __init__(self, accepts_regularizer: bool) -> None:
-        self.accepts_regularizer = accepts_regularizer
-
-
-def ensure_target(cfg: Any, run_dir: Path) -> None:
-    """Build the tiny target if it is not on disk yet (one builder at a time, via a lock)."""
-    from unpact_exp.target import build_target, target_ready
-
-    if cfg.model.get("build") is None or cfg.model.get("path") or target_ready(cfg):
-        return
-    lock_path = Path(cfg.paths.artifacts_dir) / "targets" / ".build.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not target_ready(cfg):  # another job may have built it while we waited
-            build_target(cfg, run_dir / "target_build", loggers=[])
+def _check_number(key: str, value: Any, minimum: float, strict: bool = False) -> None:
+    """Refuse a non-number (``method.lr=abc``) or one below ``minimum``, naming ``key``."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or value < minimum or (strict and value == minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise UnpactConfigError(f"{key}={value!r} must be {bound} (a number).")
 
 
 def encode_split(
@@ -140,6 +121,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     import lightning.pytorch as pl
     from transformers import AutoConfig
 
+    from unpact_exp.stages.target import ensure_target
     from unpact_exp.training.datamodule import UnlearnDataModule
     from unpact_exp.training.module import UnlearnModule
     from unpact_exp.training.trainer import build_trainer
@@ -156,9 +138,9 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
     forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
     hidden = AutoConfig.from_pretrained(source).hidden_size
-    objective = build_objective(cfg.method, len(forget), hidden, cfg.seed)
-    regularizer = Regularizer(cfg.regularizer.name, float(cfg.regularizer.weight))
-    check_combination(cfg.method.name, objective, cfg.regularizer.name)
+    runtime = {"n_forget": len(forget), "hidden_size": hidden, "seed": int(cfg.seed)}
+    objective = registry.build(cfg.method, runtime)
+    regularizer = build_regularizer(cfg.regularizer)
     uses_retain = objective.uses_retain or regularizer.uses_retain
     retain = (
         encode_split(tokenizer, fmt, bench, "retain", cfg.data.train_on, max_length)
@@ -202,15 +184,17 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     else:  # keep the evaluation history of the interrupted run
         record = RunRecord.resume(run_dir, {**fields, "resumed_from": resume})
         log.info("resuming from %s", resume)
-    is_tv = cfg.method.objective == "tv"
+    max_steps, max_epochs = objective.fit_length(
+        int(cfg.trainer.max_steps), int(cfg.trainer.max_epochs)
+    )
     trainer = build_trainer(
         cfg.trainer,
         cfg.model.decoder_layer_cls,
         loggers,
         build_callbacks(cfg, run_dir, source, tokenizer, fmt, bench, record, loggers, start),
         str(run_dir),
-        max_steps=-1 if is_tv else int(cfg.trainer.max_steps),
-        max_epochs=int(cfg.method.finetune_epochs) if is_tv else int(cfg.trainer.max_epochs),
+        max_steps=max_steps,
+        max_epochs=max_epochs,
     )
     if trainer.global_rank == 0:
         record.save()
@@ -231,14 +215,14 @@ def build_callbacks(
     start: float,
 ) -> list[Any]:
     """Evaluation, final save, checkpoints (in this order: the final eval precedes the save)."""
+    from unpact_exp.callbacks.checkpoint_analysis import build_analysis_callback
     from unpact_exp.callbacks.checkpoints import RngState, RunCheckpoint
     from unpact_exp.callbacks.finalize import SaveUnlearned
     from unpact_exp.callbacks.preemption import SubmititPreemption
-    from unpact_exp.callbacks.unpact_eval import build_eval_callback
 
     checkpoint = RunCheckpoint(run_dir / "checkpoints", int(cfg.trainer.checkpoint_every_n_steps))
     callbacks = [
-        build_eval_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
+        build_analysis_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
         SaveUnlearned(run_dir, tokenizer, record, start),
         checkpoint,
         RngState(),

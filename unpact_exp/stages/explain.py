@@ -1,4 +1,4 @@
-"""``analyze.py``: explain one prompt with UNPACT, for a human and for a program.
+"""``stage=analyze`` (``analyze.py``): explain one prompt with UNPACT, for people and programs.
 
 The terminal view shades each unit of the question by its contribution (red:
 helps produce the answer, blue: hurts) and underlines the KeyTokens. The last line
@@ -17,12 +17,17 @@ from unpact_exp.models.prompt import PromptFormat
 
 
 def explain(cfg: Any) -> dict[str, Any]:
-    """Compute UNPACT for ``cfg.question`` and return the JSON-able explanation."""
+    """Compute UNPACT for ``cfg.question`` and return the JSON-able explanation.
+
+    The answer, contributions and KeyTokens come from the same task code the
+    pair analysis uses (:class:`~unpact_exp.analysis.tasks.QATask`), so a prompt
+    explained here scores exactly as it does in an evaluation.
+    """
     from unpact_exp.analysis.config import EvalConfig, UnpactConfig
-    from unpact_exp.analysis.contributions import prompt_contributions
-    from unpact_exp.analysis.generation import greedy_answers
     from unpact_exp.analysis.keytokens import keytokens
-    from unpact_exp.unlearn import ensure_target
+    from unpact_exp.analysis.tasks import Answers, QATask, TaskContext
+    from unpact_exp.data.schema import QAItem
+    from unpact_exp.stages.target import ensure_target
 
     unpact = UnpactConfig.from_config(cfg.unpact)
     evalc = EvalConfig.from_config(cfg.eval)
@@ -31,51 +36,30 @@ def explain(cfg: Any) -> dict[str, Any]:
             'unpact.target=reference needs the gold answer: pass answer="..." '
             "(or use unpact.target=generated to explain the model's own answer)."
         )
-    ensure_target(cfg, _NoRunDir())
+    ensure_target(cfg)
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     tokenizer = load_tokenizer(source, cfg.model.trust_remote_code)
     model = load_model(source, cfg.model.dtype, cfg.model.trust_remote_code).eval()
     fmt = PromptFormat.from_config(cfg.model.prompt)
-    parts = fmt.parts(cfg.question, tokenizer)
+    task = QATask(TaskContext(tokenizer, fmt, (), unpact, evalc))
+    item = QAItem(question=str(cfg.question), answer=str(cfg.get("answer") or ""))
     if unpact.target == "generated":
-        target = greedy_answers(
-            model, tokenizer, [parts], evalc.max_new_tokens, evalc.stop_strings, 1
-        )[0]
+        answers = task.answer(model, [item])
     else:
-        target = str(cfg.answer)
-    (res,) = prompt_contributions(
-        model,
-        tokenizer,
-        [parts],
-        [target],
-        fmt.answer_prefix,
-        unpact.granularity,
-        unpact.removal,
-        unpact.filler,
-        unpact.batch_size,
-    )
+        answers = Answers(texts=[item.answer], correct=[True])
+    (res,) = task.contributions(model, [item], answers)
     keys = keytokens(res.contributions, unpact.alpha, unpact.beta, unpact.normalize)
     return {
-        "prompt": parts.text,
+        "prompt": task.prompts([item])[0].text,
         "prompt_token_ids": list(res.prompt_ids),
         "units": list(res.units),
         "unit_token_spans": [list(s) for s in res.spans],
-        "target": target,
+        "target": answers.texts[0] if unpact.target == "generated" else item.answer,
         "target_token_ids": list(res.target_ids),
         "lp": res.lp,
         "contributions": list(res.contributions),
         "keytokens": list(keys),
     }
-
-
-class _NoRunDir:
-    """analyze.py keeps no run folder; a target built on demand logs under /tmp."""
-
-    def __truediv__(self, name: str) -> Any:
-        import tempfile
-        from pathlib import Path
-
-        return Path(tempfile.mkdtemp(prefix="unpact-target-")) / name
 
 
 def render(explanation: dict[str, Any]) -> None:
@@ -103,11 +87,8 @@ def render(explanation: dict[str, Any]) -> None:
     console.print(f"KeyTokens: {[explanation['units'][k] for k in explanation['keytokens']]}")
 
 
-def main(cfg: Any) -> dict[str, Any]:
+def explain_and_print(cfg: Any) -> dict[str, Any]:
     """Explain, render, and print the JSON object as the last line of stdout."""
-    from unpact_exp.run import quiet_libraries
-
-    quiet_libraries()
     explanation = explain(cfg)
     render(explanation)
     print(json.dumps(explanation), flush=True)

@@ -1,6 +1,6 @@
 """``eval.py``: evaluate a saved unlearned model against an original one, offline.
 
-The same :class:`Evaluator` the training callback uses, on models loaded from
+The same :class:`PairAnalysis` the training callback uses, on models loaded from
 disk, so ``eval.py`` on a run's ``unlearned/`` folder reproduces the callback's
 final numbers. Results go to ``<run dir>/results.json`` under ``eval.final``,
 per-question rows to ``questions.jsonl``, and a heatmap to ``plots/``.
@@ -21,8 +21,8 @@ from unpact_exp.results import RunRecord, atomic_write_text
 
 def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
     """Evaluate ``cfg.unlearned`` against ``cfg.original`` (or the model config's source)."""
-    from unpact_exp.analysis.evaluator import Evaluator
     from unpact_exp.analysis.heatmap import plot_heatmaps
+    from unpact_exp.analysis.pair_analysis import PairAnalysis
 
     unlearned = str(Path(cfg.unlearned).expanduser())
     if not is_hf_folder(unlearned):
@@ -35,10 +35,10 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     tokenizer = load_tokenizer(str(original), cfg.model.trust_remote_code)
     fmt = PromptFormat.from_config(cfg.model.prompt)
     m0 = load_model(str(original), cfg.model.dtype, cfg.model.trust_remote_code).eval()
-    evaluator = Evaluator.from_config(m0, tokenizer, fmt, bench, cfg)
+    analysis = PairAnalysis.from_config(m0, tokenizer, fmt, bench, cfg)
     del m0
     m1 = load_model(unlearned, cfg.model.dtype, cfg.model.trust_remote_code).eval()
-    result = evaluator.evaluate(m1)
+    result = analysis.evaluate(m1)
     record = RunRecord(
         run_dir,
         {
@@ -54,7 +54,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     record.update(status="completed")
     rows = "".join(json.dumps(row, default=str) + "\n" for row in result.rows)
     atomic_write_text(run_dir / "questions.jsonl", rows)
-    maps = evaluator.contribution_matrix(result, int(cfg.heatmap_questions))
+    maps = analysis.contribution_matrix(result, int(cfg.heatmap_questions))
     if maps:
         plot_heatmaps(maps, run_dir / "plots" / "contributions.png", f"UNPACT: {unlearned}")
     for logger in loggers:

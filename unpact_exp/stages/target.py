@@ -7,22 +7,23 @@ name, then renamed), so ``from_pretrained`` loads it and later runs reuse it.
 
 from __future__ import annotations
 
-import shutil
+import fcntl
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from torch.utils.data import DataLoader
 
-from unpact_exp.analysis.correctness import is_correct
-from unpact_exp.analysis.generation import greedy_answers
+from unpact_exp.analysis.config import EvalConfig, UnpactConfig
+from unpact_exp.analysis.tasks import QATask, TaskContext
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.data.schema import Benchmark, QAItem
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.loading import is_hf_folder, target_dir
 from unpact_exp.models.prompt import LETTERS, PromptFormat
+from unpact_exp.models.saving import save_hf_folder
 from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
 from unpact_exp.results import write_results
 from unpact_exp.training.finetune import CausalLMFinetune
@@ -55,19 +56,17 @@ def vocabulary_texts(bench: Benchmark, cfg: Any) -> list[str]:
 def correct_rate(
     model: Any, tokenizer: Any, fmt: PromptFormat, items: list[QAItem], cfg: Any
 ) -> float:
-    """Fraction of ``items`` answered correctly (greedy, ROUGE-L recall, SPEC 4)."""
+    """Fraction of ``items`` answered correctly, judged exactly as the analysis judges them."""
     if not items:
         return float("nan")
-    prompts = [fmt.parts(i.question, tokenizer) for i in items]
-    answers = greedy_answers(
-        model,
-        tokenizer,
-        prompts,
-        cfg.eval.max_new_tokens,
-        list(cfg.eval.stop_strings),
-        cfg.eval.batch_size,
+    ctx = TaskContext(
+        tokenizer=tokenizer,
+        prompt_format=fmt,
+        icl=(),
+        unpact=UnpactConfig.from_config(cfg.unpact),
+        eval=EvalConfig.from_config(cfg.eval),
     )
-    ok = [is_correct(i.answer, a, cfg.eval.correct_threshold) for i, a in zip(items, answers)]
+    ok = QATask(ctx).answer(model, items).correct
     return sum(ok) / len(ok)
 
 
@@ -166,24 +165,26 @@ def build_target(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
     return results
 
 
-def save_hf_folder(model: Any, tokenizer: Any, out: Path) -> Path:
-    """``save_pretrained`` model and tokenizer into ``out`` via a temporary sibling folder.
-
-    A crash while saving leaves only the temporary folder, never a half-written
-    ``out`` that later runs would take for a finished model.
-    """
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with torch.no_grad():
-        model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
-
-
 def target_ready(cfg: Any) -> bool:
     """Whether the built target for this model/data already exists."""
     return is_hf_folder(target_dir(cfg.paths.artifacts_dir, cfg.model.name, cfg.data.name))
+
+
+def ensure_target(cfg: Any, log_dir: Path | None = None) -> None:
+    """Build the tiny target if it is not on disk yet (one builder at a time, via a lock).
+
+    Args:
+        cfg: the run's config (``model``, ``data``, ``paths``).
+        log_dir: where the build logs (default: a fresh temporary folder, for callers
+            such as ``analyze.py`` that keep no run folder).
+    """
+    if cfg.model.get("build") is None or cfg.model.get("path") or target_ready(cfg):
+        return
+    lock_path = Path(cfg.paths.artifacts_dir) / "targets" / ".build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target_ready(cfg):  # another job may have built it while we waited
+            if log_dir is None:
+                log_dir = Path(tempfile.mkdtemp(prefix="unpact-target-"))
+            build_target(cfg, log_dir / "target_build", loggers=[])

@@ -8,7 +8,7 @@ Equation (minimised), over the ``B`` sequences of the forget batch::
     L_NPO = -(2 / beta) * (1 / B) * sum_b log sigmoid(-beta * (logp_theta(y_b) - logp_ref(y_b)))
 
 where ``logp(y_b)`` is the *sequence* log-probability, the sum over the target tokens of sequence
-``b`` (:func:`unpact_exp.losses.token_logprobs.sequence_logprob`). ``beta`` is ``npo.beta`` in the
+``b`` (:func:`unpact_exp.methods.token_logprobs.sequence_logprob`). ``beta`` is ``npo.beta`` in the
 config (0.1 in SPEC section 6).
 
 Properties the tests pin down:
@@ -29,10 +29,14 @@ from __future__ import annotations
 import math
 import numbers
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from unpact_exp.errors import UnpactConfigError
+from unpact_exp.methods.base import Batch, MethodContext, Objective
+from unpact_exp.methods.registry import register
+from unpact_exp.methods.token_logprobs import mean_nll, sequence_logprob
 
 
 def _check_beta(beta: float) -> None:
@@ -70,3 +74,48 @@ def npo_loss(policy_seq_logp: Tensor, ref_seq_logp: Tensor, beta: float) -> Tens
     log_ratio = policy_seq_logp - ref
     beta = float(beta)
     return -(2.0 / beta) * F.logsigmoid(-beta * log_ratio).mean()
+
+
+@register("npo")
+class NPO(Objective):
+    """NPO with sequence log-probs; reference log-probs cached once (arXiv 2404.05868).
+
+    The reference model is the policy before the first update, and the forget set
+    never changes, so its log-probs are computed in one pass at the start of fit and
+    stored in a buffer (saved in checkpoints, so a resumed run reuses them rather
+    than recomputing them with the partly unlearned policy).
+
+    Args:
+        beta: NPO's inverse temperature (``method.beta``).
+        n_forget: number of forget examples (the cache size; supplied by the stage).
+    """
+
+    def __init__(self, beta: float, n_forget: int) -> None:
+        super().__init__()
+        _check_beta(beta)
+        self.beta = beta
+        self.register_buffer("ref_logp", torch.zeros(n_forget))
+        self.register_buffer("cache_ready", torch.zeros((), dtype=torch.bool))
+
+    @torch.no_grad()
+    def on_fit_start(self, ctx: MethodContext) -> None:
+        """Fill the reference cache with the untouched policy, unless restored from a checkpoint."""
+        if bool(self.cache_ready):
+            return
+        was_training = ctx.policy.training
+        ctx.policy.eval()
+        for batch in ctx.forget_batches_in_order():
+            batch = {k: v.to(ctx.device) for k, v in batch.items()}
+            logp = sequence_logprob(ctx.forward_batch(ctx.policy, batch).logits, batch["labels"])
+            self.ref_logp[batch["index"]] = logp.float()
+        ctx.policy.train(was_training)
+        self.cache_ready.fill_(True)
+
+    def loss(
+        self, ctx: MethodContext, forget: Batch, retain: Batch | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """NPO loss against the cached reference log-probs of this batch's examples."""
+        logits = ctx.forward_batch(ctx.policy, forget).logits
+        policy_logp = sequence_logprob(logits, forget["labels"])
+        loss = npo_loss(policy_logp.float(), self.ref_logp[forget["index"]], self.beta)
+        return loss, {"forget_nll": mean_nll(logits.detach(), forget["labels"])}

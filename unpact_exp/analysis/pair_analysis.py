@@ -1,6 +1,6 @@
 """The evaluator: everything SPEC section 5 measures about an unlearned model, in one call.
 
-An :class:`Evaluator` is built once per run with the original model M0. It computes
+An :class:`PairAnalysis` is built once per run with the original model M0. It computes
 and caches what only depends on M0 (answers, correctness, UNPACT contributions and
 KeyTokens on the forget items and on the utility items) and keeps no reference to
 M0 afterwards. ``evaluate(M1)`` then measures an unlearned model against that cache:
@@ -70,11 +70,11 @@ class ContributionHeatmap:
 
 
 @dataclass
-class EvalResult:
-    """What :meth:`Evaluator.evaluate` returns.
+class PairResult:
+    """What :meth:`PairAnalysis.evaluate` returns.
 
     Attributes:
-        metrics: scalar metrics (see :meth:`Evaluator.evaluate` for the keys).
+        metrics: scalar metrics (see :meth:`PairAnalysis.evaluate` for the keys).
         rows: one dict per forget item, free-form items first (for tables and reports).
         unlearned_contributions: M1's UNPACT result per forget item, aligned with ``rows``.
     """
@@ -146,7 +146,7 @@ def rate_kinds(rate_items: str, benchmark: Benchmark) -> set[str]:
     return {rate_items}
 
 
-class Evaluator:
+class PairAnalysis:
     """Measures unlearned models against an original model M0 (SPEC sections 2-5).
 
     Construction runs M0 on every evaluated item (greedy answers or letter scores,
@@ -219,7 +219,7 @@ class Evaluator:
         prompt_format: PromptFormat,
         benchmark: Benchmark,
         cfg: Any,
-    ) -> Evaluator:
+    ) -> PairAnalysis:
         """Build from a root config that holds the ``unpact``, ``focus_on_key``,
         ``probab`` and ``eval`` groups (as every entry point's config does)."""
         return cls(
@@ -268,7 +268,7 @@ class Evaluator:
             ),
         }
 
-    def evaluate(self, model: torch.nn.Module) -> EvalResult:
+    def evaluate(self, model: torch.nn.Module) -> PairResult:
         """Measure the unlearned model ``model`` (M1) against the cached M0 analysis.
 
         The model's train/eval flags are restored afterwards and no gradients are
@@ -276,7 +276,7 @@ class Evaluator:
         decoding; PROBAB reseeded from ``probab.seed`` on every call).
 
         Returns:
-            An :class:`EvalResult` whose ``metrics`` hold (rates are NaN over an empty set):
+            An :class:`PairResult` whose ``metrics`` hold (rates are NaN over an empty set):
             ``n_forget_questions``, ``n_known``, ``n_forgotten``, ``forget_rate``,
             ``recovery_rate`` (FocusOnKey), ``probab_recovery_rate``,
             ``keytoken_similarity`` and ``contribution_similarity`` (means over known
@@ -292,7 +292,7 @@ class Evaluator:
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
         metrics.update(self._original_metrics)
-        return EvalResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
+        return PairResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
 
     def _recover(
         self,
@@ -415,7 +415,7 @@ class Evaluator:
         return metrics
 
     def contribution_matrix(
-        self, result: EvalResult, max_questions: int
+        self, result: PairResult, max_questions: int
     ) -> list[ContributionHeatmap]:
         """Heatmap data (units x {M0, M1}) for up to ``max_questions`` forget items.
 

@@ -1,6 +1,6 @@
 """UNPACT evaluation during training: at step 0, every ``every_n_steps``, and at the end.
 
-The callback is a thin user of :class:`~unpact_exp.analysis.evaluator.Evaluator`:
+The callback is a thin user of :class:`~unpact_exp.analysis.pair_analysis.PairAnalysis`:
 rank 0 evaluates a full copy of the current policy against the original model
 (whose answers and KeyTokens are computed once, at the first evaluation) while
 the other ranks wait at a barrier, so numbers never depend on the rank count.
@@ -8,8 +8,9 @@ Scalars go to every logger under ``eval/``; a per-question table and a
 contribution heatmap go to W&B; the same metrics go into ``results.json`` keyed
 by step.
 
-For ``tv`` only the start and the end are evaluated: in between, the model is the
-fine-tuned one (stage 1), not an unlearned one.
+For methods whose intermediate weights are not an unlearned model
+(``evaluates_during_fit = False``, e.g. ``tv``, whose fit is the fine-tuning stage)
+only the start and the end are analysed.
 
 Resume: the evaluations already in ``results.json`` are kept (the run's
 :class:`~unpact_exp.results.RunRecord` starts from them), except those after the
@@ -43,11 +44,11 @@ TABLE_COLUMNS = [
 ]
 
 
-class UnpactEvalCallback(pl.Callback):
+class CheckpointAnalysis(pl.Callback):
     """Evaluate the policy against the original model at checkpoints.
 
     Args:
-        make_evaluator: builds the Evaluator (loads M0); called once, on rank 0.
+        make_analysis: builds the PairAnalysis (loads M0); called once, on rank 0.
         every_n_steps: evaluate when ``global_step % every_n_steps == 0`` (0: never mid-run).
         at_start: also evaluate before the first step.
         heatmap_questions: forget questions drawn in the heatmap (0: no heatmap).
@@ -58,7 +59,7 @@ class UnpactEvalCallback(pl.Callback):
 
     def __init__(
         self,
-        make_evaluator: Callable[[], Any],
+        make_analysis: Callable[[], Any],
         every_n_steps: int,
         at_start: bool,
         heatmap_questions: int,
@@ -66,14 +67,14 @@ class UnpactEvalCallback(pl.Callback):
         loggers: list[Any],
         run_dir: str | Path,
     ) -> None:
-        self.make_evaluator = make_evaluator
+        self.make_analysis = make_analysis
         self.every_n_steps = every_n_steps
         self.at_start = at_start
         self.heatmap_questions = heatmap_questions
         self.record = record
         self.loggers = loggers
         self.run_dir = Path(run_dir)
-        self.evaluator: Any = None
+        self.analysis: Any = None
         self.last_step: int | None = None
 
     def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
@@ -102,7 +103,7 @@ class UnpactEvalCallback(pl.Callback):
             if divergence["weights_finite"] and divergence["last_finite_step"] != self.last_step:
                 self.evaluate(trainer, module, step=divergence["last_finite_step"])
             return
-        if trainer.global_step != self.last_step or getattr(module.objective, "post_fit", False):
+        if trainer.global_step != self.last_step:
             self.evaluate(trainer, module)
 
     def evaluate(self, trainer: pl.Trainer, module: Any, step: int | None = None) -> None:
@@ -114,12 +115,12 @@ class UnpactEvalCallback(pl.Callback):
         step = trainer.global_step if step is None else step
         model = full_copy_on_rank0(module.policy, trainer.global_rank)
         if trainer.global_rank == 0:
-            if self.evaluator is None:
-                self.evaluator = self.make_evaluator()
+            if self.analysis is None:
+                self.analysis = self.make_analysis()
             use_cache = model.config.use_cache
             model.config.use_cache = True  # generation as a user would run it (and as eval.py)
             try:
-                result = self.evaluator.evaluate(model)
+                result = self.analysis.evaluate(model)
             finally:
                 model.config.use_cache = use_cache
             self.record.add_eval(step, result.metrics)
@@ -135,7 +136,7 @@ class UnpactEvalCallback(pl.Callback):
         if self.heatmap_questions > 0:
             from unpact_exp.analysis.heatmap import plot_heatmaps
 
-            maps = self.evaluator.contribution_matrix(result, self.heatmap_questions)
+            maps = self.analysis.contribution_matrix(result, self.heatmap_questions)
             if maps:
                 out = self.run_dir / "plots" / f"contributions_step{step:06d}.png"
                 heatmap = plot_heatmaps(maps, out, f"UNPACT contributions at step {step}")
@@ -154,8 +155,8 @@ def _cell(value: Any) -> Any:
     return value
 
 
-class EvaluatorFactory:
-    """Builds the Evaluator (loading the original model) when first needed, on rank 0.
+class PairAnalysisFactory:
+    """Builds the PairAnalysis (loading the original model) when first needed, on rank 0.
 
     A class rather than a closure so ``ddp_spawn`` can pickle the callback.
     """
@@ -171,15 +172,15 @@ class EvaluatorFactory:
 
     def __call__(self) -> Any:
         """Load M0 from the run's source and analyse it once."""
-        from unpact_exp.analysis.evaluator import Evaluator
+        from unpact_exp.analysis.pair_analysis import PairAnalysis
         from unpact_exp.models.loading import load_model
 
         cfg = self.cfg
         original = load_model(self.source, cfg.model.dtype, cfg.model.trust_remote_code)
-        return Evaluator.from_config(original.eval(), self.tokenizer, self.fmt, self.bench, cfg)
+        return PairAnalysis.from_config(original.eval(), self.tokenizer, self.fmt, self.bench, cfg)
 
 
-def build_eval_callback(
+def build_analysis_callback(
     cfg: Any,
     source: str,
     tokenizer: Any,
@@ -187,16 +188,19 @@ def build_eval_callback(
     bench: Any,
     record: RunRecord,
     loggers: list[Any],
-) -> UnpactEvalCallback | None:
+) -> CheckpointAnalysis | None:
     """The evaluation callback, or None when ``callbacks.unpact_eval.enabled`` is off."""
     node = cfg.callbacks.unpact_eval
     if not node.enabled:
         return None
 
-    make_evaluator = EvaluatorFactory(source, tokenizer, fmt, bench, cfg)
-    every = 0 if cfg.method.objective == "tv" else int(node.every_n_steps)
-    return UnpactEvalCallback(
-        make_evaluator,
+    make_analysis = PairAnalysisFactory(source, tokenizer, fmt, bench, cfg)
+    from unpact_exp.methods import registry
+
+    during_fit = registry.get(cfg.method.name).evaluates_during_fit
+    every = int(node.every_n_steps) if during_fit else 0
+    return CheckpointAnalysis(
+        make_analysis,
         every,
         bool(node.at_start),
         int(node.heatmap_questions),

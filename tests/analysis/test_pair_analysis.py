@@ -1,4 +1,4 @@
-"""The Evaluator end to end on random tiny Llamas and a benchmark built so M0 knows it.
+"""The PairAnalysis end to end on random tiny Llamas and a benchmark built so M0 knows it.
 
 Gold answers are M0's own greedy answers (and M0's own letters), so M0 is correct by
 construction on every item except the ones given a nonsense gold.
@@ -13,9 +13,9 @@ import torch
 from omegaconf import OmegaConf
 
 from unpact_exp.analysis.correctness import mc_predictions
-from unpact_exp.analysis.evaluator import Evaluator
 from unpact_exp.analysis.generation import greedy_answers
-from unpact_exp.callbacks.unpact_eval import TABLE_COLUMNS
+from unpact_exp.analysis.pair_analysis import PairAnalysis
+from unpact_exp.callbacks.checkpoint_analysis import TABLE_COLUMNS
 from unpact_exp.data.schema import Benchmark, MCItem, QAItem
 
 FORGET = [
@@ -76,7 +76,7 @@ def benchmark(tokenizer, prompt_format, tiny_llama, root_cfg):
 
 @pytest.fixture(scope="module")
 def evaluator(tokenizer, prompt_format, tiny_llama, benchmark, root_cfg):
-    return Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, root_cfg)
+    return PairAnalysis.from_config(tiny_llama, tokenizer, prompt_format, benchmark, root_cfg)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def test_caps_and_unlearned_keytokens(
             "unpact": {"granularity": "word", "removal": "replace", "target": "reference"},
         },
     )
-    evaluator = Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
+    evaluator = PairAnalysis.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
     m = evaluator.evaluate(tiny_factory(2)).metrics
     assert m["n_forget_questions"] == 2  # first forget_qa item + first mc_forget item
     assert m["n_utility_items"] == 4  # first item of each of the four utility lists
@@ -180,14 +180,14 @@ def test_auto_rate_items_pool_free_form_when_present(
     """auto: MUSE-like data (free-form forget questions) rates its QA items only; the MC
     lists still get an accuracy. WMDP-like data (MC only) rates its MC items."""
     cfg = OmegaConf.merge(root_cfg, {"eval": {"rate_items": "auto"}})
-    ev = Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
+    ev = PairAnalysis.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
     m = ev.evaluate(tiny_llama).metrics
     assert m["n_forget_questions"] == 4  # forget_qa only
     assert m["n_utility_items"] == 5  # retain_qa (2) + utility_qa (3)
     assert m["mc_forget_acc"] == 1.0 and m["mc_retain_acc"] == 1.0
     mc_only = Benchmark(name="mc", mc_forget=benchmark.mc_forget, utility_mc=benchmark.utility_mc)
     m = (
-        Evaluator.from_config(tiny_llama, tokenizer, prompt_format, mc_only, cfg)
+        PairAnalysis.from_config(tiny_llama, tokenizer, prompt_format, mc_only, cfg)
         .evaluate(tiny_llama)
         .metrics
     )
@@ -202,4 +202,4 @@ def test_bad_rate_items_names_the_choices(
 
     cfg = OmegaConf.merge(root_cfg, {"eval": {"rate_items": "mcq"}})
     with pytest.raises(UnpactConfigError, match="auto"):
-        Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
+        PairAnalysis.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)

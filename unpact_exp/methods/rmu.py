@@ -25,7 +25,11 @@ it is drawn once from a seeded ``torch.Generator`` so it is the same on every ra
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from unpact_exp.errors import UnpactConfigError
+from unpact_exp.methods.base import Batch, MethodContext, Objective
+from unpact_exp.methods.registry import register
 
 
 def make_control_vector(hidden_size: int, seed: int, dtype: torch.dtype) -> Tensor:
@@ -107,3 +111,101 @@ def rmu_loss(
     forget_term = _masked_mse(forget_act, target, forget_mask)
     retain_term = alpha * _masked_mse(retain_act, frozen_retain_act.detach(), retain_mask)
     return forget_term + retain_term, forget_term, retain_term
+
+
+@register("rmu")
+class RMU(Objective):
+    """Representation Misdirection for Unlearning (see :func:`rmu_loss`).
+
+    Forget activations at ``layer`` are pushed to ``steering_coeff * u``; retain
+    activations are held to the frozen reference's. Only the MLP down-projections
+    of ``trainable_layers`` are trained. ``u`` is a buffer, saved with checkpoints.
+    The retain term is part of the method, so no regularizer is accepted.
+
+    Args:
+        layer: decoder layer whose output is steered.
+        trainable_layers: layers whose ``mlp.down_proj`` is trained.
+        steering_coeff: scale of the steering target.
+        alpha: weight of the retain term.
+        hidden_size: model width (size of ``u``; supplied by the stage).
+        seed: seed of ``u`` (the run seed; supplied by the stage).
+    """
+
+    needs_reference = True
+    uses_retain = True
+    accepts_regularizer = False
+
+    def __init__(
+        self,
+        layer: int,
+        trainable_layers: list[int],
+        steering_coeff: float,
+        alpha: float,
+        hidden_size: int,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        self.layer = layer
+        self.trainable_layers = list(trainable_layers)
+        self.steering_coeff = steering_coeff
+        self.alpha = alpha
+        self.register_buffer("control_vec", make_control_vector(hidden_size, seed, torch.float32))
+
+    def on_fit_start(self, ctx: MethodContext) -> None:
+        """Check the configured layers exist in this model."""
+        n_layers = len(decoder_layers(ctx.policy))
+        bad = [i for i in [self.layer, *self.trainable_layers] if not 0 <= i < n_layers]
+        if bad:
+            raise UnpactConfigError(
+                f"method.layer / method.trainable_layers name layers {bad}, but the model has "
+                f"{n_layers} decoder layers (valid: 0..{n_layers - 1}); set them in "
+                "conf/method_model/rmu_<model>.yaml."
+            )
+
+    def _activations(self, model: nn.Module, ctx: MethodContext, batch: Batch) -> Tensor:
+        captured: list[Tensor] = []
+        hook = decoder_layers(model)[self.layer].register_forward_hook(
+            lambda _m, _i, out: captured.append(out[0] if isinstance(out, tuple) else out)
+        )
+        try:
+            ctx.forward_batch(model, batch)
+        finally:
+            hook.remove()
+        return captured[0].float()
+
+    def loss(
+        self, ctx: MethodContext, forget: Batch, retain: Batch | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """RMU loss; the retain term is part of the method, not a regularizer."""
+        if retain is None:
+            raise RuntimeError("rmu needs retain batches, but the data module gave none")
+        if ctx.reference is None:
+            raise RuntimeError("rmu needs the frozen reference model, but none was loaded")
+        with torch.no_grad():
+            frozen = self._activations(ctx.reference, ctx, retain)
+        total, forget_term, retain_term = rmu_loss(
+            self._activations(ctx.policy, ctx, forget),
+            self._activations(ctx.policy, ctx, retain),
+            frozen,
+            self.control_vec,
+            self.steering_coeff,
+            self.alpha,
+            forget["attention_mask"],
+            retain["attention_mask"],
+        )
+        return total, {"rmu_forget": forget_term.detach(), "rmu_retain": retain_term.detach()}
+
+    def trainable(self, name: str) -> bool:
+        """Only ``layers.<i>.mlp.down_proj`` of the configured layers."""
+        return any(f"layers.{i}.mlp.down_proj." in name for i in self.trainable_layers)
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The decoder layer list of an HF causal LM (``model.model.layers``)."""
+    inner = getattr(model, "model", None)
+    layers = getattr(inner, "layers", None)
+    if layers is None:
+        raise UnpactConfigError(
+            f"{type(model).__name__} has no model.layers; rmu supports decoder-only HF models."
+        )
+    return layers

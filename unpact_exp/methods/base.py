@@ -1,0 +1,97 @@
+"""What every unlearning method is: a forget objective the LightningModule composes.
+
+A method is one file in :mod:`unpact_exp.methods` holding its pure loss function(s)
+and one :class:`Objective` subclass registered under its short name
+(:func:`unpact_exp.methods.registry.register`), plus ``conf/method/<name>.yaml``.
+The rest of the framework never compares method names: it asks the class.
+
+Capabilities (class attributes, read by validation, the training module and the
+analysis callback):
+
+- ``needs_reference``: a frozen copy of the original model must be loaded;
+- ``uses_retain``: the objective itself reads retain batches (RMU);
+- ``accepts_regularizer``: ``gd``/``kl`` may be added (false for methods that carry
+  their own retain handling);
+- ``evaluates_during_fit``: intermediate checkpoints are meaningful models. Task
+  vectors only become an unlearned model after the post-fit negation, so their
+  training-time checkpoints are not analysed.
+
+Hooks, called with a :class:`MethodContext` (the LightningModule):
+``on_fit_start``, ``loss``, ``on_train_end`` (post-fit step), ``on_load_checkpoint``,
+``trainable`` (which parameters train) and ``fit_length`` (steps/epochs of the fit).
+
+Constructor arguments are bound from the method's YAML node by name (see the
+registry). Arguments named in :data:`RUNTIME_ARGS` are not configuration: the
+training stage supplies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar, Protocol
+
+import torch
+from torch import Tensor, nn
+
+Batch = dict[str, Tensor]
+
+RUNTIME_ARGS = ("n_forget", "hidden_size", "seed")
+"""Constructor arguments the training stage supplies (never read from YAML):
+``n_forget`` the number of forget examples, ``hidden_size`` the model width,
+``seed`` the run seed."""
+
+TRAINING_KEYS = ("name", "lr", "weight_decay", "batch_size", "forget_nll_stop")
+"""Keys every ``conf/method/*.yaml`` has, read by the training stage, not the objective."""
+
+
+class MethodContext(Protocol):
+    """What an objective may use from the module that trains it."""
+
+    policy: nn.Module
+    reference: nn.Module | None
+    device: torch.device
+
+    def forward_batch(self, model: nn.Module, batch: Batch) -> Any:
+        """Forward a padded batch through ``model``; returns the HF output (``.logits``)."""
+        ...
+
+    def forget_batches_in_order(self) -> Iterable[Batch]:
+        """The forget set in a fixed order, with each example's ``index``."""
+        ...
+
+
+class Objective(nn.Module):
+    """Base of every forget objective: default hooks and capability flags.
+
+    Subclasses set the flags they change and implement :meth:`loss`. They never
+    subclass each other: shared code lives in plain functions.
+    """
+
+    name: ClassVar[str] = ""
+    needs_reference: ClassVar[bool] = False
+    uses_retain: ClassVar[bool] = False
+    accepts_regularizer: ClassVar[bool] = True
+    evaluates_during_fit: ClassVar[bool] = True
+
+    def on_fit_start(self, ctx: MethodContext) -> None:
+        """One-off preparation before the first step (default: nothing)."""
+
+    def loss(
+        self, ctx: MethodContext, forget: Batch, retain: Batch | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The per-step forget objective and the values to log."""
+        raise NotImplementedError(f"{type(self).__name__} does not define loss()")
+
+    def on_train_end(self, ctx: MethodContext) -> None:
+        """Post-fit step (default: nothing)."""
+
+    def on_load_checkpoint(self, ctx: MethodContext) -> None:
+        """Called before a checkpoint's weights are restored (default: nothing)."""
+
+    def trainable(self, name: str) -> bool:
+        """Whether the policy parameter ``name`` is trained (default: all)."""
+        return True
+
+    def fit_length(self, max_steps: int, max_epochs: int) -> tuple[int, int]:
+        """The trainer's ``(max_steps, max_epochs)`` for this method (default: as configured)."""
+        return max_steps, max_epochs
