@@ -60,31 +60,10 @@ def compose(overrides: list[str], artifacts_dir: Path | None = None) -> Any:
         overrides: Hydra overrides, as on the command line.
         artifacts_dir: where targets and generated data live (default: the repo's).
     """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from unpact_exp.compose import compose_config
 
     artifacts = Path(artifacts_dir) if artifacts_dir else ROOT / "artifacts"
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = hydra_compose(
-            "train",
-            overrides=[
-                f"paths.root_dir={ROOT}",
-                f"paths.artifacts_dir={artifacts}",
-                f"paths.data_dir={artifacts}/data",
-                *overrides,
-            ],
-            return_hydra_config=True,
-        )
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(artifacts.parent / "outputs" / "bench")
-        del cfg["hydra"]
-    GlobalHydra.instance().clear()
-    return cfg
+    return compose_config(overrides, artifacts.parent / "outputs" / "bench", artifacts, ROOT)
 
 
 def set_threads(threads: str) -> int:

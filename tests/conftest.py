@@ -59,28 +59,11 @@ def compose_cfg(
     overrides: list[str], output_dir: Path, artifacts_dir: Path, config_name: str = "train"
 ) -> object:
     """Compose ``conf/<config_name>.yaml`` with overrides, paths redirected, HydraConfig set."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from unpact_exp.compose import compose_config
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose(
-            config_name,
-            overrides=[
-                f"paths.root_dir={artifacts_dir.parent}",
-                f"paths.artifacts_dir={artifacts_dir}",
-                f"paths.data_dir={artifacts_dir}/data",
-                *overrides,
-            ],
-            return_hydra_config=True,
-        )
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        del cfg["hydra"]
-    return cfg
+    return compose_config(
+        overrides, output_dir, artifacts_dir, artifacts_dir.parent, config_name=config_name
+    )
 
 
 @pytest.fixture(scope="session")
