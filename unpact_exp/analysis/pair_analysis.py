@@ -28,6 +28,14 @@ from typing import Any
 import torch
 
 from unpact_exp.analysis import rates
+from unpact_exp.analysis.attacks import (
+    ATTACK_RATES,
+    AttackConfig,
+    AttackResult,
+    icl_attack,
+    paraphrase_attack,
+    relearn_attack,
+)
 from unpact_exp.analysis.config import (
     EvalConfig,
     FocusOnKeyConfig,
@@ -161,6 +169,7 @@ class PairAnalysis:
         focus_on_key_cfg: the ``focus_on_key`` node (or a :class:`FocusOnKeyConfig`).
         probab_cfg: the ``probab`` node (or a :class:`ProbabConfig`).
         eval_cfg: the ``eval`` node (or an :class:`EvalConfig`).
+        attacks_cfg: the ``attacks`` node (or an :class:`AttackConfig`); None: no attacks.
     """
 
     def __init__(
@@ -173,8 +182,12 @@ class PairAnalysis:
         focus_on_key_cfg: Any,
         probab_cfg: Any,
         eval_cfg: Any,
+        attacks_cfg: Any = None,
     ) -> None:
         self.unpact: UnpactConfig = _coerce(UnpactConfig, unpact_cfg)
+        self.attacks: AttackConfig | None = (
+            None if attacks_cfg is None else _coerce(AttackConfig, attacks_cfg)
+        )
         self.focus_on_key: FocusOnKeyConfig = _coerce(FocusOnKeyConfig, focus_on_key_cfg)
         self.probab: ProbabConfig = _coerce(ProbabConfig, probab_cfg)
         self.eval: EvalConfig = _coerce(EvalConfig, eval_cfg)
@@ -231,6 +244,7 @@ class PairAnalysis:
             cfg.focus_on_key,
             cfg.probab,
             cfg.eval,
+            cfg.get("attacks"),
         )
 
     def _keytokens(self, result: PromptContributions) -> list[int]:
@@ -268,7 +282,13 @@ class PairAnalysis:
             ),
         }
 
-    def evaluate(self, model: torch.nn.Module) -> PairResult:
+    def attack_names(self, final: bool) -> tuple[str, ...]:
+        """The attacks to run at an evaluation step (``final``: also the final-only ones)."""
+        if self.attacks is None:
+            return ()
+        return self.attacks.every_step + (self.attacks.final if final else ())
+
+    def evaluate(self, model: torch.nn.Module, attacks: Sequence[str] = ()) -> PairResult:
         """Measure the unlearned model ``model`` (M1) against the cached M0 analysis.
 
         The model's train/eval flags are restored afterwards and no gradients are
@@ -286,11 +306,13 @@ class PairAnalysis:
             ``prompt_ignorance`` (over U, under M1), the M0 baselines
             ``knowmem_forget_original``, ``utility_original`` and
             ``prompt_ignorance_original``, and ``mc_forget_acc`` / ``mc_retain_acc``
-            when those items exist.
+            when those items exist; for each attack in ``attacks`` (see
+            :mod:`unpact_exp.analysis.attacks`) its rate, ``<rate>_counts`` and budget.
         """
         with analysis_mode(model):
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
+            metrics.update(self._attack_metrics(model, rows, attacks))
         metrics.update(self._original_metrics)
         return PairResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
 
@@ -413,6 +435,79 @@ class PairAnalysis:
         for name, items in self._accuracy_only.items():
             metrics[f"{name}_acc"] = rates.correct_rate(self._mc.answer(model, items).correct)
         return metrics
+
+    def _attack_metrics(
+        self, model: torch.nn.Module, rows: list[dict[str, Any]], names: Sequence[str]
+    ) -> dict[str, Any]:
+        """Run the named attacks on the forgotten free-form questions; add them to ``rows``."""
+        if not names:
+            return {}
+        if self.attacks is None:
+            raise UnpactConfigError(f"attacks {list(names)} asked for, but no attacks config given")
+        group = next((g for g in self._forget if g.task.kind == "qa"), None)
+        metrics: dict[str, Any] = {}
+        for name in names:
+            rate = ATTACK_RATES[name]
+            result = self._attack(model, group, rows, name) if group is not None else None
+            if result is None:
+                metrics[rate], metrics[f"{rate}_counts"] = float("nan"), [0, 0]
+                continue
+            hits, total = result.counts
+            metrics[rate] = rates.correct_rate(
+                [r for r, a in zip(result.recovered, result.attacked) if a]
+            )
+            metrics[f"{rate}_counts"] = [hits, total]
+            for key, value in result.budget.items():
+                metrics[f"{name}_budget_{key}"] = value
+        return metrics
+
+    def _attack(
+        self, model: torch.nn.Module, group: _ForgetGroup, rows: list[dict[str, Any]], name: str
+    ) -> AttackResult:
+        ctx, cfg = self._qa.ctx, self.attacks
+        assert cfg is not None
+        if name == "focus_on_key_control":
+            never = [i for i, known in enumerate(group.answers.correct) if not known]
+            items = [group.items[i] for i in never]
+            phrases = [keys_phrase(group.contributions[i].units, group.keytokens[i]) for i in never]
+            focus = group.task.focus(model, items, phrases, self.focus_on_key.templates)
+            result = AttackResult(
+                attacked=[True] * len(items),
+                recovered=list(focus.recovered),
+                answers=list(focus.answers),
+                budget={"prompts_per_question": float(len(self.focus_on_key.templates))},
+            )
+            self._annotate(rows, never, name, result)
+            return result
+        forgotten = [r["index"] for r in rows if r["kind"] == "qa" and r["forgotten"]]
+        items = [group.items[i] for i in forgotten]
+        if name == "paraphrase":
+            result = paraphrase_attack(
+                model, ctx.tokenizer, ctx.prompt_format, items, ctx.icl, cfg, self.eval
+            )
+        elif name == "icl":
+            retain = self._utility.get("retain_qa")
+            known = [] if retain is None else [retain.items[i] for i in retain.known]
+            demos = known[: cfg.icl_k]
+            result = icl_attack(model, ctx.tokenizer, ctx.prompt_format, items, demos, self.eval)
+        else:
+            result = relearn_attack(
+                model, ctx.tokenizer, ctx.prompt_format, items, ctx.icl, cfg, self.eval
+            )
+        self._annotate(rows, forgotten, name, result)
+        return result
+
+    @staticmethod
+    def _annotate(
+        rows: list[dict[str, Any]], indices: Sequence[int], name: str, result: AttackResult
+    ) -> None:
+        """Per-question outcome of an attack on the free-form rows (None where not attacked)."""
+        by_index = {r["index"]: r for r in rows if r["kind"] == "qa"}
+        for i, attacked, hit, tried in zip(
+            indices, result.attacked, result.recovered, result.answers
+        ):
+            by_index[i][f"recovered_{name}"] = hit if attacked else None
+            by_index[i][f"{name}_answers"] = tried
 
     def contribution_matrix(
         self, result: PairResult, max_questions: int

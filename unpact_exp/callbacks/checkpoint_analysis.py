@@ -76,6 +76,7 @@ class CheckpointAnalysis(pl.Callback):
         self.run_dir = Path(run_dir)
         self.analysis: Any = None
         self.last_step: int | None = None
+        self.last_was_final = False
 
     def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
         """Evaluate the untouched model (it must match the original)."""
@@ -93,7 +94,8 @@ class CheckpointAnalysis(pl.Callback):
         if module.divergence is not None:
             return
         if self.every_n_steps > 0 and step % self.every_n_steps == 0 and step != self.last_step:
-            self.evaluate(trainer, module)
+            # The last step's evaluation is the final one: it runs the final-only attacks.
+            self.evaluate(trainer, module, final=0 < trainer.max_steps <= step)
 
     def on_fit_end(self, trainer: pl.Trainer, module: Any) -> None:
         """Always evaluate the final model (after any post-fit step such as TV negation)."""
@@ -101,16 +103,26 @@ class CheckpointAnalysis(pl.Callback):
         divergence = module.divergence
         if divergence is not None:
             if divergence["weights_finite"] and divergence["last_finite_step"] != self.last_step:
-                self.evaluate(trainer, module, step=divergence["last_finite_step"])
+                self.evaluate(trainer, module, step=divergence["last_finite_step"], final=True)
             return
-        if trainer.global_step != self.last_step:
-            self.evaluate(trainer, module)
+        if trainer.global_step != self.last_step or self._final_attacks_missing():
+            self.evaluate(trainer, module, final=True)
 
-    def evaluate(self, trainer: pl.Trainer, module: Any, step: int | None = None) -> None:
+    def _final_attacks_missing(self) -> bool:
+        """Whether the last evaluation lacked the final-only attacks (an epoch-bound run whose
+        last step fell on the evaluation cadence): then the final step is evaluated again."""
+        if self.last_was_final or self.analysis is None:
+            return False
+        return self.analysis.attack_names(True) != self.analysis.attack_names(False)
+
+    def evaluate(
+        self, trainer: pl.Trainer, module: Any, step: int | None = None, final: bool = False
+    ) -> None:
         """Evaluate on rank 0 while the other ranks wait; record and log the results.
 
         Args:
             step: the key of this evaluation (default: the trainer's global step).
+            final: the last evaluation of the run: the final-only attacks run too.
         """
         step = trainer.global_step if step is None else step
         model = full_copy_on_rank0(module.policy, trainer.global_rank)
@@ -120,16 +132,17 @@ class CheckpointAnalysis(pl.Callback):
             use_cache = model.config.use_cache
             model.config.use_cache = True  # generation as a user would run it (and as eval.py)
             try:
-                result = self.analysis.evaluate(model)
+                result = self.analysis.evaluate(model, self.analysis.attack_names(final))
             finally:
                 model.config.use_cache = use_cache
             self.record.add_eval(step, result.metrics)
             self._log(step, result)
         self.last_step = step
+        self.last_was_final = final
         barrier(trainer)
 
     def _log(self, step: int, result: Any) -> None:
-        scalars = {f"eval/{k}": v for k, v in result.metrics.items() if v is not None}
+        scalars = {f"eval/{k}": v for k, v in result.metrics.items() if isinstance(v, int | float)}
         for logger in self.loggers:
             logger.log_metrics(scalars, step=step)
         heatmap = None

@@ -142,7 +142,12 @@ def _qa(
     if loaded is None:
         return []
     ds = loaded[0]
-    return [QAItem(question=str(x), answer=str(y)) for x, y in zip(ds[q], ds[a])]
+    # Optional column: other wordings of the question (the paraphrase attack uses them).
+    alt = ds["paraphrases"] if "paraphrases" in ds.column_names else [()] * len(ds)
+    return [
+        QAItem(question=str(x), answer=str(y), paraphrases=tuple(str(p) for p in (z or ())))
+        for x, y, z in zip(ds[q], ds[a], alt)
+    ]
 
 
 def _mc(loaded: tuple[datasets.Dataset, str] | None, rows: list[int] | None = None) -> list[MCItem]:

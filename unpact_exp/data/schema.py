@@ -17,10 +17,13 @@ class QAItem:
     Attributes:
         question: the user's question text, without any prompt template.
         answer: the gold answer text.
+        paraphrases: other wordings of the question, when the data carries them (used by
+            the paraphrase attack; empty for most hub data).
     """
 
     question: str
     answer: str
+    paraphrases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

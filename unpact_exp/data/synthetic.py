@@ -187,8 +187,12 @@ def _qa(entity: Entity, rng: random.Random) -> list[dict[str, Any]]:
     for attr, value in entity.facts:
         pool, questions, _ = ATTRIBUTES[entity.kind][attr]
         question = rng.choice(questions).format(name=entity.name)
+        # The attribute's other question templates, in order: no extra draw from rng,
+        # so adding them left every generated world unchanged.
+        others = [q.format(name=entity.name) for q in questions]
         rows.append({"question": question, "answer": value, "entity": entity.name,
-                     "attribute": attr, "pool": pool})  # fmt: skip
+                     "attribute": attr, "pool": pool,
+                     "paraphrases": [q for q in others if q != question]})  # fmt: skip
     return rows
 
 
@@ -264,7 +268,9 @@ def generate(seed: int, n_forget: int, n_retain: int, n_holdout: int, n_general_
         "raw/retain2": [{"text": _bio(e, 1)} for e in retain],
         "raw/holdout": [{"text": _bio(e, 0)} for e in holdout],
         "raw/general": [{"text": t} for t in general_text],
-        "knowmem/forget_qa": strip(forget_qa),
+        "knowmem/forget_qa": [
+            {**s, "paraphrases": r["paraphrases"]} for s, r in zip(strip(forget_qa), forget_qa)
+        ],
         "knowmem/retain_qa": strip(retain_qa),
         "knowmem/forget_qa_icl": general_qa[:n_icl],
         "knowmem/retain_qa_icl": general_qa[:n_icl],

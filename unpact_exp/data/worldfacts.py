@@ -69,6 +69,13 @@ def _verbmem(row: dict[str, Any]) -> dict[str, str]:
     return {"prompt": row["statement"][:cut].rstrip(), "gt": row["statement"][cut:]}
 
 
+def _paraphrases(row: dict[str, Any]) -> list[str]:
+    """Two rewordings of the question made from the fact's statement (paraphrase attack)."""
+    cut = row["statement"].rfind(row["answer"])
+    blank = row["statement"][:cut] + "___" + row["statement"][cut + len(row["answer"]) :]
+    return [f"Fill in the blank: {blank}", f"Complete the sentence: {_verbmem(row)['prompt']}"]
+
+
 def build_splits(
     facts: list[dict[str, Any]],
     seed: int,
@@ -118,7 +125,9 @@ def build_splits(
         "raw/forget": text(forget),
         "raw/retain1": text(retain),
         "raw/general": text(utility),
-        "knowmem/forget_qa": qa(forget),
+        "knowmem/forget_qa": [
+            {**q, "paraphrases": _paraphrases(r)} for q, r in zip(qa(forget), forget)
+        ],
         "knowmem/retain_qa": qa(retain),
         "knowmem/forget_qa_icl": qa(icl),
         "knowmem/retain_qa_icl": qa(icl),

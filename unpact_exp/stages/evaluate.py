@@ -38,7 +38,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     analysis = PairAnalysis.from_config(m0, tokenizer, fmt, bench, cfg)
     del m0
     m1 = load_model(unlearned, cfg.model.dtype, cfg.model.trust_remote_code).eval()
-    result = analysis.evaluate(m1)
+    result = analysis.evaluate(m1, analysis.attack_names(final=True))
     record = RunRecord(
         run_dir,
         {
@@ -58,5 +58,6 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     if maps:
         plot_heatmaps(maps, run_dir / "plots" / "contributions.png", f"UNPACT: {unlearned}")
     for logger in loggers:
-        logger.log_metrics({f"eval/{k}": v for k, v in result.metrics.items()}, step=0)
+        scalars = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
+        logger.log_metrics({f"eval/{k}": v for k, v in scalars.items()}, step=0)
     return record.data
