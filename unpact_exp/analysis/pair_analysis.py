@@ -143,18 +143,17 @@ def _spread(recovery: Recovery, mask: Sequence[bool]) -> list[tuple[bool | None,
     return [next(results) if m else (None, []) for m in mask]
 
 
-def _split_means(name: str, by_forgotten: dict[bool, list[float]]) -> dict[str, float]:
+def _split_means(name: str, values: list[float], forgotten: list[bool]) -> dict[str, float]:
     """The overall mean of a similarity over the known items and its split by outcome.
 
-    ``name`` is the mean over all known items, ``name_forgotten`` over those M1 forgot,
-    ``name_retained`` over those it still answers (NaN for an empty group), so that
-    ``n_F * forgotten + n_R * retained == (n_F + n_R) * overall``.
+    ``name`` is the mean over all known items (in item order, as before the split),
+    ``name_forgotten`` over those M1 forgot, ``name_retained`` over those it still answers
+    (NaN for an empty group), so that ``n_F * forgotten + n_R * retained == n * overall``.
     """
-    forgotten, retained = by_forgotten[True], by_forgotten[False]
     return {
-        name: _mean(forgotten + retained),
-        f"{name}_forgotten": _mean(forgotten),
-        f"{name}_retained": _mean(retained),
+        name: _mean(values),
+        f"{name}_forgotten": _mean([v for v, f in zip(values, forgotten) if f]),
+        f"{name}_retained": _mean([v for v, f in zip(values, forgotten) if not f]),
     }
 
 
@@ -371,9 +370,9 @@ class PairAnalysis:
         forgotten: list[bool] = []
         focus_hits: list[bool] = []
         probab_hits: list[bool] = []
-        # Similarities of the known items, keyed by whether M1 forgot them (SPEC section 8).
-        sim_k: dict[bool, list[float]] = {True: [], False: []}
-        sim_c: dict[bool, list[float]] = {True: [], False: []}
+        sim_k: list[float] = []
+        sim_c: list[float] = []
+        sim_forgotten: list[bool] = []  # per known item: M1 forgot it (SPEC section 8 split)
         rows: list[dict[str, Any]] = []
         contributions: list[PromptContributions] = []
         metrics: dict[str, Any] = {}
@@ -390,8 +389,9 @@ class PairAnalysis:
                 ks = keytoken_similarity(k0, k1[i])
                 cs = contribution_similarity(c0.contributions, c1[i].contributions)
                 if group.answers.correct[i]:
-                    sim_k[mask[i]].append(ks)
-                    sim_c[mask[i]].append(cs)
+                    sim_k.append(ks)
+                    sim_c.append(cs)
+                    sim_forgotten.append(mask[i])
                 rows.append(
                     {
                         "kind": group.task.kind,
@@ -447,8 +447,8 @@ class PairAnalysis:
             "probab_recovery_rate", *rates.recovery_counts(forgotten, probab_hits)
         )
         metrics |= _paired_test(focus_hits, probab_hits, forgotten)
-        metrics |= _split_means("keytoken_similarity", sim_k)
-        metrics |= _split_means("contribution_similarity", sim_c)
+        metrics |= _split_means("keytoken_similarity", sim_k, sim_forgotten)
+        metrics |= _split_means("contribution_similarity", sim_c, sim_forgotten)
         return metrics, rows, contributions
 
     def _utility_metrics(self, model: torch.nn.Module) -> dict[str, Any]:
