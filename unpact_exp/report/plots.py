@@ -283,12 +283,12 @@ def plot_keytoken_similarity(rows: Sequence[Row], colors: dict[int, Any], path: 
 def plot_recovery_vs_step(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Path:
     """One panel per setting: FocusOnKey (solid) and PROBAB (dashed) recovery vs step."""
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     ncols = min(PANEL_COLUMNS, len(rows))
     nrows = math.ceil(len(rows) / ncols)
-    fig, axes = _figure(
-        3.2 * ncols + 0.6, 2.6 * nrows + 0.8, nrows, ncols, sharex=True, sharey=True
-    )
+    width = max(6.4, 3.2 * ncols + 0.6)  # one or two panels still fit the title and legend
+    fig, axes = _figure(width, 2.6 * nrows + 1.0, nrows, ncols, sharex=True, sharey=True)
     flat = [ax for line in axes for ax in line]
     for ax, row in zip(flat, rows):
         color = colors[id(row)]
@@ -303,6 +303,7 @@ def plot_recovery_vs_step(rows: Sequence[Row], colors: dict[int, Any], path: Pat
         title = row_label(row, rows) + (f" (n={row.n})" if row.n > 1 else "")
         ax.set_title(title, fontsize=9, color=color)
         ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     for index, ax in enumerate(flat):
         if index >= len(rows):
