@@ -126,3 +126,21 @@ def test_eight_settings_two_seeds_render(tmp_path: Path) -> None:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = report.files[0].read_text()
     assert md.count(" ± ") >= 8 * 8  # every setting has a spread row
+
+
+def test_a_column_no_run_stored_gets_one_note(tmp_path: Path) -> None:
+    from unpact_exp.report.table import table_notes
+
+    for seed, setting in enumerate(("ga+gd", "npo+kl")):
+        method, _, reg = setting.partition("+")
+        payload = results(setting, method, reg, seed=seed)
+        del payload["eval"]["10"]["keytoken_similarity_retained"]  # as in older runs
+        if seed:
+            del payload["eval"]["10"]["knowmem_forget"]
+        write_job(tmp_path / str(seed), method, reg, payload)
+    notes = table_notes(build_rows(collect_runs([tmp_path])))
+    retained = [n for n in notes if "keytoken_similarity_retained" in n]
+    assert retained == [
+        "keytoken_similarity_retained: missing from every run (not stored by these runs)"
+    ]
+    assert "npo+kl: knowmem_forget missing from every run" in notes  # one row lacks it

@@ -281,14 +281,16 @@ def _md_escape(text: str) -> str:
 
 def table_notes(rows: Sequence[Row]) -> list[str]:
     """Warnings about the table's numbers: partial means, values outside their column's range."""
-    notes = []
+    # A column no run reports (e.g. the split similarities in runs older than them): one note.
+    absent = [c.key for c in COLUMNS if not any(c.key in r.counts for r in rows)]
+    notes = [f"{key}: missing from every run (not stored by these runs)" for key in absent]
     for row in rows:
         label = row_label(row, rows)
         for col in COLUMNS:
             count = row.counts.get(col.key, 0)
             if 0 < count < row.n:
                 notes.append(f"{label}: {col.key} is the mean of {count} of {row.n} runs")
-            elif count == 0:
+            elif count == 0 and col.key not in absent:
                 notes.append(f"{label}: {col.key} missing from every run")
             low, high = _RANGES[col.kind]
             for run in row.runs:
