@@ -203,3 +203,71 @@ def test_bad_rate_items_names_the_choices(
     cfg = OmegaConf.merge(root_cfg, {"eval": {"rate_items": "mcq"}})
     with pytest.raises(UnpactConfigError, match="auto"):
         PairAnalysis.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
+
+
+def test_split_similarities_weighted_by_counts_give_the_overall_mean(evaluator, other_model):
+    m = evaluator.evaluate(other_model).metrics
+    n_f = m["n_forgotten"]
+    n_r = m["n_known"] - n_f
+    assert n_f > 0 and n_r > 0  # both groups exist, so the check below can fail
+    for name in ("keytoken_similarity", "contribution_similarity"):
+        split = n_f * m[f"{name}_forgotten"] + n_r * m[f"{name}_retained"]
+        assert split / (n_f + n_r) == pytest.approx(m[name]), name
+    rows = evaluator.evaluate(other_model).rows
+    forgotten_ks = [r["keytoken_similarity"] for r in rows if r["forgotten"]]
+    assert m["keytoken_similarity_forgotten"] == pytest.approx(sum(forgotten_ks) / n_f)
+
+
+def test_split_over_an_empty_group_is_nan(evaluator, tiny_llama):
+    m = evaluator.evaluate(tiny_llama).metrics  # nothing forgotten
+    assert math.isnan(m["keytoken_similarity_forgotten"])
+    assert m["keytoken_similarity_retained"] == m["keytoken_similarity"]
+    assert m["focus_vs_probab_discordant"] == [0, 0] and m["focus_vs_probab_mcnemar_p"] == 1.0
+    assert m["recovery_rate_counts"] == [0, 0] and m["recovery_rate_ci"] is None
+
+
+def test_every_rate_carries_counts_and_a_wilson_interval(evaluator, other_model):
+    from unpact_exp.analysis.statistics import mcnemar_exact_p, wilson_interval
+
+    result = evaluator.evaluate(other_model)
+    m = result.metrics
+    rates = RATES[:5] + ["prompt_ignorance", "mc_forget_acc", "mc_retain_acc"]
+    for key in rates + ["utility_original", "prompt_ignorance_original"]:
+        k, n = m[f"{key}_counts"]
+        assert m[key] == pytest.approx(k / n), key
+        assert m[f"{key}_ci"] == pytest.approx(list(wilson_interval(k, n))), key
+    assert m["forget_rate_counts"] == [m["n_forgotten"], m["n_known"]]
+    assert m["recovery_rate_counts"][1] == m["n_forgotten"]
+    forgotten = [r for r in result.rows if r["forgotten"]]
+    b = sum(r["recovered_focus"] and not r["recovered_probab"] for r in forgotten)
+    c = sum(r["recovered_probab"] and not r["recovered_focus"] for r in forgotten)
+    assert m["focus_vs_probab_discordant"] == [b, c]
+    assert m["focus_vs_probab_mcnemar_p"] == mcnemar_exact_p(b, c)
+    assert all(isinstance(v, float) for v in result.scalars().values())
+
+
+def test_question_csv_holds_the_rows(evaluator, other_model, tmp_path):
+    import csv
+    import json
+
+    from unpact_exp.analysis.question_table import write_question_csv
+
+    result = evaluator.evaluate(other_model)
+    path = write_question_csv(tmp_path, result.rows, 7)
+    with path.open(newline="") as handle:
+        lines = list(csv.DictReader(handle))
+    assert len(lines) == len(result.rows)
+    for line, row in zip(lines, result.rows):
+        assert line["step"] == "7" and line["question"] == row["question"]
+        assert line["m0_answer"] == row["original_answer"]
+        assert line["m1_answer"] == row["unlearned_answer"]
+        assert json.loads(line["k0_keytokens"]) == row["keytokens_original"]
+        assert json.loads(line["probab_samples"]) == row["probab_answers"]
+        if row["forgotten"]:
+            assert line["recovered_focus"] in ("True", "False")
+            prompts = json.loads(line["focus_prompts"])
+            if row["focus_keys"]:
+                assert len(prompts) == len(row["focus_answers"]) == 3
+                assert all(row["focus_keys"] in p and row["question"] in p for p in prompts)
+        else:
+            assert line["recovered_focus"] == "" and line["focus_prompts"] == "[]"

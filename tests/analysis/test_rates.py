@@ -58,3 +58,16 @@ def test_empty_denominators_are_nan():
 def test_tables_must_align():
     with pytest.raises(ValueError, match="one entry per question"):
         rates.forget_rate([True], [True, False])
+
+
+def test_counts_are_the_numerators_and_denominators():
+    forgotten = rates.forgotten(M0, M1)
+    assert rates.forget_counts(M0, M1) == (2, 4)
+    assert rates.recovery_counts(forgotten, [False, True, False, True, True]) == (1, 2)
+    assert rates.destructive_counts([True, True, False, True], [True, False, True, False]) == (
+        2,
+        3,
+    )
+    assert rates.correct_counts([True, False, True, True]) == (3, 4)
+    assert rates.prompt_ignorance_counts([[0.01], [0.1], []], 0.05) == (2, 3)
+    assert rates.forget_counts([], []) == (0, 0)

@@ -57,6 +57,19 @@ def test_callback_results_wandb_and_eval_py(make_cfg, tiny_target) -> None:
     assert final["forget_rate"] > 0.0 and final["n_forgotten"] > 0
     assert 0.0 <= final["recovery_rate"] <= 1.0 and 0.0 <= final["probab_recovery_rate"] <= 1.0
     assert final["n_forgotten"] == round(final["forget_rate"] * final["n_known"])
+    # Every step has the focus-shift split, the counts with intervals, and the paired test.
+    for metrics in results["eval"].values():
+        for key in ("keytoken_similarity", "contribution_similarity"):
+            assert f"{key}_forgotten" in metrics and f"{key}_retained" in metrics
+        assert metrics["forget_rate_counts"] == [metrics["n_forgotten"], metrics["n_known"]]
+        assert 0.0 <= metrics["focus_vs_probab_mcnemar_p"] <= 1.0
+    assert start["keytoken_similarity_forgotten"] is None  # nothing forgotten at step 0
+    low, high = final["recovery_rate_ci"]
+    assert low <= final["recovery_rate"] <= high
+    questions = (run / "questions.csv").read_text().splitlines()
+    assert questions[0].startswith("step,kind,index,question,gold,m0_answer,m1_answer")
+    assert len(questions) == 1 + final["n_forget_questions"]
+    assert all(line.startswith("6,") for line in questions[1:])  # the final evaluation
     # The same numbers reached the W&B offline run (its binary log holds the keys and values).
     (wandb_file,) = run.glob("wandb/offline-run-*/run-*.wandb")
     blob = wandb_file.read_bytes()
@@ -72,6 +85,10 @@ def test_callback_results_wandb_and_eval_py(make_cfg, tiny_target) -> None:
     for key, value in final.items():
         assert same(value, offline[key]), (key, value, offline[key])
     assert (Path(ev.paths.output_dir) / "questions.jsonl").exists()
+    offline_questions = (Path(ev.paths.output_dir) / "questions.csv").read_text().splitlines()
+    assert [q.split(",", 1)[1] for q in offline_questions[1:]] == [
+        q.split(",", 1)[1] for q in questions[1:]
+    ]  # same rows as the callback's final evaluation, step "final" instead of 6
 
 
 def test_eval_py_rejects_a_folder_that_is_not_a_model(make_cfg, tmp_path, tiny_target) -> None:

@@ -6,6 +6,7 @@ A uniquely named module, not ``conftest``, so that other test folders' conftests
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,11 @@ FINAL = {
         "probab_recovery_rate": 0.1875,
         "destructive_rate": 0.125,
         "keytoken_similarity": 0.35,
+        "keytoken_similarity_forgotten": 0.25,  # (16 * 0.25 + 4 * 0.75) / 20 = 0.35
+        "keytoken_similarity_retained": 0.75,
         "contribution_similarity": 0.5,
+        "contribution_similarity_forgotten": 0.4375,
+        "contribution_similarity_retained": 0.75,
         "knowmem_forget": 12.5,
         "knowmem_retain": 61.25,
         "utility": 0.75,
@@ -31,7 +36,11 @@ FINAL = {
         "probab_recovery_rate": 0.25,
         "destructive_rate": 0.3,
         "keytoken_similarity": 0.62,
+        "keytoken_similarity_forgotten": 0.5,
+        "keytoken_similarity_retained": 0.8,
         "contribution_similarity": 0.7,
+        "contribution_similarity_forgotten": 0.6,
+        "contribution_similarity_retained": 0.85,
         "knowmem_forget": 20.0,
         "knowmem_retain": 55.5,
         "utility": 0.7,
@@ -45,13 +54,38 @@ FINAL = {
         "probab_recovery_rate": 0.05,
         "destructive_rate": 0.9,
         "keytoken_similarity": 0.123,
+        "keytoken_similarity_forgotten": 0.1,
+        "keytoken_similarity_retained": 0.56,
         "contribution_similarity": 0.2,
+        "contribution_similarity_forgotten": 0.2,
+        "contribution_similarity_retained": 0.2,
         "knowmem_forget": 1.0,
         "knowmem_retain": 9.75,
         "utility": 0.2,
         "prompt_ignorance": 0.85,
         "n_known": 20,
         "n_forgotten": 19,
+    },
+}
+# Counts behind the final rates of FINAL (k, n), as runs since SPEC section 9 store them.
+COUNTS = {
+    "ga+gd": {
+        "forget_rate": [16, 20],
+        "recovery_rate": [7, 16],
+        "probab_recovery_rate": [3, 16],
+        "destructive_rate": [5, 40],
+        "utility": [30, 40],
+        "prompt_ignorance": [2, 40],
+        "discordant": [5, 1],  # FocusOnKey only, PROBAB only
+    },
+    "npo+kl": {
+        "forget_rate": [12, 20],
+        "recovery_rate": [6, 12],
+        "probab_recovery_rate": [3, 12],
+        "destructive_rate": [12, 40],
+        "utility": [28, 40],
+        "prompt_ignorance": [4, 40],
+        "discordant": [4, 1],
     },
 }
 FAILED_ERROR = "CUDA out of memory. Tried to allocate 2.00 GiB"
@@ -121,4 +155,91 @@ def make_sweep(root: Path) -> Path:
             payload = None
         write_job(root / name, method, reg, payload)
         (root / name / "unlearned").mkdir()
+    return root
+
+
+def with_counts(payload: dict, counts: dict[str, list[int]]) -> dict:
+    """Add the final step's ``<rate>_counts``, ``<rate>_ci`` and discordant pairs (new format).
+
+    The stored rates are replaced by ``k / n``, so the two always agree.
+    """
+    from unpact_exp.analysis.statistics import mcnemar_exact_p, rate_entry
+
+    final = payload["eval"][payload["final_eval_step"]]
+    for key, (k, n) in counts.items():
+        if key == "discordant":
+            final["focus_vs_probab_discordant"] = [k, n]
+            final["focus_vs_probab_mcnemar_p"] = mcnemar_exact_p(k, n)
+        else:
+            final.update(rate_entry(key, k, n))
+    return payload
+
+
+SETTINGS_8 = ("ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu", "ga", "npo")
+
+
+def trajectory_results(setting: str, index: int, seed: int, steps: int = 10) -> dict:
+    """A completed run whose rates move smoothly over ``steps`` evaluations (for the plots).
+
+    Setting ``index`` sets how destructive and how recoverable it is; the seed shifts the
+    numbers a little. Counts are stored at every step (20 known forget questions, 40 utility
+    items), so intervals and the paired test are available.
+    """
+    method, _, reg = setting.partition("+")
+    evals = {}
+    for step in range(steps + 1):
+        t = step / steps
+        forgotten = round(20 * min(1.0, t * (0.5 + 0.07 * index + 0.02 * seed)))
+        broken = round(40 * t * (0.05 + 0.11 * index) * (1 + 0.05 * seed))
+        broken = min(broken, 40)
+        focus = round(forgotten * max(0.0, 0.75 - 0.09 * index - 0.3 * t))
+        probab = round(forgotten * (0.08 + 0.15 * (1 - t)))
+        metrics = {"n_known": 20.0, "n_forgotten": float(forgotten)}
+        metrics |= with_counts(
+            {"eval": {"x": {}}, "final_eval_step": "x"},
+            {
+                "forget_rate": [forgotten, 20],
+                "recovery_rate": [focus, forgotten],
+                "probab_recovery_rate": [probab, forgotten],
+                "destructive_rate": [broken, 40],
+                "utility": [40 - broken, 40],
+                "discordant": [max(0, focus - probab), min(probab, 1)],
+            },
+        )["eval"]["x"]
+        retained = 1.0 - (0.3 + 0.06 * index) * t  # similarity of the still-known questions
+        lost = retained - (0.35 - 0.03 * index) * t  # lower on the forgotten ones
+        contribution_retained, contribution_lost = 1.0 - 0.3 * t, 1.0 - (0.5 + 0.04 * index) * t
+        for name, forgot, kept in (
+            ("keytoken_similarity", lost, retained),
+            ("contribution_similarity", contribution_lost, contribution_retained),
+        ):  # the overall mean is the count-weighted mean of the split, as in real runs
+            metrics[name] = (forgotten * forgot + (20 - forgotten) * kept) / 20
+            metrics[f"{name}_forgotten"] = forgot if forgotten else None
+            metrics[f"{name}_retained"] = kept if forgotten < 20 else None
+        evals[str(step)] = {  # as results.json stores them: NaN (0/0) becomes null
+            k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()
+        }
+    return {
+        "status": "completed",
+        "method": method,
+        "regularizer": reg or "none",
+        "setting": setting,
+        "model": "tiny",
+        "data": "synthetic",
+        "seed": seed,
+        "eval": evals,
+        "final_eval_step": str(steps),
+    }
+
+
+def make_trajectory_sweep(root: Path, seeds: int = 2) -> Path:
+    """Eight settings x ``seeds`` seeds of :func:`trajectory_results`, as a Hydra multirun."""
+    root.mkdir(parents=True)
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    job = 0
+    for index, setting in enumerate(SETTINGS_8):
+        for seed in range(seeds):
+            payload = trajectory_results(setting, index, seed)
+            write_job(root / f"{job}_seed={seed}", payload["method"], "", payload)
+            job += 1
     return root

@@ -17,6 +17,12 @@ section 5 says, the retain-set questions plus the general items: ``retain_qa``,
 rates pool free-form and multiple-choice items, so a MUSE benchmark (free-form only)
 and a WMDP one (multiple choice only) use the same metric names. Rates over an empty
 subset are NaN (see :mod:`unpact_exp.analysis.rates`).
+
+Every rate travels with its counts and 95% Wilson interval (``<rate>_counts: [k, n]``,
+``<rate>_ci: [low, high]`` or None over n = 0; SPEC section 9), and FocusOnKey is tested
+against PROBAB on the same forgotten questions with the exact McNemar test. The focus-shift
+similarities are also split by outcome (SPEC section 8): ``*_forgotten`` over the known
+questions M1 now gets wrong, ``*_retained`` over those it still gets right.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 
 import torch
 
-from unpact_exp.analysis import rates
+from unpact_exp.analysis import rates, statistics
 from unpact_exp.analysis.attacks import (
     ATTACK_RATES,
     AttackConfig,
@@ -45,7 +51,7 @@ from unpact_exp.analysis.config import (
 )
 from unpact_exp.analysis.contributions import PromptContributions
 from unpact_exp.analysis.correctness import knowmem_score
-from unpact_exp.analysis.focus_on_key import Recovery, keys_phrase
+from unpact_exp.analysis.focus_on_key import Recovery, focus_questions, keys_phrase
 from unpact_exp.analysis.inference import analysis_mode
 from unpact_exp.analysis.keytokens import (
     contribution_similarity,
@@ -82,14 +88,24 @@ class PairResult:
     """What :meth:`PairAnalysis.evaluate` returns.
 
     Attributes:
-        metrics: scalar metrics (see :meth:`PairAnalysis.evaluate` for the keys).
+        metrics: scalar metrics, and per rate its ``_counts`` ``[k, n]`` and ``_ci``
+            ``[low, high]`` (see :meth:`PairAnalysis.evaluate` for the keys).
         rows: one dict per forget item, free-form items first (for tables and reports).
         unlearned_contributions: M1's UNPACT result per forget item, aligned with ``rows``.
     """
 
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     rows: list[dict[str, Any]]
     unlearned_contributions: list[PromptContributions] = field(repr=False)
+
+    def scalars(self) -> dict[str, float]:
+        """The numeric metrics, for loggers (which take scalars; counts and intervals are
+        lists, and an interval over nothing is None)."""
+        return {
+            k: v
+            for k, v in self.metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,31 @@ def _spread(recovery: Recovery, mask: Sequence[bool]) -> list[tuple[bool | None,
     """Map a recovery run on the masked items back onto all items (None where not run)."""
     results = iter(zip(recovery.recovered, recovery.answers))
     return [next(results) if m else (None, []) for m in mask]
+
+
+def _split_means(name: str, values: list[float], forgotten: list[bool]) -> dict[str, float]:
+    """The overall mean of a similarity over the known items and its split by outcome.
+
+    ``name`` is the mean over all known items (in item order, as before the split),
+    ``name_forgotten`` over those M1 forgot, ``name_retained`` over those it still answers
+    (NaN for an empty group), so that ``n_F * forgotten + n_R * retained == n * overall``.
+    """
+    return {
+        name: _mean(values),
+        f"{name}_forgotten": _mean([v for v, f in zip(values, forgotten) if f]),
+        f"{name}_retained": _mean([v for v, f in zip(values, forgotten) if not f]),
+    }
+
+
+def _paired_test(
+    focus_hits: list[bool], probab_hits: list[bool], forgotten: list[bool]
+) -> dict[str, Any]:
+    """FocusOnKey vs PROBAB on the same forgotten questions: discordant counts, McNemar p."""
+    b, c = statistics.discordant_pairs(focus_hits, probab_hits, forgotten)
+    return {
+        "focus_vs_probab_discordant": [b, c],
+        "focus_vs_probab_mcnemar_p": statistics.mcnemar_exact_p(b, c),
+    }
 
 
 RATE_ITEMS = ("auto", "qa", "mc", "both")
@@ -265,22 +306,22 @@ class PairAnalysis:
         )
         return _UtilityGroup(task, items, answers, known, contributions)
 
-    def _original(self) -> dict[str, float]:
+    def _original(self) -> dict[str, Any]:
         """M0's own scores, reported beside M1's as baselines."""
-        metrics = {}
+        metrics: dict[str, Any] = {}
         for group in self._forget:
             if group.task.kind == "qa":
                 gold = group.task.gold(group.items)
                 metrics["knowmem_forget_original"] = knowmem_score(gold, group.answers.texts)
-        return metrics | {
-            "utility_original": rates.correct_rate(
-                [c for g in self._utility.values() for c in g.answers.correct]
-            ),
-            "prompt_ignorance_original": rates.prompt_ignorance(
-                [c.contributions for g in self._utility.values() for c in g.contributions],
-                self.unpact.ignore_eps,
-            ),
-        }
+        utility = rates.correct_counts(
+            [c for g in self._utility.values() for c in g.answers.correct]
+        )
+        ignorance = rates.prompt_ignorance_counts(
+            [c.contributions for g in self._utility.values() for c in g.contributions],
+            self.unpact.ignore_eps,
+        )
+        metrics |= statistics.rate_entry("utility_original", *utility)
+        return metrics | statistics.rate_entry("prompt_ignorance_original", *ignorance)
 
     def attack_names(self, final: bool) -> tuple[str, ...]:
         """The attacks to run at an evaluation step (``final``: also the final-only ones)."""
@@ -300,14 +341,20 @@ class PairAnalysis:
             ``n_forget_questions``, ``n_known``, ``n_forgotten``, ``forget_rate``,
             ``recovery_rate`` (FocusOnKey), ``probab_recovery_rate``,
             ``keytoken_similarity`` and ``contribution_similarity`` (means over known
-            forget items, M0 vs M1), ``knowmem_forget`` and ``knowmem_retain`` (ROUGE-L
-            F1 x 100 of M1), ``n_utility_items``, ``n_utility_known`` (|U|), ``utility``
-            (M1's correct rate on all utility items), ``destructive_rate``,
-            ``prompt_ignorance`` (over U, under M1), the M0 baselines
+            forget items, M0 vs M1) and their split ``*_forgotten`` (over F) /
+            ``*_retained`` (over known items M1 still answers; NaN over an empty group),
+            ``focus_vs_probab_discordant`` ``[FocusOnKey only, PROBAB only]`` over F and
+            its exact McNemar ``focus_vs_probab_mcnemar_p``, ``knowmem_forget`` and
+            ``knowmem_retain`` (ROUGE-L F1 x 100 of M1), ``n_utility_items``,
+            ``n_utility_known`` (|U|), ``utility`` (M1's correct rate on all utility items),
+            ``destructive_rate``, ``prompt_ignorance`` (over U, under M1), the M0 baselines
             ``knowmem_forget_original``, ``utility_original`` and
             ``prompt_ignorance_original``, and ``mc_forget_acc`` / ``mc_retain_acc``
-            when those items exist; for each attack in ``attacks`` (see
-            :mod:`unpact_exp.analysis.attacks`) its rate, ``<rate>_counts`` and budget.
+            when those items exist. Every rate ``r`` (forget, recovery, PROBAB recovery,
+            destructive, utility, prompt ignorance, the accuracies and the M0 baselines)
+            also has ``r_counts`` ``[k, n]`` and ``r_ci`` (95% Wilson, None when n = 0).
+            For each attack in ``attacks`` (see :mod:`unpact_exp.analysis.attacks`)
+            its rate with counts and interval, and its budget.
         """
         with analysis_mode(model):
             metrics, rows, contributions = self._forget_metrics(model)
@@ -322,8 +369,9 @@ class PairAnalysis:
         group: _ForgetGroup,
         mask: Sequence[bool],
         unlearned_keys: Sequence[list[int]],
-    ) -> tuple[list[tuple[bool | None, list[str]]], list[tuple[bool | None, list[str]]]]:
-        """FocusOnKey and PROBAB on the forgotten items of ``group``."""
+    ) -> tuple[list[tuple[bool | None, list[str]]], list[tuple[bool | None, list[str]]], list[str]]:
+        """FocusOnKey and PROBAB on the forgotten items of ``group``, and the KeyTokens
+        phrase FocusOnKey used per item (empty where it was not run)."""
         chosen = [i for i, m in enumerate(mask) if m]
         source = (
             group.keytokens if self.focus_on_key.keytokens_from == "original" else unlearned_keys
@@ -333,11 +381,13 @@ class PairAnalysis:
         templates = self.focus_on_key.templates
         focus = group.task.focus(model, items, phrases, templates)
         sampled = group.task.sample(model, items, len(templates), self.probab)
-        return _spread(focus, mask), _spread(sampled, mask)
+        spread_phrases = iter(phrases)
+        used = [next(spread_phrases) if m else "" for m in mask]
+        return _spread(focus, mask), _spread(sampled, mask), used
 
     def _forget_metrics(
         self, model: torch.nn.Module
-    ) -> tuple[dict[str, float], list[dict[str, Any]], list[PromptContributions]]:
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[PromptContributions]]:
         m0_correct: list[bool] = []
         m1_correct: list[bool] = []
         forgotten: list[bool] = []
@@ -345,15 +395,17 @@ class PairAnalysis:
         probab_hits: list[bool] = []
         sim_k: list[float] = []
         sim_c: list[float] = []
+        sim_forgotten: list[bool] = []  # per known item: M1 forgot it (SPEC section 8 split)
         rows: list[dict[str, Any]] = []
         contributions: list[PromptContributions] = []
-        metrics: dict[str, float] = {}
+        metrics: dict[str, Any] = {}
         for group in self._forget:
             answers = group.task.answer(model, group.items)
             c1 = group.task.contributions(model, group.items, answers)
             k1 = [self._keytokens(c) for c in c1]
             mask = rates.forgotten(group.answers.correct, answers.correct)
-            focus, sampled = self._recover(model, group, mask, k1)
+            focus, sampled, phrases = self._recover(model, group, mask, k1)
+            templates = self.focus_on_key.templates
             gold = group.task.gold(group.items)
             for i, item in enumerate(group.items):
                 c0, k0 = group.contributions[i], group.keytokens[i]
@@ -362,6 +414,7 @@ class PairAnalysis:
                 if group.answers.correct[i]:
                     sim_k.append(ks)
                     sim_c.append(cs)
+                    sim_forgotten.append(mask[i])
                 rows.append(
                     {
                         "kind": group.task.kind,
@@ -376,6 +429,12 @@ class PairAnalysis:
                         "keytokens_unlearned": [c1[i].units[k] for k in k1[i]],
                         "keytoken_similarity": ks,
                         "contribution_similarity": cs,
+                        "focus_keys": phrases[i],
+                        "focus_prompts": (
+                            focus_questions(item.question, phrases[i], templates)
+                            if phrases[i]
+                            else []
+                        ),
                         "recovered_focus": focus[i][0],
                         "recovered_probab": sampled[i][0],
                         "focus_answers": focus[i][1],
@@ -391,22 +450,31 @@ class PairAnalysis:
             if group.task.kind == "qa":
                 metrics["knowmem_forget"] = knowmem_score(gold, answers.texts)
             elif group.items:
-                metrics["mc_forget_acc"] = rates.correct_rate(answers.correct)
+                metrics |= statistics.rate_entry(
+                    "mc_forget_acc", *rates.correct_counts(answers.correct)
+                )
         metrics.update(
             {
                 "n_forget_questions": float(len(m0_correct)),
                 "n_known": float(sum(m0_correct)),
                 "n_forgotten": float(sum(forgotten)),
-                "forget_rate": rates.forget_rate(m0_correct, m1_correct),
-                "recovery_rate": rates.recovery_rate(forgotten, focus_hits),
-                "probab_recovery_rate": rates.probab_recovery_rate(forgotten, probab_hits),
-                "keytoken_similarity": _mean(sim_k),
-                "contribution_similarity": _mean(sim_c),
             }
         )
+        metrics |= statistics.rate_entry(
+            "forget_rate", *rates.forget_counts(m0_correct, m1_correct)
+        )
+        metrics |= statistics.rate_entry(
+            "recovery_rate", *rates.recovery_counts(forgotten, focus_hits)
+        )
+        metrics |= statistics.rate_entry(
+            "probab_recovery_rate", *rates.recovery_counts(forgotten, probab_hits)
+        )
+        metrics |= _paired_test(focus_hits, probab_hits, forgotten)
+        metrics |= _split_means("keytoken_similarity", sim_k, sim_forgotten)
+        metrics |= _split_means("contribution_similarity", sim_c, sim_forgotten)
         return metrics, rows, contributions
 
-    def _utility_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+    def _utility_metrics(self, model: torch.nn.Module) -> dict[str, Any]:
         m0_correct: list[bool] = []
         m1_correct: list[bool] = []
         ignorance: list[list[float]] = []
@@ -419,21 +487,28 @@ class PairAnalysis:
             m0_correct += group.answers.correct
             m1_correct += answers.correct
             m1_answers[name] = answers
-        metrics = {
+        metrics: dict[str, Any] = {
             "n_utility_items": float(len(m0_correct)),
             "n_utility_known": float(sum(m0_correct)),
-            "utility": rates.correct_rate(m1_correct),
-            "destructive_rate": rates.destructive_rate(m0_correct, m1_correct),
-            "prompt_ignorance": rates.prompt_ignorance(ignorance, self.unpact.ignore_eps),
         }
+        metrics |= statistics.rate_entry("utility", *rates.correct_counts(m1_correct))
+        metrics |= statistics.rate_entry(
+            "destructive_rate", *rates.destructive_counts(m0_correct, m1_correct)
+        )
+        metrics |= statistics.rate_entry(
+            "prompt_ignorance",
+            *rates.prompt_ignorance_counts(ignorance, self.unpact.ignore_eps),
+        )
         retain_qa = self._utility.get("retain_qa")
         if retain_qa is not None and retain_qa.items:
             gold = retain_qa.task.gold(retain_qa.items)
             metrics["knowmem_retain"] = knowmem_score(gold, m1_answers["retain_qa"].texts)
         if "mc_retain" in self._utility and self._utility["mc_retain"].items:
-            metrics["mc_retain_acc"] = rates.correct_rate(m1_answers["mc_retain"].correct)
+            counts = rates.correct_counts(m1_answers["mc_retain"].correct)
+            metrics |= statistics.rate_entry("mc_retain_acc", *counts)
         for name, items in self._accuracy_only.items():
-            metrics[f"{name}_acc"] = rates.correct_rate(self._mc.answer(model, items).correct)
+            counts = rates.correct_counts(self._mc.answer(model, items).correct)
+            metrics |= statistics.rate_entry(f"{name}_acc", *counts)
         return metrics
 
     def _attack_metrics(
@@ -447,17 +522,10 @@ class PairAnalysis:
         group = next((g for g in self._forget if g.task.kind == "qa"), None)
         metrics: dict[str, Any] = {}
         for name in names:
-            rate = ATTACK_RATES[name]
             result = self._attack(model, group, rows, name) if group is not None else None
-            if result is None:
-                metrics[rate], metrics[f"{rate}_counts"] = float("nan"), [0, 0]
-                continue
-            hits, total = result.counts
-            metrics[rate] = rates.correct_rate(
-                [r for r, a in zip(result.recovered, result.attacked) if a]
-            )
-            metrics[f"{rate}_counts"] = [hits, total]
-            for key, value in result.budget.items():
+            hits, total = (0, 0) if result is None else result.counts
+            metrics.update(statistics.rate_entry(ATTACK_RATES[name], hits, total))
+            for key, value in ({} if result is None else result.budget).items():
                 metrics[f"{name}_budget_{key}"] = value
         return metrics
 

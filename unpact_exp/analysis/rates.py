@@ -5,6 +5,10 @@ items M0 gets right). When that subset is empty the rate is undefined and we ret
 ``float('nan')`` rather than 0.0: "M1 forgot 0% of nothing" must not read as "M1
 forgot nothing", and NaN propagates visibly into logs and sweeps instead of
 silently scoring well.
+
+Each rate has a ``*_counts`` twin returning ``(k, n)``, the numerator and denominator, which
+``results.json`` keeps beside the rate together with a Wilson interval
+(:mod:`unpact_exp.analysis.statistics`, SPEC section 9).
 """
 
 from __future__ import annotations
@@ -35,9 +39,21 @@ def forgotten(m0_correct: Sequence[bool], m1_correct: Sequence[bool]) -> list[bo
     return [bool(a) and not b for a, b in zip(m0_correct, m1_correct)]
 
 
+def forget_counts(m0_correct: Sequence[bool], m1_correct: Sequence[bool]) -> tuple[int, int]:
+    """``(|F|, |known|)``, the counts of :func:`forget_rate`."""
+    return sum(forgotten(m0_correct, m1_correct)), sum(known(m0_correct))
+
+
 def forget_rate(m0_correct: Sequence[bool], m1_correct: Sequence[bool]) -> float:
     """``|F| / |known|``; NaN when M0 knows none of the questions."""
-    return _fraction(sum(forgotten(m0_correct, m1_correct)), sum(known(m0_correct)))
+    return _fraction(*forget_counts(m0_correct, m1_correct))
+
+
+def recovery_counts(forgotten_mask: Sequence[bool], recovered: Sequence[bool]) -> tuple[int, int]:
+    """``(|recovered ∩ F|, |F|)``, the counts of :func:`recovery_rate`."""
+    _check_lengths(forgotten=forgotten_mask, recovered=recovered)
+    hits = sum(bool(f) and bool(r) for f, r in zip(forgotten_mask, recovered))
+    return hits, sum(bool(f) for f in forgotten_mask)
 
 
 def recovery_rate(forgotten_mask: Sequence[bool], recovered: Sequence[bool]) -> float:
@@ -45,9 +61,7 @@ def recovery_rate(forgotten_mask: Sequence[bool], recovered: Sequence[bool]) -> 
 
     NaN when nothing was forgotten.
     """
-    _check_lengths(forgotten=forgotten_mask, recovered=recovered)
-    hits = sum(bool(f) and bool(r) for f, r in zip(forgotten_mask, recovered))
-    return _fraction(hits, sum(bool(f) for f in forgotten_mask))
+    return _fraction(*recovery_counts(forgotten_mask, recovered))
 
 
 def probab_recovery_rate(forgotten_mask: Sequence[bool], recovered: Sequence[bool]) -> float:
@@ -55,17 +69,27 @@ def probab_recovery_rate(forgotten_mask: Sequence[bool], recovered: Sequence[boo
     return recovery_rate(forgotten_mask, recovered)
 
 
+def destructive_counts(m0_correct: Sequence[bool], m1_correct: Sequence[bool]) -> tuple[int, int]:
+    """``(items of U M1 gets wrong, |U|)``, the counts of :func:`destructive_rate`."""
+    return forget_counts(m0_correct, m1_correct)
+
+
 def destructive_rate(m0_correct: Sequence[bool], m1_correct: Sequence[bool]) -> float:
     """Over the utility items M0 answers correctly (U), the fraction M1 gets wrong.
 
     NaN when U is empty.
     """
-    return forget_rate(m0_correct, m1_correct)
+    return _fraction(*destructive_counts(m0_correct, m1_correct))
+
+
+def correct_counts(correct: Sequence[bool]) -> tuple[int, int]:
+    """``(correct answers, items)``, the counts of :func:`correct_rate`."""
+    return sum(bool(c) for c in correct), len(correct)
 
 
 def correct_rate(correct: Sequence[bool]) -> float:
     """Fraction of correct answers (utility of a model); NaN when there are no items."""
-    return _fraction(sum(bool(c) for c in correct), len(correct))
+    return _fraction(*correct_counts(correct))
 
 
 def is_ignored(contributions: Sequence[float], ignore_eps: float) -> bool:
@@ -77,6 +101,13 @@ def is_ignored(contributions: Sequence[float], ignore_eps: float) -> bool:
     return not contributions or max(abs(c) for c in contributions) < ignore_eps
 
 
+def prompt_ignorance_counts(
+    contributions: Sequence[Sequence[float]], ignore_eps: float
+) -> tuple[int, int]:
+    """``(ignored prompts, prompts)``, the counts of :func:`prompt_ignorance`."""
+    return sum(is_ignored(c, ignore_eps) for c in contributions), len(contributions)
+
+
 def prompt_ignorance(contributions: Sequence[Sequence[float]], ignore_eps: float) -> float:
     """Fraction of prompts the model ignores (see :func:`is_ignored`); NaN with no prompts."""
-    return _fraction(sum(is_ignored(c, ignore_eps) for c in contributions), len(contributions))
+    return _fraction(*prompt_ignorance_counts(contributions, ignore_eps))

@@ -6,7 +6,8 @@ rank 0 evaluates a full copy of the current policy against the original model
 the other ranks wait at a barrier, so numbers never depend on the rank count.
 Scalars go to every logger under ``eval/``; a per-question table and a
 contribution heatmap go to W&B; the same metrics go into ``results.json`` keyed
-by step.
+by step, and the per-question rows of the latest evaluation (the final one, once the
+run ends) into ``questions.csv`` beside it.
 
 For methods whose intermediate weights are not an unlearned model
 (``evaluates_during_fit = False``, e.g. ``tv``, whose fit is the fine-tuning stage)
@@ -27,6 +28,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from unpact_exp.analysis.question_table import write_question_csv
 from unpact_exp.results import RunRecord
 from unpact_exp.training.distributed import barrier, full_copy_on_rank0
 
@@ -136,13 +138,14 @@ class CheckpointAnalysis(pl.Callback):
             finally:
                 model.config.use_cache = use_cache
             self.record.add_eval(step, result.metrics)
+            write_question_csv(self.run_dir, result.rows, step)
             self._log(step, result)
         self.last_step = step
         self.last_was_final = final
         barrier(trainer)
 
     def _log(self, step: int, result: Any) -> None:
-        scalars = {f"eval/{k}": v for k, v in result.metrics.items() if isinstance(v, int | float)}
+        scalars = {f"eval/{k}": v for k, v in result.scalars().items()}
         for logger in self.loggers:
             logger.log_metrics(scalars, step=step)
         heatmap = None

@@ -19,6 +19,7 @@ Discovery rules (:func:`find_run_dirs`):
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class RunRecord:
         seed: the run's seed, ``None`` when unknown.
         final_step: the eval step whose metrics are reported, ``None`` when there is no eval.
         final_metrics: metrics at ``final_step`` (numbers only; non-numbers are dropped).
+        final_counts: at ``final_step``, ``(k, n)`` per rate that stored ``<rate>_counts``,
+            and ``(FocusOnKey only, PROBAB only)`` under ``focus_vs_probab_discordant``;
+            empty for runs written before counts were stored.
         curve: every eval step's metrics, keyed by integer global step.
         notes: non-fatal problems found while loading (missing keys, odd values).
     """
@@ -69,6 +73,7 @@ class RunRecord:
     seed: int | str | None = None
     final_step: int | None = None
     final_metrics: dict[str, float] = field(default_factory=dict)
+    final_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     curve: dict[int, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -248,6 +253,41 @@ def _read_eval(record: RunRecord, results: dict[str, Any]) -> None:
         step = last
     record.final_step = step
     record.final_metrics = record.curve[step]
+    final = evals.get(str(step))
+    if isinstance(final, dict):
+        record.final_counts = _counts(final)
+
+
+DISCORDANT = "focus_vs_probab_discordant"
+
+
+def _counts(metrics: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """``{rate: (k, n)}`` from the ``<rate>_counts`` entries, plus the discordant pairs.
+
+    Malformed entries (not two non-negative integers, ``k > n``) are left out: the rate is
+    then shown without an interval rather than with a wrong one.
+    """
+    found = {}
+    for key, value in metrics.items():
+        if key.endswith("_counts"):
+            name = key.removesuffix("_counts")
+        elif key == DISCORDANT:
+            name = key
+        else:
+            continue
+        pair = _int_pair(value)
+        if pair is not None and (name == DISCORDANT or pair[0] <= pair[1]):
+            found[name] = pair
+    return found
+
+
+def _int_pair(value: Any) -> tuple[int, int] | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    numbers = [_number(v) for v in value]
+    if any(v is None or not math.isfinite(v) or v < 0 or v != int(v) for v in numbers):
+        return None
+    return int(numbers[0]), int(numbers[1])
 
 
 def _number(value: Any) -> float | None:

@@ -6,18 +6,45 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from unpact_exp.report.collect import COMPLETED, FAILED, UNFINISHED, RunRecord
-from unpact_exp.report.table import MISSING, PARTIAL, Row, markdown_table, table_notes
+from unpact_exp.report.table import (
+    MISSING,
+    PARTIAL,
+    Row,
+    attack_table,
+    markdown_table,
+    seed_table,
+    table_notes,
+)
 
 UNITS = (
     "Units: rates (forget, FocusOnKey recovery, PROBAB recovery, destructive, utility) are "
     "percentages, i.e. the stored fraction x 100, one decimal; knowmem forget/retain are "
     "mean ROUGE-L F1 x 100 as stored (SPEC section 4), one decimal; keytoken similarity is "
-    "the cosine of the KeyToken sets of M0 and M1, 0-1, three decimals. "
+    "the cosine of the KeyToken sets of M0 and M1, 0-1, three decimals, over the known forget "
+    "questions, and split into those M1 forgot (`forgotten`) and those it still answers "
+    "(`retained`). "
     "Values are from each run's final eval step (`step`), averaged over the `n` completed runs "
     "(seeds) of the row; `n forgotten` = forgotten questions |F| (mean over runs), the "
-    f"denominator of the recovery rates. {MISSING} = "
-    f"missing; {PARTIAL} = mean over fewer than n runs (see notes). "
-    "`report.csv` holds the unrounded stored values; `runs.csv` has one line per job."
+    "denominator of the recovery rates. A rate written `mean [low, high] (k/n)` also gives "
+    "the counts k/n summed over the row's runs and their 95% Wilson interval in percent; "
+    "`McNemar p (b/c)` is the two-sided exact McNemar test of FocusOnKey against PROBAB on "
+    "the same forgotten questions, b = recovered by FocusOnKey only, c = by PROBAB only "
+    "(summed over runs; p = 1 without discordant pairs). "
+    f"{MISSING} = missing; {PARTIAL} = mean over fewer than n runs (see notes). "
+    "`report.csv` holds the unrounded stored values with the counts, intervals and standard "
+    "deviations over seeds; `runs.csv` has one line per job."
+)
+ATTACKS = (
+    "Of the forgotten questions, the percentage each attack recovers (docs/science.md §9): "
+    "FocusOnKey and PROBAB as above; paraphrase = the question reworded; ICL = known retain "
+    "question/answer pairs before it; relearn = a few fine-tuning steps on the other half of "
+    "the forgotten facts (measured on the held-out half); FocusOnKey control = FocusOnKey on "
+    "forget questions the original model never answered (recovery from the prompt alone). "
+    "`(k/n)`: recovered / attacked, summed over runs, with the 95% Wilson interval."
+)
+SEEDS = (
+    "Mean ± sample standard deviation (n - 1 denominator) over the completed runs of each "
+    "setting, same units as above; `n=` is how many runs report the metric."
 )
 
 
@@ -44,6 +71,17 @@ def render_markdown(
         markdown_table(rows) if rows else "No completed runs: nothing to tabulate.",
         "",
         UNITS,
+        "",
+    ]
+    attacks = attack_table(rows) if rows else None
+    if attacks is not None:
+        lines += ["## Recovery attacks (final eval step)", "", attacks, "", ATTACKS, ""]
+    lines += [
+        "## Across seeds",
+        "",
+        seed_table(rows) if rows else "No completed runs.",
+        "",
+        SEEDS,
         "",
     ]
     if plots:

@@ -2,7 +2,14 @@
 
 Rows follow the paper's grid (SPEC section 6): GA+GD, GA+KL, NPO+GD, NPO+KL, TV, RMU, then the
 ablations GA and NPO, then any other setting alphabetically. Runs that share a (model, data,
-setting) -- typically different seeds -- are averaged; ``n`` says how many.
+setting) -- typically different seeds -- are averaged; ``n`` says how many, and the seed
+table gives the standard deviation over them (SPEC section 9).
+
+Uncertainty (SPEC section 9): a rate whose runs stored their counts is shown as
+``mean [low, high] (k/n)``: k and n are the counts summed over the row's runs and
+``[low, high]`` their 95% Wilson interval. FocusOnKey vs PROBAB is the exact McNemar test on
+the discordant pairs summed over the runs, shown as ``p (b/c)``: b questions only FocusOnKey
+recovered, c only PROBAB. Runs written before counts were stored show the mean alone.
 
 Number formats (the same in every markdown output of the report):
 
@@ -10,7 +17,8 @@ Number formats (the same in every markdown output of the report):
   fractions in [0, 1] and shown as percentages with one decimal (``0.4567`` -> ``45.7``);
 - knowmem forget/retain are stored as MUSE scores, mean ROUGE-L F1 x 100 (SPEC section 4), and
   shown as stored with one decimal, so they read on the same 0-100 scale as the rates;
-- keytoken similarity is a cosine in [0, 1] (SPEC section 3), shown with three decimals;
+- keytoken similarity is a cosine in [0, 1] (SPEC section 3), shown with three decimals, also
+  split into the known questions M1 forgot and those it still answers (SPEC section 8);
 - ``report.csv`` holds the unrounded, unscaled stored values (metric keys as column names).
 """
 
@@ -22,7 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unpact_exp.report.collect import COMPLETED, RunRecord
+from unpact_exp.analysis.statistics import mcnemar_exact_p, wilson_interval
+from unpact_exp.report.collect import COMPLETED, DISCORDANT, RunRecord
 
 PAPER_ORDER = ("ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu")
 ABLATIONS = ("ga", "npo")
@@ -53,10 +62,38 @@ COLUMNS = (
     Column("knowmem_forget", "knowmem forget (0-100)", "score"),
     Column("knowmem_retain", "knowmem retain (0-100)", "score"),
     Column("utility", "utility (%)", "rate"),
+    Column("keytoken_similarity_forgotten", "keytoken sim. forgotten (0-1)", "similarity"),
+    Column("keytoken_similarity_retained", "keytoken sim. retained (0-1)", "similarity"),
 )
+# Averaged and written to the CSVs, not shown in the markdown table (plotted instead).
+EXTRA_KEYS = (
+    "contribution_similarity",
+    "contribution_similarity_forgotten",
+    "contribution_similarity_retained",
+    "prompt_ignorance",
+    "n_forgotten",
+)
+# The recovery attacks, beside FocusOnKey and PROBAB in a table of their own (docs/science.md §9).
+ATTACK_COLUMNS = (
+    Column("recovery_rate", "FocusOnKey (%)", "rate"),
+    Column("probab_recovery_rate", "PROBAB (%)", "rate"),
+    Column("paraphrase_recovery_rate", "paraphrase (%)", "rate"),
+    Column("icl_recovery_rate", "ICL (%)", "rate"),
+    Column("relearn_recovery_rate", "relearn (%)", "rate"),
+    Column("focus_on_key_control_rate", "FocusOnKey control (%)", "rate"),
+)
+ATTACK_KEYS = tuple(c.key for c in ATTACK_COLUMNS[2:])
 _RANGES = {"rate": (0.0, 1.0), "similarity": (0.0, 1.0), "score": (0.0, 100.0)}
+RATE_KEYS = tuple(c.key for c in COLUMNS if c.kind == "rate") + ("prompt_ignorance",)
+RATE_KEYS += ATTACK_KEYS
+MEAN_KEYS = tuple(c.key for c in COLUMNS) + EXTRA_KEYS + ATTACK_KEYS
+MCNEMAR_HEADER = "FocusOnKey vs PROBAB: McNemar p (b/c)"
 CSV_FIELDS = ("model", "data", "setting", "n", "seeds", "final_eval_step")
-CSV_FIELDS += tuple(c.key for c in COLUMNS) + ("n_forgotten",)
+CSV_FIELDS += MEAN_KEYS + tuple(f"{key}_std" for key in MEAN_KEYS)
+CSV_FIELDS += tuple(
+    f"{key}_{part}" for key in RATE_KEYS for part in ("k", "n", "ci_low", "ci_high")
+)
+CSV_FIELDS += ("focus_only", "probab_only", "focus_vs_probab_mcnemar_p")
 MISSING = "—"
 PARTIAL = "†"
 
@@ -70,6 +107,9 @@ class Row:
         runs: the completed runs averaged in this row.
         means: metric key -> mean over the runs that report it (absent when none does).
         counts: metric key -> how many runs report it (``< n`` is flagged in the table).
+        stds: metric key -> sample standard deviation over those runs (when two or more).
+        pooled: rate key -> ``(k, n)`` summed over the runs, when every run reporting the
+            rate stored its counts; also ``(b, c)`` under ``focus_vs_probab_discordant``.
     """
 
     model: str
@@ -78,6 +118,8 @@ class Row:
     runs: list[RunRecord]
     means: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    stds: dict[str, float] = field(default_factory=dict)
+    pooled: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -95,6 +137,18 @@ class Row:
         steps = sorted({r.final_step for r in self.runs if r.final_step is not None})
         return "/".join(str(s) for s in steps) or MISSING
 
+    def interval(self, key: str) -> tuple[float, float] | None:
+        """The 95% Wilson interval of the pooled counts of rate ``key`` (None without them)."""
+        if key not in self.pooled:
+            return None
+        return wilson_interval(*self.pooled[key])
+
+    @property
+    def mcnemar_p(self) -> float | None:
+        """Exact McNemar p of FocusOnKey vs PROBAB on the pooled discordant pairs, or None."""
+        pair = self.pooled.get(DISCORDANT)
+        return None if pair is None else mcnemar_exact_p(*pair)
+
 
 def setting_order(setting: str) -> tuple[int, str]:
     """Sort key: the paper's grid, then the ablations, then anything else by name."""
@@ -111,13 +165,31 @@ def build_rows(records: Sequence[RunRecord]) -> list[Row]:
     rows = []
     for (model, data, setting), runs in groups.items():
         row = Row(model, data, setting, runs)
-        for key in [c.key for c in COLUMNS] + ["n_forgotten"]:
+        for key in MEAN_KEYS:
             values = [r.final_metrics[key] for r in runs if key in r.final_metrics]
             if values:
                 row.means[key] = math.fsum(values) / len(values)
                 row.counts[key] = len(values)
+            if len(values) > 1:
+                row.stds[key] = sample_std(values)
+        for key in RATE_KEYS:
+            reporting = [r for r in runs if key in r.final_metrics]
+            if reporting and all(key in r.final_counts for r in reporting):
+                row.pooled[key] = _sum_pairs([r.final_counts[key] for r in reporting])
+        if all(DISCORDANT in r.final_counts for r in runs):
+            row.pooled[DISCORDANT] = _sum_pairs([r.final_counts[DISCORDANT] for r in runs])
         rows.append(row)
     return sorted(rows, key=lambda r: (setting_order(r.setting), r.model, r.data))
+
+
+def sample_std(values: Sequence[float]) -> float:
+    """Standard deviation with the n - 1 denominator (the seeds are a sample of seeds)."""
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _sum_pairs(pairs: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
 
 
 def row_label(row: Row, rows: Sequence[Row]) -> str:
@@ -140,20 +212,88 @@ def format_value(value: float | None, kind: str) -> str:
     return f"{value:.1f}"
 
 
+def format_interval(row: Row, key: str) -> str:
+    """`` [low, high] (k/n)`` in percent for a rate with pooled counts, else ``""``."""
+    interval = row.interval(key)
+    if key not in row.pooled:
+        return ""
+    k, n = row.pooled[key]
+    if interval is None:
+        return f" ({k}/{n})"
+    return f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}] ({k}/{n})"
+
+
+def format_p(p: float) -> str:
+    """A p-value with three decimals, ``<0.001`` below that."""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def mcnemar_cell(row: Row) -> str:
+    """``p (b/c)`` of the pooled discordant pairs, or ``MISSING`` for runs without them."""
+    p = row.mcnemar_p
+    if p is None:
+        return MISSING
+    b, c = row.pooled[DISCORDANT]
+    return f"{format_p(p)} ({b}/{c})"
+
+
 def markdown_table(rows: Sequence[Row]) -> str:
     """The results table as GitHub markdown (``PARTIAL`` marks a mean over fewer than n runs)."""
-    header = (
-        ["setting", "model", "data", "n", "step"] + [c.header for c in COLUMNS] + ["n forgotten"]
-    )
-    lines = [_md_line(header), _md_line(["---"] * 5 + ["---:"] * (len(COLUMNS) + 1))]
+    header = ["setting", "model", "data", "n", "step"] + [c.header for c in COLUMNS[:8]]
+    header += ["n forgotten"] + [c.header for c in COLUMNS[8:]] + [MCNEMAR_HEADER]
+    lines = [_md_line(header), _md_line(["---"] * 5 + ["---:"] * (len(COLUMNS) + 2))]
     for row in rows:
         cells = [row_label(row, rows), row.model, row.data, str(row.n), row.steps]
+        metric_cells = []
         for col in COLUMNS:
             cell = format_value(row.means.get(col.key), col.kind)
             partial = col.key in row.counts and row.counts[col.key] < row.n
-            cells.append(cell + PARTIAL if partial else cell)
+            cell = cell + PARTIAL if partial else cell
+            metric_cells.append(cell + format_interval(row, col.key))
         n_forgotten = row.means.get("n_forgotten")
-        cells.append(MISSING if n_forgotten is None else f"{n_forgotten:g}")
+        cells += metric_cells[:8] + [MISSING if n_forgotten is None else f"{n_forgotten:g}"]
+        cells += metric_cells[8:] + [mcnemar_cell(row)]
+        lines.append(_md_line(cells))
+    return "\n".join(lines)
+
+
+def attack_table(rows: Sequence[Row]) -> str | None:
+    """FocusOnKey, PROBAB and the other recovery attacks side by side, or None when no run
+    stored an attack. Each cell is ``mean [low, high] (k/n)`` like the main table."""
+    if not any(key in row.means for row in rows for key in ATTACK_KEYS):
+        return None
+    header = ["setting"] + [c.header for c in ATTACK_COLUMNS]
+    lines = [_md_line(header), _md_line(["---"] + ["---:"] * len(ATTACK_COLUMNS))]
+    for row in rows:
+        cells = [row_label(row, rows)]
+        for col in ATTACK_COLUMNS:
+            value = format_value(row.means.get(col.key), col.kind)
+            cells.append(value + format_interval(row, col.key))
+        lines.append(_md_line(cells))
+    return "\n".join(lines)
+
+
+def seed_table(rows: Sequence[Row]) -> str:
+    """Mean ± sample std over the seeds of every row with two or more runs, per column.
+
+    ``(n=k)`` follows a cell averaged over fewer runs than the row has (a metric some runs
+    lack), as ``PARTIAL`` does in the main table.
+    """
+    spread = [r for r in rows if r.n > 1]
+    if not spread:
+        return "Every setting has a single completed run: no spread over seeds to show."
+    header = ["setting", "n", "seeds"] + [c.header for c in COLUMNS]
+    lines = [_md_line(header), _md_line(["---"] * 3 + ["---:"] * len(COLUMNS))]
+    for row in spread:
+        cells = [row_label(row, rows), str(row.n), ", ".join(row.seeds)]
+        for col in COLUMNS:
+            mean = format_value(row.means.get(col.key), col.kind)
+            std = row.stds.get(col.key)
+            scale = 100 if col.kind == "rate" else 1
+            digits = 3 if col.kind == "similarity" else 1
+            cell = mean if std is None else f"{mean} ± {scale * std:.{digits}f}"
+            count = row.counts.get(col.key, row.n)
+            cells.append(f"{cell} (n={count})" if count < row.n else cell)
         lines.append(_md_line(cells))
     return "\n".join(lines)
 
@@ -168,14 +308,16 @@ def _md_escape(text: str) -> str:
 
 def table_notes(rows: Sequence[Row]) -> list[str]:
     """Warnings about the table's numbers: partial means, values outside their column's range."""
-    notes = []
+    # A column no run reports (e.g. the split similarities in runs older than them): one note.
+    absent = [c.key for c in COLUMNS if not any(c.key in r.counts for r in rows)]
+    notes = [f"{key}: missing from every run (not stored by these runs)" for key in absent]
     for row in rows:
         label = row_label(row, rows)
         for col in COLUMNS:
             count = row.counts.get(col.key, 0)
             if 0 < count < row.n:
                 notes.append(f"{label}: {col.key} is the mean of {count} of {row.n} runs")
-            elif count == 0:
+            elif count == 0 and col.key not in absent:
                 notes.append(f"{label}: {col.key} missing from every run")
             low, high = _RANGES[col.kind]
             for run in row.runs:
@@ -196,19 +338,36 @@ def table_notes(rows: Sequence[Row]) -> list[str]:
     return notes
 
 
+def _csv_values(row: Row) -> dict[str, object]:
+    """The statistics of one row by CSV column (absent ones become empty cells)."""
+    values: dict[str, object] = dict(row.means)
+    values |= {f"{key}_std": std for key, std in row.stds.items()}
+    for key in RATE_KEYS:
+        if key in row.pooled:
+            values[f"{key}_k"], values[f"{key}_n"] = row.pooled[key]
+            interval = row.interval(key)
+            if interval is not None:
+                values[f"{key}_ci_low"], values[f"{key}_ci_high"] = interval
+    if DISCORDANT in row.pooled:
+        values["focus_only"], values["probab_only"] = row.pooled[DISCORDANT]
+        values["focus_vs_probab_mcnemar_p"] = row.mcnemar_p
+    return values
+
+
 def write_csv(rows: Sequence[Row], path: Path) -> None:
     """Write the table with unrounded stored values; missing metrics are empty cells."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_FIELDS)
         for row in rows:
-            values = [row.means.get(key, "") for key in CSV_FIELDS[6:]]
+            stats = _csv_values(row)
+            values = [stats.get(key, "") for key in CSV_FIELDS[6:]]
             meta = [row.model, row.data, row.setting, row.n, ";".join(row.seeds), row.steps]
             writer.writerow([repr(v) if isinstance(v, float) else v for v in meta + values])
 
 
 RUN_FIELDS = ("job", "state", "reason", "model", "data", "setting", "seed", "final_eval_step")
-RUN_FIELDS += tuple(c.key for c in COLUMNS) + ("n_forgotten", "path")
+RUN_FIELDS += MEAN_KEYS + ("focus_vs_probab_mcnemar_p", "path")
 
 
 def write_runs_csv(records: Sequence[RunRecord], path: Path) -> None:

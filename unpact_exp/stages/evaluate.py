@@ -3,7 +3,8 @@
 The same :class:`PairAnalysis` the training callback uses, on models loaded from
 disk, so ``eval.py`` on a run's ``unlearned/`` folder reproduces the callback's
 final numbers. Results go to ``<run dir>/results.json`` under ``eval.final``,
-per-question rows to ``questions.jsonl``, and a heatmap to ``plots/``.
+per-question rows to ``questions.jsonl`` and, for reading, ``questions.csv``,
+and a heatmap to ``plots/``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     """Evaluate ``cfg.unlearned`` against ``cfg.original`` (or the model config's source)."""
     from unpact_exp.analysis.heatmap import plot_heatmaps
     from unpact_exp.analysis.pair_analysis import PairAnalysis
+    from unpact_exp.analysis.question_table import write_question_csv
 
     unlearned = str(Path(cfg.unlearned).expanduser())
     if not is_hf_folder(unlearned):
@@ -54,10 +56,10 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     record.update(status="completed")
     rows = "".join(json.dumps(row, default=str) + "\n" for row in result.rows)
     atomic_write_text(run_dir / "questions.jsonl", rows)
+    write_question_csv(run_dir, result.rows, "final")
     maps = analysis.contribution_matrix(result, int(cfg.heatmap_questions))
     if maps:
         plot_heatmaps(maps, run_dir / "plots" / "contributions.png", f"UNPACT: {unlearned}")
     for logger in loggers:
-        scalars = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
-        logger.log_metrics({f"eval/{k}": v for k, v in scalars.items()}, step=0)
+        logger.log_metrics({f"eval/{k}": v for k, v in result.scalars().items()}, step=0)
     return record.data
