@@ -107,16 +107,33 @@ def load_tokenizer(source: str, trust_remote_code: bool) -> Any:
     return tokenizer
 
 
-def load_model(source: str, dtype: str, trust_remote_code: bool) -> Any:
-    """Causal LM from a folder or hub id, in ``dtype``, with a pad id for ``generate``."""
+def evaluation_device_map() -> str | None:
+    """How ``eval.py`` places models: ``"auto"`` (accelerate fills the GPUs) when CUDA is
+    present, else ``None`` (CPU). Both models of a pair get the same placement."""
+    import torch
+
+    return "auto" if torch.cuda.is_available() else None
+
+
+def load_model(
+    source: str, dtype: str, trust_remote_code: bool, device_map: str | None = None
+) -> Any:
+    """Causal LM from a folder or hub id, in ``dtype``, with a pad id for ``generate``.
+
+    Args:
+        device_map: passed to ``from_pretrained`` when set (``"auto"`` for evaluation on
+            GPUs, see :func:`evaluation_device_map`); ``None`` loads on the CPU.
+    """
     from transformers import AutoModelForCausalLM
 
+    placement = {} if device_map is None else {"device_map": device_map}
     model = _from_pretrained(
         AutoModelForCausalLM,
         source,
         is_hf_folder,
         dtype=torch_dtype(dtype),
         trust_remote_code=trust_remote_code,
+        **placement,
     )
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = model.config.eos_token_id

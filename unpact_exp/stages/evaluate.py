@@ -15,6 +15,7 @@ from typing import Any
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.errors import ModelLoadError
 from unpact_exp.models.loading import (
+    evaluation_device_map,
     is_hf_folder,
     load_model,
     load_tokenizer,
@@ -42,10 +43,13 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
         tokenizer_source(cfg.model, str(original)), cfg.model.trust_remote_code
     )
     fmt = PromptFormat.from_config(cfg.model.prompt)
-    m0 = load_model(str(original), cfg.model.dtype, cfg.model.trust_remote_code).eval()
+    # Both models get the same placement (GPUs via device_map="auto" when CUDA is present),
+    # so M0 sits where M1 will; M0 is dropped before M1 is loaded.
+    placement = evaluation_device_map()
+    m0 = load_model(str(original), cfg.model.dtype, cfg.model.trust_remote_code, placement).eval()
     analysis = PairAnalysis.from_config(m0, tokenizer, fmt, bench, cfg)
     del m0
-    m1 = load_model(unlearned, cfg.model.dtype, cfg.model.trust_remote_code).eval()
+    m1 = load_model(unlearned, cfg.model.dtype, cfg.model.trust_remote_code, placement).eval()
     result = analysis.evaluate(m1)
     record = RunRecord(
         run_dir,
