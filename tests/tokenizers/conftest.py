@@ -8,8 +8,10 @@
   a fast (``tokenizers``) tokenizer with offsets.
 - ``llama2_slow``: the same ``tokenizer.model`` through transformers' SentencePiece
   backend, which has no offset mapping (exercises the fallback of ``encode_parts``).
-- ``bytelevel``: a byte-level BPE (GPT-2 / Llama-3 family) built with ``tokenizers``,
-  with Llama-3's BOS post-processor and a Llama-3-shaped chat template.
+- ``bytelevel``: a byte-level BPE (Llama-3 family) built with ``tokenizers``, with
+  Llama-3's BOS post-processor and a Llama-3-shaped chat template.
+- ``bytelevel_nobos``: the same BPE adding no BOS, with a ChatML (Qwen3-shaped) template,
+  as GPT-2, SmolLM2 and Qwen ship theirs.
 
 Each vocabulary is small (300 pieces), so words split into many tokens: boundary
 effects show up on short prompts.
@@ -118,9 +120,13 @@ def llama2_slow(llama2_folder: Path) -> Any:
     return tokenizer
 
 
-@pytest.fixture(scope="session")
-def bytelevel() -> Any:
-    """A byte-level BPE with Llama-3's special tokens, BOS post-processor and chat format."""
+def build_bytelevel(with_bos: bool) -> Any:
+    """A byte-level BPE trained on :func:`corpus`, with Llama-3's special tokens.
+
+    Args:
+        with_bos: add ``<|begin_of_text|>`` to every encoding (Llama-3); without it the
+            tokenizer adds nothing, as GPT-2, SmolLM2 and Qwen do.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -141,28 +147,40 @@ def bytelevel() -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(corpus(), trainer=trainer)
-    bos = tok.token_to_id("<|begin_of_text|>")
-    tok.post_processor = processors.Sequence(
-        [
-            processors.ByteLevel(trim_offsets=False),
+    steps: list[Any] = [processors.ByteLevel(trim_offsets=False)]
+    if with_bos:
+        bos = tok.token_to_id("<|begin_of_text|>")
+        steps.append(
             processors.TemplateProcessing(
                 single="<|begin_of_text|> $A",
                 pair="<|begin_of_text|> $A <|begin_of_text|> $B",
                 special_tokens=[("<|begin_of_text|>", bos)],
-            ),
-        ]
-    )
+            )
+        )
+    tok.post_processor = processors.Sequence(steps)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token="<|begin_of_text|>",
+        bos_token="<|begin_of_text|>" if with_bos else None,
         eos_token="<|eot_id|>",
         pad_token="<|end_of_text|>",
     )
-    tokenizer.chat_template = LLAMA3_CHAT
+    tokenizer.chat_template = LLAMA3_CHAT if with_bos else QWEN3_CHAT
     return tokenizer
 
 
-FAMILIES = ("llama2", "llama2_slow", "bytelevel")
+@pytest.fixture(scope="session")
+def bytelevel() -> Any:
+    """Llama-3 family: byte-level BPE, BOS added, Llama-3-shaped chat template."""
+    return build_bytelevel(with_bos=True)
+
+
+@pytest.fixture(scope="session")
+def bytelevel_nobos() -> Any:
+    """GPT-2 / SmolLM2 / Qwen family: byte-level BPE, no BOS, ChatML-shaped template."""
+    return build_bytelevel(with_bos=False)
+
+
+FAMILIES = ("llama2", "llama2_slow", "bytelevel", "bytelevel_nobos")
 
 
 @pytest.fixture(params=FAMILIES)

@@ -43,10 +43,12 @@ def test_prompt_ids_are_the_whole_text_and_span_is_the_question(family, kind):
     assert decode(family, span).strip() == parts.question
 
 
-def test_bos_follows_the_tokenizer(llama2, bytelevel):
+def test_bos_follows_the_tokenizer(llama2, bytelevel, bytelevel_nobos):
     _, parts = KINDS["qa"](llama2)
     assert encode_parts(llama2, parts).input_ids[0] == llama2.bos_token_id
     assert encode_parts(bytelevel, parts).input_ids[0] == bytelevel.bos_token_id
+    plain = bytelevel_nobos(parts.text, add_special_tokens=False)["input_ids"]
+    assert encode_parts(bytelevel_nobos, parts).input_ids == plain
     _, chat = KINDS["chat"](llama2)
     ids = encode_parts(llama2, chat).input_ids
     assert ids[0] == llama2.bos_token_id and ids[1] != llama2.bos_token_id  # not doubled
