@@ -99,9 +99,11 @@ class Workload:
         self.prompts = [self.fmt.parts(item.question, tokenizer, icl=icl) for item in items]
         self.answers = [item.answer for item in items]
         self.units = [split_units(tokenizer, p, cfg.unpact.granularity) for p in self.prompts]
+        from unpact_exp.analysis.contributions import target_ids
+
         prefix = self.fmt.answer_prefix
         self.targets = [
-            tokenizer(prefix + a, add_special_tokens=False)["input_ids"] for a in self.answers
+            target_ids(tokenizer, p, a, prefix) for p, a in zip(self.prompts, self.answers)
         ]
         self.batch_size = int(cfg.unpact.batch_size)
 

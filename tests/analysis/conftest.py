@@ -59,6 +59,7 @@ def prompt_format() -> PromptFormat:
         system_prompt=None,
         icl_template="Question: {question}\nAnswer: {answer}\n\n",
         answer_prefix=" ",
+        chat_template_kwargs={},
     )
 
 

@@ -83,7 +83,7 @@ def test_batched_equals_one_at_a_time(tokenizer, prompt_format, tiny_llama, gran
 def test_contribution_vectors_match_a_direct_definition(tokenizer, prompt_format, tiny_llama):
     parts = prompt_format.parts("Where was Alice Smith born?")
     units = split_units(tokenizer, parts, "token")
-    target = target_ids(tokenizer, "Paris", " ")
+    target = target_ids(tokenizer, parts, "Paris", " ")
     ((lp, contribs),) = contribution_vectors(
         tiny_llama, [units], [target], "delete", 0, 64, tokenizer.pad_token_id
     )
@@ -115,12 +115,13 @@ def test_filler_falls_back_to_pad():
     assert resolve_filler_id(NoUnk(), None) == 7
 
 
-def test_target_ids_prefix_and_empty_answer(tokenizer):
-    assert (
-        target_ids(tokenizer, "Carol White", " ")
-        == tokenizer(" Carol White", add_special_tokens=False)["input_ids"]
-    )
-    assert target_ids(tokenizer, "", " ") == [tokenizer.eos_token_id]
+def test_target_ids_prefix_and_empty_answer(tokenizer, prompt_format):
+    parts = prompt_format.parts("Where was Alice Smith born?")
+    prompt_ids = tokenizer(parts.text)["input_ids"]
+    joint = tokenizer(parts.text + " Carol White")["input_ids"]
+    assert joint[: len(prompt_ids)] == prompt_ids
+    assert target_ids(tokenizer, parts, "Carol White", " ") == joint[len(prompt_ids) :]
+    assert target_ids(tokenizer, parts, "", " ") == [tokenizer.eos_token_id]
 
 
 def test_select_targets():

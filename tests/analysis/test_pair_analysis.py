@@ -67,6 +67,7 @@ def benchmark(tokenizer, prompt_format, tiny_llama, root_cfg):
         forget_qa=known(FORGET),
         retain_qa=known(RETAIN),
         icl=ICL,
+        retain_icl=ICL,
         utility_qa=known(UTILITY) + [QAItem("Where is Rome?", "zebra zebra zebra")],
         mc_forget=_mc(tiny_llama, tokenizer, prompt_format, FORGET[:2]),
         mc_retain=_mc(tiny_llama, tokenizer, prompt_format, RETAIN[:1]),

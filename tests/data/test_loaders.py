@@ -46,9 +46,27 @@ def test_muse_yaml_loads_snapshot(name, request) -> None:
     assert bench.forget_qa == qa(rows["knowmem/forget_qa"])
     assert bench.retain_qa == qa(rows["knowmem/retain_qa"])
     assert bench.icl == qa(rows["knowmem/forget_qa_icl"])
+    assert bench.retain_icl == qa(rows["knowmem/retain_qa_icl"])
+    assert bench.retain_icl != bench.icl
     assert bench.verbmem_forget == qa(rows["verbmem/forget"], "prompt", "gt")
-    assert bench.utility_qa == qa(rows["knowmem/retain_qa"])
+    assert bench.utility_qa == []  # MUSE's only retain questions are retain_qa, counted there
     assert bench.mc_forget == bench.mc_retain == bench.utility_mc == []
+
+
+def test_muse_utility_items_that_are_retain_items_are_kept_once(news_snapshot) -> None:
+    """utility_qa on the retain split (the old news.yaml) must not score each question twice."""
+    cfg = data_cfg("news", path=str(news_snapshot.path), utility_qa="knowmem/retain_qa")
+    bench = load_benchmark(cfg)
+    assert bench.retain_qa == qa(news_snapshot.rows["knowmem/retain_qa"])
+    assert bench.utility_qa == []
+    utility = bench.retain_qa + bench.utility_qa
+    assert len(utility) == len(set(utility)) == 2
+
+
+def test_muse_utility_items_keep_new_ones_once(news_snapshot) -> None:
+    cfg = data_cfg("news", path=str(news_snapshot.path), utility_qa="knowmem/forget_qa_icl")
+    extra = news_snapshot.rows["knowmem/forget_qa_icl"]
+    assert load_benchmark(cfg).utility_qa == qa(extra)
 
 
 def test_wmdp_bio_yaml_loads_snapshots(wmdp_paths) -> None:
@@ -114,6 +132,7 @@ def test_synthetic_layout_with_extra_subsets(tmp_path: Path) -> None:
         hub_id=None,
         path=str(tmp_path),
         icl=None,
+        retain_icl=None,
         verbmem=None,
         mc_forget="mc/forget",
         mc_retain="mc/retain",
@@ -127,7 +146,7 @@ def test_synthetic_layout_with_extra_subsets(tmp_path: Path) -> None:
     assert bench.mc_forget == [MCItem("Ada Moor was born in?", ("Oslo", "Rome"), 0)]
     assert bench.mc_retain == bench.utility_mc == [MCItem("Ben Lund is a?", ("pilot", "baker"), 1)]
     assert bench.utility_qa == [QAItem("What is 2 + 2?", "4")]
-    assert bench.icl == bench.verbmem_forget == []
+    assert bench.icl == bench.retain_icl == bench.verbmem_forget == []
 
 
 def test_missing_field_names_field_and_file(news_snapshot) -> None:

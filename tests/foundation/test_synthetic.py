@@ -51,7 +51,7 @@ def test_layout_and_fields() -> None:
         "raw/retain1": {"text"},
         "raw/retain2": {"text"},
         "raw/holdout": {"text"},
-        "knowmem/forget_qa": {"question", "answer"},
+        "knowmem/forget_qa": {"question", "answer", "paraphrases"},
         "knowmem/retain_qa": {"question", "answer"},
         "knowmem/forget_qa_icl": {"question", "answer"},
         "knowmem/retain_qa_icl": {"question", "answer"},
@@ -89,3 +89,11 @@ def test_written_once_and_atomically(tmp_path) -> None:
     write_benchmark(generate(seed=0, **ARGS), tmp_path / "bench")  # already there: untouched
     assert (out / "raw" / "forget.jsonl").stat().st_mtime_ns == stamp
     assert not list(tmp_path.glob(".bench.tmp-*"))
+
+
+def test_forget_questions_carry_their_other_wordings() -> None:
+    """The paraphrase attack's data: the attribute's other templates, never the question."""
+    for row in generate(seed=3, **ARGS)["knowmem/forget_qa"]:
+        assert len(row["paraphrases"]) == 2 and row["question"] not in row["paraphrases"]
+        name_words = set(row["question"].split()) & set(row["paraphrases"][0].split())
+        assert name_words  # the same entity is asked about

@@ -13,7 +13,14 @@ from unpact_exp.models.gguf import DONE, converted_dir, find_gguf
 from unpact_exp.models.loading import resolve_source
 
 MODEL_KEYS = ("name", "hub_id", "path", "dtype", "trust_remote_code", "decoder_layer_cls")
-PROMPT_KEYS = ("template", "use_chat_template", "system_prompt", "icl_template", "answer_prefix")
+PROMPT_KEYS = (
+    "template",
+    "use_chat_template",
+    "system_prompt",
+    "icl_template",
+    "answer_prefix",
+    "chat_template_kwargs",
+)
 
 
 def model_cfg(**gguf: str):

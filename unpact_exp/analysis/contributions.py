@@ -22,9 +22,9 @@ import torch
 
 from unpact_exp.analysis.config import REMOVALS, TARGETS, check_choice
 from unpact_exp.analysis.scoring import family_target_logprobs, padding_id
-from unpact_exp.analysis.units import PromptUnits, split_units
+from unpact_exp.analysis.units import PromptUnits, units_of
 from unpact_exp.errors import UnpactConfigError
-from unpact_exp.models.prompt import PromptParts
+from unpact_exp.models.prompt import EncodedPrompt, PromptParts, encode_parts
 
 
 @dataclass(frozen=True)
@@ -77,24 +77,39 @@ def resolve_filler_id(tokenizer: Any, filler: str | None) -> int:
     return int(ids[0])
 
 
-def target_ids(tokenizer: Any, answer: str, answer_prefix: str) -> list[int]:
-    """Token ids of a target answer, as appended after a prompt.
+def encode_target(
+    tokenizer: Any, parts: PromptParts, answer: str, answer_prefix: str
+) -> tuple[EncodedPrompt, list[int]]:
+    """A prompt and the ids of a target answer after it, tokenized together.
 
-    The target text is ``answer_prefix + answer`` tokenized without special tokens (the
-    same convention as training on gold answers). An empty answer, or one that
-    tokenizes to nothing, becomes ``[eos]``: the model's "answer" was to stop.
+    The sequence scored is ``tokenizer(prompt + answer_prefix + answer)`` (one string, so
+    a SentencePiece tokenizer puts no stray "▁" at the boundary, see
+    :func:`~unpact_exp.models.prompt.encode_parts`); the target is every token holding an
+    answer character (the same convention as training on gold answers). An empty answer,
+    or one that tokenizes to nothing, becomes ``[eos]`` after the prompt alone: the
+    model's "answer" was to stop.
+
+    Returns:
+        The encoded prompt (question span included) and the target ids.
 
     Raises:
         UnpactConfigError: the answer is empty and the tokenizer has no EOS token.
     """
-    ids = tokenizer(answer_prefix + answer, add_special_tokens=False)["input_ids"] if answer else []
-    if ids:
-        return list(ids)
+    encoded = encode_parts(tokenizer, parts, answer_prefix + answer if answer else "")
+    if encoded.answer_ids:
+        return encoded, list(encoded.answer_ids)
     if tokenizer.eos_token_id is None:
         raise UnpactConfigError(
             f"answer {answer!r} is empty and the tokenizer has no eos token to score instead."
         )
-    return [int(tokenizer.eos_token_id)]
+    if answer:
+        encoded = encode_parts(tokenizer, parts)
+    return encoded, [int(tokenizer.eos_token_id)]
+
+
+def target_ids(tokenizer: Any, parts: PromptParts, answer: str, answer_prefix: str) -> list[int]:
+    """Token ids of a target answer as tokenized after its prompt (see :func:`encode_target`)."""
+    return encode_target(tokenizer, parts, answer, answer_prefix)[1]
 
 
 def select_targets(target: str, generated: Sequence[str], reference: Sequence[str]) -> list[str]:
@@ -169,15 +184,22 @@ def prompt_contributions(
         answers: target answer texts (the greedy answer or the gold one, see
             :func:`select_targets`; for multiple choice, the letter).
         answer_prefix: ``PromptFormat.answer_prefix``, put before every target.
-        granularity: ``token`` or ``word`` (see :func:`split_units`).
+        granularity: ``token`` or ``word`` (see :func:`units_of`).
         removal: ``delete`` or ``replace``.
         filler: ``unpact.filler`` (see :func:`resolve_filler_id`).
         batch_size: sequences per forward pass (``unpact.batch_size``).
     """
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers; give one each.")
-    units = [split_units(tokenizer, parts, granularity) for parts in prompts]
-    targets = [target_ids(tokenizer, answer, answer_prefix) for answer in answers]
+    encoded = [
+        encode_target(tokenizer, parts, answer, answer_prefix)
+        for parts, answer in zip(prompts, answers)
+    ]
+    units = [
+        units_of(tokenizer, enc, parts.question, granularity)
+        for parts, (enc, _) in zip(prompts, encoded)
+    ]
+    targets = [target for _, target in encoded]
     filler_id = resolve_filler_id(tokenizer, filler) if removal == "replace" else 0
     scored = contribution_vectors(
         model, units, targets, removal, filler_id, batch_size, padding_id(tokenizer)

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from unpact_exp.analysis.contributions import target_ids
+from unpact_exp.analysis.contributions import encode_target
 from unpact_exp.analysis.scoring import mean_target_logprobs, padding_id
 from unpact_exp.data.schema import MCItem
-from unpact_exp.models.prompt import LETTERS, PromptFormat, encode_parts
+from unpact_exp.models.prompt import LETTERS, PromptFormat
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,13 +59,15 @@ def mc_letter_logprobs(
 ) -> list[list[float]]:
     """Mean log-prob of each choice letter (``answer_prefix + letter``) after each item's prompt.
 
-    All letters of all items are scored in the same batched passes.
+    Each letter is tokenized together with its prompt (one string, as the model would
+    read it). All letters of all items are scored in the same batched passes.
     """
     pairs: list[tuple[list[int], list[int]]] = []
     for item in items:
-        prompt = encode_parts(tokenizer, prompt_format.mc_parts(item, tokenizer)).input_ids
+        parts = prompt_format.mc_parts(item, tokenizer)
         for letter in LETTERS[: len(item.choices)]:
-            pairs.append((prompt, target_ids(tokenizer, letter, prompt_format.answer_prefix)))
+            encoded, target = encode_target(tokenizer, parts, letter, prompt_format.answer_prefix)
+            pairs.append((encoded.input_ids, target))
     scores = mean_target_logprobs(model, pairs, batch_size, padding_id(tokenizer))
     result: list[list[float]] = []
     cursor = 0

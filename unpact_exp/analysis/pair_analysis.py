@@ -28,7 +28,7 @@ questions M1 now gets wrong, ``*_retained`` over those it still gets right.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -234,6 +234,8 @@ class PairAnalysis:
         self.eval: EvalConfig = _coerce(EvalConfig, eval_cfg)
         ctx = TaskContext(tokenizer, prompt_format, tuple(benchmark.icl), self.unpact, self.eval)
         self._qa, self._mc = QATask(ctx), MCTask(ctx)
+        # Retain and utility questions get the retain ICL examples (MUSE's knowmem_r).
+        retain_qa = QATask(replace(ctx, icl=tuple(benchmark.retain_icl)))
         forget_cap, utility_cap = self.eval.max_forget_questions, self.eval.max_utility_items
         kinds = rate_kinds(self.eval.rate_items, benchmark)
         forget = (
@@ -241,9 +243,9 @@ class PairAnalysis:
             ("mc_forget", self._mc, benchmark.mc_forget),
         )
         utility = (
-            ("retain_qa", self._qa, benchmark.retain_qa),
+            ("retain_qa", retain_qa, benchmark.retain_qa),
             ("mc_retain", self._mc, benchmark.mc_retain),
-            ("utility_qa", self._qa, benchmark.utility_qa),
+            ("utility_qa", retain_qa, benchmark.utility_qa),
             ("utility_mc", self._mc, benchmark.utility_mc),
         )
         # MC lists outside the rates still get an accuracy (mc_forget_acc / mc_retain_acc).

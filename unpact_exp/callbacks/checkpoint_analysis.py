@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 
+from unpact_exp.analysis.inference import model_device
 from unpact_exp.analysis.question_table import write_question_csv
 from unpact_exp.results import RunRecord
 from unpact_exp.training.distributed import barrier, full_copy_on_rank0
@@ -50,7 +52,8 @@ class CheckpointAnalysis(pl.Callback):
     """Evaluate the policy against the original model at checkpoints.
 
     Args:
-        make_analysis: builds the PairAnalysis (loads M0); called once, on rank 0.
+        make_analysis: builds the PairAnalysis (loads M0 onto the given device, the one the
+            evaluated model sits on); called once, on rank 0.
         every_n_steps: evaluate when ``global_step % every_n_steps == 0`` (0: never mid-run).
         at_start: also evaluate before the first step.
         heatmap_questions: forget questions drawn in the heatmap (0: no heatmap).
@@ -61,7 +64,7 @@ class CheckpointAnalysis(pl.Callback):
 
     def __init__(
         self,
-        make_analysis: Callable[[], Any],
+        make_analysis: Callable[[torch.device], Any],
         every_n_steps: int,
         at_start: bool,
         heatmap_questions: int,
@@ -130,7 +133,7 @@ class CheckpointAnalysis(pl.Callback):
         model = full_copy_on_rank0(module.policy, trainer.global_rank)
         if trainer.global_rank == 0:
             if self.analysis is None:
-                self.analysis = self.make_analysis()
+                self.analysis = self.make_analysis(model_device(model))
             use_cache = model.config.use_cache
             model.config.use_cache = True  # generation as a user would run it (and as eval.py)
             try:
@@ -186,14 +189,15 @@ class PairAnalysisFactory:
             cfg,
         )
 
-    def __call__(self) -> Any:
-        """Load M0 from the run's source and analyse it once."""
+    def __call__(self, device: torch.device) -> Any:
+        """Load M0 from the run's source onto ``device`` (M1's) and analyse it once."""
         from unpact_exp.analysis.pair_analysis import PairAnalysis
         from unpact_exp.models.loading import load_model
 
         cfg = self.cfg
         original = load_model(self.source, cfg.model.dtype, cfg.model.trust_remote_code)
-        return PairAnalysis.from_config(original.eval(), self.tokenizer, self.fmt, self.bench, cfg)
+        original = original.to(device).eval()
+        return PairAnalysis.from_config(original, self.tokenizer, self.fmt, self.bench, cfg)
 
 
 def build_analysis_callback(

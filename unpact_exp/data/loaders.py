@@ -7,9 +7,10 @@ where a part is optional. Every key below is required in the YAML (no Python def
 ``source: muse`` (MUSE-News, MUSE-Books) and ``source: synthetic`` (the generated benchmark,
 written in the MUSE layout plus ``mc/`` and ``general/``; the framework sets ``path``):
     ``name, source, hub_id, path, max_length, train_on`` and the references
-    ``forget, retain`` (``text``; required), ``forget_qa, retain_qa, icl, utility_qa``
-    (``question, answer``), ``verbmem`` (``prompt, gt``), ``mc_forget, mc_retain, utility_mc``
-    (``question, choices, answer``), all read from the one dataset ``hub_id`` / ``path``.
+    ``forget, retain`` (``text``; required), ``forget_qa, retain_qa, icl, retain_icl,
+    utility_qa`` (``question, answer``), ``verbmem`` (``prompt, gt``), ``mc_forget,
+    mc_retain, utility_mc`` (``question, choices, answer``), all read from the one dataset
+    ``hub_id`` / ``path``.
 
 ``source: wmdp`` (WMDP-Bio, WMDP-Cyber), where each part lives in its own hub repo:
     ``name, source, max_length, train_on``; ``hub_id, path, eval`` (MC questions ->
@@ -49,6 +50,7 @@ REF_FIELDS = {
     "forget_qa": QA_FIELDS,
     "retain_qa": QA_FIELDS,
     "icl": QA_FIELDS,
+    "retain_icl": QA_FIELDS,
     "verbmem": VERBMEM_FIELDS,
     "mc_forget": MC_FIELDS,
     "mc_retain": MC_FIELDS,
@@ -67,6 +69,7 @@ MUSE_KEYS = (
     "forget_qa",
     "retain_qa",
     "icl",
+    "retain_icl",
     "verbmem",
     "mc_forget",
     "mc_retain",
@@ -187,8 +190,28 @@ def _check_keys(cfg: Mapping[str, Any], keys: tuple[str, ...], train_ons: tuple[
             parse_ref(cfg[key], key)
 
 
+def without_repeats(items: list[QAItem], seen: list[QAItem]) -> list[QAItem]:
+    """``items`` minus those already in ``seen`` (and minus repeats within ``items``).
+
+    MUSE has one retain question set: ``utility_qa`` pointing at the same split as
+    ``retain_qa`` would score, and count in the destructive rate, every question twice.
+    """
+    known = set(seen)
+    kept = []
+    for item in items:
+        if item not in known:
+            known.add(item)
+            kept.append(item)
+    return kept
+
+
 def load_muse(cfg: Mapping[str, Any]) -> Benchmark:
     """Load a MUSE-layout dataset (news, books, synthetic) from ``cfg.hub_id`` / ``cfg.path``.
+
+    As in MUSE's own evaluation (``eval.py`` of github.com/swj0419/muse_bench: knowmem_f uses
+    ``knowmem/forget_qa_icl``, knowmem_r ``knowmem/retain_qa_icl``), forget questions get the
+    ``icl`` examples and retain / utility questions the ``retain_icl`` ones. Utility items that
+    are also retain items are kept once (see :func:`without_repeats`).
 
     Raises:
         UnpactConfigError: a key is missing or invalid.
@@ -203,17 +226,19 @@ def load_muse(cfg: Mapping[str, Any]) -> Benchmark:
     def read(key: str) -> tuple[datasets.Dataset, str] | None:
         return _read_ref(cfg, key, cfg["hub_id"], cfg["path"], "path")
 
+    retain_qa = _qa(read("retain_qa"))
     return Benchmark(
         name=str(cfg["name"]),
         forget_text=_texts(read("forget")),
         retain_text=_texts(read("retain")),
         forget_qa=_qa(read("forget_qa")),
-        retain_qa=_qa(read("retain_qa")),
+        retain_qa=retain_qa,
         icl=_qa(read("icl")),
+        retain_icl=_qa(read("retain_icl")),
         verbmem_forget=_qa(read("verbmem"), "prompt", "gt"),
         mc_forget=_mc(read("mc_forget")),
         mc_retain=_mc(read("mc_retain")),
-        utility_qa=_qa(read("utility_qa")),
+        utility_qa=without_repeats(_qa(read("utility_qa")), retain_qa),
         utility_mc=_mc(read("utility_mc")),
     )
 

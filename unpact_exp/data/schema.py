@@ -51,7 +51,9 @@ class Benchmark:
         retain_text: raw retain corpus documents (regularizers, utility).
         forget_qa: knowmem questions about the forget set.
         retain_qa: knowmem questions about the retain set.
-        icl: in-context examples prepended to knowmem prompts (never perturbed by UNPACT).
+        icl: in-context examples prepended to forget knowmem prompts (never perturbed by UNPACT).
+        retain_icl: in-context examples prepended to retain and utility knowmem prompts
+            (MUSE's ``knowmem/retain_qa_icl``).
         verbmem_forget: verbatim-memorisation prompts, as QA items (prompt -> gt continuation).
         mc_forget: multiple-choice items about the forget set (WMDP-style).
         mc_retain: multiple-choice items about the retain set.
@@ -65,6 +67,7 @@ class Benchmark:
     forget_qa: list[QAItem] = field(default_factory=list)
     retain_qa: list[QAItem] = field(default_factory=list)
     icl: list[QAItem] = field(default_factory=list)
+    retain_icl: list[QAItem] = field(default_factory=list)
     verbmem_forget: list[QAItem] = field(default_factory=list)
     mc_forget: list[MCItem] = field(default_factory=list)
     mc_retain: list[MCItem] = field(default_factory=list)

@@ -13,6 +13,7 @@ Resolution order for a ``model`` config node:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,27 @@ def resolve_source(model_cfg: Any, artifacts_dir: str | Path, data_name: str) ->
     )
 
 
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "tokenizer.model")
+
+
+def is_tokenizer_folder(path: str | Path) -> bool:
+    """Whether ``path`` holds a saved tokenizer (a model folder, or tokenizer files alone)."""
+    return is_hf_folder(path) or any((Path(path) / f).is_file() for f in TOKENIZER_FILES)
+
+
+def tokenizer_source(model_cfg: Any, model_source: str) -> str:
+    """Where the tokenizer is loaded from: ``model.tokenizer_path``, else the model's own source.
+
+    MUSE evaluates its targets with Llama-2-7b-hf's tokenizer, so the MUSE target configs
+    name it; every other model uses the tokenizer saved beside its weights (null).
+    """
+    path = model_cfg.tokenizer_path
+    if not path:
+        return model_source
+    local = Path(str(path)).expanduser()
+    return str(local) if local.exists() else str(path)
+
+
 def load_tokenizer(source: str, trust_remote_code: bool) -> Any:
     """Tokenizer from a folder or hub id, set up for left padding (batched generation/scoring).
 
@@ -76,19 +98,42 @@ def load_tokenizer(source: str, trust_remote_code: bool) -> Any:
     """
     from transformers import AutoTokenizer
 
-    tokenizer = _from_pretrained(AutoTokenizer, source, trust_remote_code=trust_remote_code)
+    tokenizer = _from_pretrained(
+        AutoTokenizer, source, is_tokenizer_folder, trust_remote_code=trust_remote_code
+    )
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_model(source: str, dtype: str, trust_remote_code: bool) -> Any:
-    """Causal LM from a folder or hub id, in ``dtype``, with a pad id for ``generate``."""
+def evaluation_device_map() -> str | None:
+    """How ``eval.py`` places models: ``"auto"`` (accelerate fills the GPUs) when CUDA is
+    present, else ``None`` (CPU). Both models of a pair get the same placement."""
+    import torch
+
+    return "auto" if torch.cuda.is_available() else None
+
+
+def load_model(
+    source: str, dtype: str, trust_remote_code: bool, device_map: str | None = None
+) -> Any:
+    """Causal LM from a folder or hub id, in ``dtype``, with a pad id for ``generate``.
+
+    Args:
+        device_map: passed to ``from_pretrained`` when set (``"auto"`` for evaluation on
+            GPUs, see :func:`evaluation_device_map`); ``None`` loads on the CPU.
+    """
     from transformers import AutoModelForCausalLM
 
+    placement = {} if device_map is None else {"device_map": device_map}
     model = _from_pretrained(
-        AutoModelForCausalLM, source, dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
+        AutoModelForCausalLM,
+        source,
+        is_hf_folder,
+        dtype=torch_dtype(dtype),
+        trust_remote_code=trust_remote_code,
+        **placement,
     )
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = model.config.eos_token_id
@@ -100,15 +145,18 @@ def load_pretrained(source: str, dtype: str, trust_remote_code: bool) -> tuple[A
     return load_model(source, dtype, trust_remote_code), load_tokenizer(source, trust_remote_code)
 
 
-def _from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
+def _from_pretrained(
+    cls: Any, source: str, loadable: Callable[[str | Path], bool], **kwargs: Any
+) -> Any:
     """``cls.from_pretrained`` that never hangs offline.
 
-    Local folders load directly. A hub id is tried from the local HF cache first;
+    Local folders load directly (``loadable`` says whether a folder holds what ``cls``
+    reads). A hub id is tried from the local HF cache first;
     if it is not cached and the hub is unreachable (offline flag, no network), one
     :class:`ModelLoadError` names the id and the ``model.path`` override.
     """
     if Path(source).exists():
-        if not is_hf_folder(source):
+        if not loadable(source):
             raise ModelLoadError(
                 f"{source!r} is not a Hugging Face model folder (no config.json); "
                 "point model.path at a folder written by save_pretrained."

@@ -2,10 +2,12 @@
 
 UNPACT (SPEC section 2, knob ``unpact.scope: question``) perturbs only the words of
 the user's question, never the chat template, special tokens or in-context
-examples. Every prompt is therefore built as ``prefix + question + suffix`` and
-tokenized segment by segment, so the token span of the question is exact rather
-than recovered afterwards from character offsets. Training, generation and
-analysis all go through :func:`encode_parts`, so they see identical token ids.
+examples. Every prompt is therefore built as ``prefix + question + suffix`` (so the
+question's characters are known exactly) and tokenized *as one string*, the way a
+user or the benchmark's own evaluation would send it; the question's token span and,
+for scored or trained sequences, the start of the answer come from the offset
+mapping (see :func:`encode_parts`). Training, generation and analysis all go through
+:func:`encode_parts`, so they see identical token ids.
 """
 
 from __future__ import annotations
@@ -43,17 +45,35 @@ class PromptParts:
 
 @dataclass(frozen=True)
 class EncodedPrompt:
-    """Token ids of a prompt and where the question lies in them.
+    """Token ids of a prompt (and optionally its answer) and where the question lies in them.
 
     Attributes:
-        input_ids: all prompt token ids (prefix, question, suffix).
+        input_ids: the prompt's token ids (BOS, template, question, ...), as they appear at the
+            start of ``tokenizer(prompt + answer)``.
         question_start: index of the first question token in ``input_ids``.
         question_end: index one past the last question token (exclusive).
+        answer_ids: the ids that follow ``input_ids`` in the joint tokenization: the tokens
+            holding the answer's characters (empty when no answer was given).
+        offsets: character span of each id of ``input_ids`` in the prompt text, or ``None``
+            for tokenizers without an offset mapping (see :func:`encode_parts`).
+        question_chars: ``(start, end)`` of the question in the prompt text.
     """
 
     input_ids: list[int]
     question_start: int
     question_end: int
+    answer_ids: list[int]
+    offsets: tuple[tuple[int, int], ...] | None
+    question_chars: tuple[int, int]
+
+
+def _plain_dict(node: Any) -> dict[str, Any]:
+    """A config mapping as a plain ``dict`` (OmegaConf nodes are not JSON-like for Jinja)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(node, DictConfig):
+        return dict(OmegaConf.to_container(node, resolve=True))
+    return dict(node)
 
 
 class PromptFormat:
@@ -69,6 +89,8 @@ class PromptFormat:
             plain-text mode; it needs ``{question}`` and ``{answer}``.
         answer_prefix: text put between the prompt and a gold answer when training or
             scoring a target (e.g. a space after "Answer:").
+        chat_template_kwargs: extra variables for ``apply_chat_template`` (Qwen3 needs
+            ``enable_thinking: false``, or its short answer budget is spent in ``<think>``).
     """
 
     def __init__(
@@ -78,6 +100,7 @@ class PromptFormat:
         system_prompt: str | None,
         icl_template: str,
         answer_prefix: str,
+        chat_template_kwargs: dict[str, Any],
     ) -> None:
         if not use_chat_template and "{question}" not in template:
             raise UnpactConfigError(
@@ -89,6 +112,7 @@ class PromptFormat:
         self.system_prompt = system_prompt
         self.icl_template = icl_template
         self.answer_prefix = answer_prefix
+        self.chat_template_kwargs = dict(chat_template_kwargs)
 
     @classmethod
     def from_config(cls, cfg: Any) -> PromptFormat:
@@ -99,6 +123,7 @@ class PromptFormat:
             system_prompt=cfg.get("system_prompt"),
             icl_template=cfg.icl_template,
             answer_prefix=cfg.answer_prefix,
+            chat_template_kwargs=_plain_dict(cfg.chat_template_kwargs),
         )
 
     def _render(self, body: str, tokenizer: Any, icl: Sequence[QAItem]) -> str:
@@ -111,7 +136,7 @@ class PromptFormat:
                 messages.append({"role": "assistant", "content": ex.answer})
             messages.append({"role": "user", "content": body})
             return tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
+                messages, tokenize=False, add_generation_prompt=True, **self.chat_template_kwargs
             )
         shots = "".join(
             self.icl_template.format(question=ex.question, answer=ex.answer) for ex in icl
@@ -144,26 +169,108 @@ class PromptFormat:
         return self.parts(item.question, tokenizer, extra_after_question=choices)
 
 
-def encode_parts(tokenizer: Any, parts: PromptParts) -> EncodedPrompt:
-    """Tokenize prefix, question and suffix separately and concatenate.
+def adds_bos(tokenizer: Any, text: str) -> bool:
+    """Whether ``text`` should be tokenized with the tokenizer's special tokens.
 
-    The tokenizer's special start tokens (BOS) are added once, at the start of the
-    prefix (unless a chat template already wrote it); the question and suffix are
-    tokenized without special tokens. Empty segments contribute no tokens.
+    The tokenizer's own ``add_special_tokens`` behaviour decides whether a BOS goes
+    first (Llama adds one, GPT-2 does not), except when the text already starts with
+    the BOS written as text by a chat template: adding it again would double it.
     """
     bos = getattr(tokenizer, "bos_token", None)
-    # Chat templates already write BOS as text; adding it again would double it.
-    add_special = not (bos and parts.prefix.startswith(bos))
-    prefix_ids = tokenizer(parts.prefix, add_special_tokens=add_special)["input_ids"]
-    question_ids = (
-        tokenizer(parts.question, add_special_tokens=False)["input_ids"] if parts.question else []
-    )
-    suffix_ids = (
-        tokenizer(parts.suffix, add_special_tokens=False)["input_ids"] if parts.suffix else []
-    )
-    start = len(prefix_ids)
+    return not (bos and text.startswith(bos))
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two id lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _split_by_offsets(
+    offsets: Sequence[tuple[int, int]], prompt_len: int, q0: int, q1: int
+) -> tuple[int, int, int]:
+    """``(answer_start, question_start, question_end)`` token indices from character offsets.
+
+    A token belongs to the answer when it holds any character past the prompt, and to the
+    question when it holds any question character (so a token merged across a boundary
+    counts on the question's and answer's side: it is what UNPACT must remove, what the
+    loss must cover). Zero-width tokens (special tokens) belong to neither.
+    """
+    cut = next((k for k, (_, e) in enumerate(offsets) if e > prompt_len), len(offsets))
+    inside = [k for k, (s, e) in enumerate(offsets[:cut]) if e > s and s < q1 and e > q0]
+    if inside:
+        return cut, inside[0], inside[-1] + 1
+    start = next((k for k, (s, e) in enumerate(offsets[:cut]) if e > s and s >= q0), cut)
+    return cut, start, start
+
+
+def _split_by_ids(
+    tokenizer: Any, ids: Sequence[int], parts: PromptParts, special: bool, has_answer: bool
+) -> tuple[int, int, int]:
+    """The same split for tokenizers without offsets (slow / Python tokenizers).
+
+    Fallback: the prefix, prefix + question and prompt are tokenized alone, and each
+    boundary is where that tokenization stops agreeing with the joint one. A token that
+    straddles a boundary (a merge across it) differs from both sides, so it lands after
+    the boundary: in the question for the prefix/question boundary, in the answer for the
+    prompt/answer boundary, as with offsets. At the question's end, a straddling token is
+    kept in the question likewise.
+    """
+
+    def agree(text: str) -> tuple[int, int]:
+        alone = tokenizer(text, add_special_tokens=special)["input_ids"] if text else []
+        return _common_prefix(alone, ids), len(alone)
+
+    cut = agree(parts.text)[0] if has_answer else len(ids)
+    start = min(agree(parts.prefix)[0], cut)
+    agreed, alone = agree(parts.prefix + parts.question)
+    end = agreed + 1 if parts.question and agreed < alone else agreed
+    return cut, start, max(start, min(end, cut))
+
+
+def encode_parts(tokenizer: Any, parts: PromptParts, answer: str = "") -> EncodedPrompt:
+    """Tokenize the whole prompt (and ``answer`` after it) as one string; locate the question.
+
+    Tokenizing prefix, question and suffix separately gives ids no user would send:
+    SentencePiece (Llama-2) starts every separately tokenized piece with a "▁", so
+    ``"\\nAnswer:"`` alone is ``['▁', '<0x0A>', 'Answer', ':']`` but inside the prompt
+    ``['<0x0A>', 'Answer', ':']``. So the text is tokenized once, exactly as
+    ``tokenizer(prompt + answer)`` with the tokenizer's own BOS behaviour (see
+    :func:`adds_bos`), and the question's token span and the prompt/answer boundary come
+    from the offset mapping (:func:`_split_by_offsets`). Tokenizers without offsets
+    (``is_fast`` false) use :func:`_split_by_ids`, which agrees with the offsets wherever
+    no token crosses a boundary.
+
+    Args:
+        tokenizer: the model's tokenizer.
+        parts: the rendered prompt.
+        answer: text scored or trained on after the prompt (``answer_prefix + answer``);
+            empty for a prompt that is only generated from.
+    """
+    prompt = parts.text
+    q0 = len(parts.prefix)
+    q1 = q0 + len(parts.question)
+    special = adds_bos(tokenizer, prompt)
+    text = prompt + answer
+    offsets: tuple[tuple[int, int], ...] | None = None
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        all_offsets = [(int(s), int(e)) for s, e in enc["offset_mapping"]]
+        cut, start, end = _split_by_offsets(all_offsets, len(prompt), q0, q1)
+        offsets = tuple(all_offsets[:cut])
+    else:
+        ids = list(tokenizer(text, add_special_tokens=special)["input_ids"])
+        cut, start, end = _split_by_ids(tokenizer, ids, parts, special, bool(answer))
     return EncodedPrompt(
-        input_ids=list(prefix_ids) + list(question_ids) + list(suffix_ids),
+        input_ids=ids[:cut],
         question_start=start,
-        question_end=start + len(question_ids),
+        question_end=end,
+        answer_ids=ids[cut:],
+        offsets=offsets,
+        question_chars=(q0, q1),
     )

@@ -15,7 +15,14 @@ from typing import Any
 
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.errors import ModelLoadError
-from unpact_exp.models.loading import is_hf_folder, load_model, load_tokenizer, resolve_source
+from unpact_exp.models.loading import (
+    evaluation_device_map,
+    is_hf_folder,
+    load_model,
+    load_tokenizer,
+    resolve_source,
+    tokenizer_source,
+)
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import RunRecord, atomic_write_text
 
@@ -34,12 +41,17 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
         )
     original = cfg.original or resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    tokenizer = load_tokenizer(str(original), cfg.model.trust_remote_code)
+    tokenizer = load_tokenizer(
+        tokenizer_source(cfg.model, str(original)), cfg.model.trust_remote_code
+    )
     fmt = PromptFormat.from_config(cfg.model.prompt)
-    m0 = load_model(str(original), cfg.model.dtype, cfg.model.trust_remote_code).eval()
+    # Both models get the same placement (GPUs via device_map="auto" when CUDA is present),
+    # so M0 sits where M1 will; M0 is dropped before M1 is loaded.
+    placement = evaluation_device_map()
+    m0 = load_model(str(original), cfg.model.dtype, cfg.model.trust_remote_code, placement).eval()
     analysis = PairAnalysis.from_config(m0, tokenizer, fmt, bench, cfg)
     del m0
-    m1 = load_model(unlearned, cfg.model.dtype, cfg.model.trust_remote_code).eval()
+    m1 = load_model(unlearned, cfg.model.dtype, cfg.model.trust_remote_code, placement).eval()
     result = analysis.evaluate(m1, analysis.attack_names(final=True))
     record = RunRecord(
         run_dir,

@@ -44,6 +44,7 @@ def vocabulary_texts(bench: Benchmark, cfg: Any) -> list[str]:
         bench.forget_qa,
         bench.retain_qa,
         bench.icl,
+        bench.retain_icl,
         bench.utility_qa,
         bench.verbmem_forget,
     ):

@@ -27,7 +27,7 @@ from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.methods import registry
 from unpact_exp.methods.regularizers import build_regularizer, check_combination
-from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source
+from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source, tokenizer_source
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import RunRecord, read_results, setting_name
 from unpact_exp.training.sequences import Example, encode_qa, encode_texts
@@ -133,7 +133,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
     ensure_target(cfg, run_dir)
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
-    tokenizer = load_tokenizer(source, cfg.model.trust_remote_code)
+    tokenizer = load_tokenizer(tokenizer_source(cfg.model, source), cfg.model.trust_remote_code)
     fmt = PromptFormat.from_config(cfg.model.prompt)
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
     forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)

@@ -62,6 +62,10 @@ def encode_qa(
 ) -> list[Example]:
     """QA examples: the prompt rendered by ``prompt_format``, loss on the answer and EOS.
 
+    Prompt and ``answer_prefix + answer`` are tokenized together, as one string (see
+    :func:`~unpact_exp.models.prompt.encode_parts`); the labels are masked by character
+    offsets: every token holding an answer character carries a label, the prompt's do not.
+
     Truncation rule, when prompt + answer + EOS exceed ``max_length`` tokens (the
     smaller of ``data.max_length`` and ``model.max_length``): the prompt is cut from
     the *left* (its first tokens go: the start of the template, in-context examples,
@@ -72,9 +76,10 @@ def encode_qa(
     """
     out = []
     for i, item in enumerate(items):
-        prompt = encode_parts(tokenizer, prompt_format.parts(item.question, tokenizer)).input_ids
-        answer = tokenizer(prompt_format.answer_prefix + item.answer, add_special_tokens=False)
-        answer_ids = list(answer["input_ids"]) + [tokenizer.eos_token_id]
+        parts = prompt_format.parts(item.question, tokenizer)
+        encoded = encode_parts(tokenizer, parts, prompt_format.answer_prefix + item.answer)
+        prompt = encoded.input_ids
+        answer_ids = encoded.answer_ids + [tokenizer.eos_token_id]
         truncated = len(prompt) + len(answer_ids) > max_length
         prompt = prompt[-max(1, max_length - len(answer_ids)) :]
         ids = (prompt + answer_ids)[:max_length]

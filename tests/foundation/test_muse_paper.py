@@ -1,0 +1,20 @@
+"""``experiment=muse_news_paper`` / ``muse_books_paper`` compose to MUSE's published recipe."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("corpus", ["news", "books"])
+def test_muse_paper_recipe(make_cfg, corpus: str) -> None:
+    # model= / data= tell make_cfg not to shrink the synthetic world (the experiment sets them).
+    base = (f"model=muse_{corpus}_target", f"data={corpus}", f"experiment=muse_{corpus}_paper")
+    cfg = make_cfg(*base, "setting=npo_kl")
+    assert cfg.model.name == f"muse_{corpus}_target" and cfg.data.name == corpus
+    assert cfg.data.max_length == 2048 and cfg.data.train_on == "text"
+    assert cfg.method.name == "npo" and cfg.method.lr == 1.0e-5
+    effective = cfg.method.batch_size * cfg.trainer.devices * cfg.trainer.accumulate_grad_batches
+    assert effective == 32
+    assert cfg.trainer.max_steps == -1 and cfg.trainer.max_epochs == 10
+    tv = make_cfg(*base, "setting=tv")
+    assert tv.method.finetune_epochs == 10 and tv.method.alpha == 5.0 and tv.method.lr == 1.0e-5
