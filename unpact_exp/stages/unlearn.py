@@ -100,6 +100,23 @@ def encode_split(
     return examples
 
 
+def forget_prompts(
+    tokenizer: Any, fmt: PromptFormat, bench: Benchmark, train_on: str, forget: list[Example]
+) -> Any:
+    """What token-weighted objectives call for the forget questions' units (None for raw text).
+
+    A partial, so the units are only computed (with the weighting's granularity) when a
+    method asks for them.
+    """
+    if train_on != "qa":
+        return None
+    from unpact_exp.methods.token_weights import question_units
+
+    kept = [next(t for t, v in enumerate(e.labels) if v != -100) for e in forget]
+    questions = [item.question for item in bench.forget_qa]
+    return functools.partial(question_units, tokenizer, fmt, questions, kept)
+
+
 def warn_truncated(splits: dict[str, list[Example]], max_length: int) -> None:
     """One warning per run naming how many QA pairs were cut to fit ``max_length``."""
     counts = {name: sum(e.truncated for e in ex) for name, ex in splits.items() if ex}
@@ -138,7 +155,12 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
     forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
     hidden = AutoConfig.from_pretrained(source).hidden_size
-    runtime = {"n_forget": len(forget), "hidden_size": hidden, "seed": int(cfg.seed)}
+    runtime = {
+        "n_forget": len(forget),
+        "hidden_size": hidden,
+        "seed": int(cfg.seed),
+        "forget_prompts": forget_prompts(tokenizer, fmt, bench, cfg.data.train_on, forget),
+    }
     objective = registry.build(cfg.method, runtime)
     regularizer = build_regularizer(cfg.regularizer)
     uses_retain = objective.uses_retain or regularizer.uses_retain
