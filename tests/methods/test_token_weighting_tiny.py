@@ -1,0 +1,180 @@
+"""KeyToken-weighted GA/NPO and the forget-term weight on the tiny target (SPEC 11, 12).
+
+A weighted run trains, logs its weights, keeps them in its checkpoints, and a run killed
+mid-way and rerun ends exactly as the uninterrupted one (the weights come back from the
+checkpoint; they are never recomputed with the partly unlearned policy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import QUIET, SMALL_WORLD, compose_cfg
+from tests.reliability.helpers import assert_same_run, checkpoint
+from unpact_exp.errors import UnpactConfigError
+from unpact_exp.methods import registry
+from unpact_exp.methods.regularizers import build_regularizer
+from unpact_exp.results import read_results
+from unpact_exp.run import main
+from unpact_exp.stages.unlearn import validate
+from unpact_exp.training.module import UnlearnModule
+
+NPO_KEYTOKEN = [
+    "method=npo",
+    "regularizer=gd",
+    "method.token_weighting=keytoken",
+    "trainer.max_steps=5",
+    "trainer.checkpoint_every_n_steps=1",
+]
+
+
+class Crash(RuntimeError):
+    """Stands in for a kill after a step's checkpoint."""
+
+
+def _cfg(run_dir: Path, artifacts: Path, *overrides: str):
+    return compose_cfg([*SMALL_WORLD, *QUIET, *overrides], run_dir, artifacts)
+
+
+def _record_logs(monkeypatch) -> list[tuple[str, float]]:
+    seen: list[tuple[str, float]] = []
+    original = UnlearnModule.log
+
+    def log(self, name, value, *args, **kwargs):
+        seen.append((name, float(value)))
+        return original(self, name, value, *args, **kwargs)
+
+    monkeypatch.setattr(UnlearnModule, "log", log)
+    return seen
+
+
+def test_defaults_and_every_option_compose(make_cfg) -> None:
+    cfg = make_cfg("method=ga", "regularizer=kl")
+    assert cfg.method.token_weighting == "uniform" and cfg.method.forget_weight == 1.0
+    assert dict(cfg.method.keytokens) == dict(cfg.unpact)  # one source of the KeyToken knobs
+    assert cfg.regularizer.positions == "answer" and cfg.eval.rouge_stemming is False
+    assert make_cfg("method=rmu", "regularizer=none").method.reduction == "tokens"
+    runtime = {"n_forget": 3, "forget_prompts": lambda *a: None}
+    for method in ("ga", "npo"):
+        for weighting in ("uniform", "keytoken", "question"):
+            cfg = make_cfg(
+                f"method={method}",
+                f"method.token_weighting={weighting}",
+                "method.forget_weight=0.5",
+                "unpact.alpha=0.5",
+            )
+            validate(cfg)
+            objective = registry.build(cfg.method, runtime)
+            assert objective.forget_weight == 0.5
+            assert (objective.token_weights is None) == (weighting == "uniform")
+            if weighting != "uniform":
+                assert objective.token_weights.unpact.alpha == 0.5
+    for positions in ("answer", "all"):
+        cfg = make_cfg("regularizer=kl", f"regularizer.positions={positions}")
+        assert build_regularizer(cfg.regularizer).positions == positions
+    for reduction in ("tokens", "sequence", "all_positions"):
+        cfg = make_cfg("method=rmu", "regularizer=none", f"method.reduction={reduction}")
+        validate(cfg)
+        assert registry.build(cfg.method, {"hidden_size": 4, "seed": 0}).reduction == reduction
+    validate(make_cfg("eval.rouge_stemming=true"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["method.token_weighting=keytokens"], "token_weighting='keytokens'.*question"),
+        (["method.forget_weight=-1"], "method.forget_weight=-1"),
+        (["method.forget_weight=abc"], "method.forget_weight='abc' must be of type float"),
+        (["regularizer=kl", "regularizer.positions=every"], "regularizer.positions='every'"),
+        (["method=rmu", "method.reduction=mean"], "method.reduction='mean'"),
+        (["eval.rouge_stemming=yes"], "eval.rouge_stemming='yes'"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_choices(overrides, match, make_cfg) -> None:
+    reg = [] if any(o.startswith("regularizer=") for o in overrides) else ["regularizer=none"]
+    cfg = make_cfg(*reg, *overrides)
+    runtime = {"n_forget": 3, "hidden_size": 4, "seed": 0, "forget_prompts": lambda *a: None}
+    with pytest.raises(UnpactConfigError, match=match):
+        validate(cfg)
+        registry.build(cfg.method, runtime)
+
+
+def test_keytoken_weighting_on_raw_text_is_refused(make_cfg, tiny_target) -> None:
+    cfg = make_cfg("method=ga", "data.train_on=text", "method.token_weighting=keytoken")
+    with pytest.raises(UnpactConfigError, match="data.train_on=qa.*token_weighting=uniform"):
+        main(cfg)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, artifacts, tiny_target) -> Path:
+    run_dir = tmp_path_factory.mktemp("npo-keytoken-ref")
+    main(_cfg(run_dir, artifacts, *NPO_KEYTOKEN))
+    return run_dir
+
+
+def test_keytoken_npo_trains_logs_its_weights_and_checkpoints_them(
+    reference, tmp_path, artifacts, monkeypatch
+) -> None:
+    results = read_results(reference)
+    assert results["status"] == "completed" and results["steps"] == 5
+    state = checkpoint(reference)["state_dict"]
+    raw = state["objective.token_weights.raw"]
+    assert raw.shape[0] == results["n_forget_examples"]
+    assert bool(state["objective.token_weights.ready"])
+    assert (raw > 0).any() and (raw == 0).any()  # some answer tokens carry the fact, some not
+    assert torch.isfinite(state["objective.token_weights.ref_logp"]).all()
+
+    seen = _record_logs(monkeypatch)
+    run_dir = tmp_path / "logged"
+    main(_cfg(run_dir, artifacts, *NPO_KEYTOKEN[:-2], "trainer.max_steps=2"))
+    names = {name for name, _ in seen}
+    assert {"train/token_weight_max", "train/token_weight_zero_frac"} <= names
+    maxima = [v for name, v in seen if name == "train/token_weight_max"]
+    assert len(maxima) == 2 and all(v > 1.0 for v in maxima)  # mean 1, so not uniform
+
+
+def test_keytoken_npo_resumes_exactly(reference, tmp_path, artifacts, monkeypatch) -> None:
+    from unpact_exp.methods import token_weights
+
+    run_dir = tmp_path / "run"
+
+    def crash(self, *args):
+        if self.trainer.global_step == 3:
+            raise Crash("killed after step 3")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(UnlearnModule, "on_train_batch_end", crash, raising=False)
+        with pytest.raises(Crash):
+            main(_cfg(run_dir, artifacts, *NPO_KEYTOKEN))
+    saved = checkpoint(run_dir)["state_dict"]["objective.token_weights.raw"].clone()
+    assert checkpoint(run_dir)["global_step"] == 3
+
+    calls: list[int] = []
+    original = token_weights.raw_weights
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(token_weights, "raw_weights", spy)
+    main(_cfg(run_dir, artifacts, *NPO_KEYTOKEN))
+    assert not calls  # restored from the checkpoint, not recomputed
+    assert torch.equal(checkpoint(run_dir)["state_dict"]["objective.token_weights.raw"], saved)
+    assert_same_run(run_dir, reference, tol=0.0)
+
+
+def test_forget_weight_scales_the_forget_term(make_cfg, tiny_target) -> None:
+    """``total = forget_weight * forget + reg`` (the logged forget loss is unweighted)."""
+    cfg = make_cfg(
+        "method=ga",
+        "regularizer=gd",
+        "method.token_weighting=question",
+        "method.forget_weight=2.5",
+        "trainer.max_steps=2",
+    )
+    main(cfg)
+    losses = read_results(Path(cfg.paths.output_dir))["final_losses"]
+    assert losses["total"] == pytest.approx(2.5 * losses["forget"] + losses["reg"], rel=1e-5)
