@@ -28,6 +28,7 @@ from unpact_exp.methods.token_weights import (
     normalize_weights,
     raw_weights,
     remove_units,
+    text_windows,
     weight_logs,
 )
 
@@ -191,7 +192,7 @@ def _batch() -> dict[str, torch.Tensor]:
 def test_token_weights_cache_fills_once_and_restores_at_its_width() -> None:
     batch = _batch()
     prompts = ForgetPrompts(spans=(SPANS, ((1, 2),)), filler_id=0, pad_id=PAD)
-    weights = TokenWeights("keytoken", UNPACT, n_forget=2)
+    weights = TokenWeights("keytoken", UNPACT, window=32, n_forget=2)
     model = OneFactModel()
     weights.fill(model, [batch], lambda m, b: m(b["input_ids"], b["attention_mask"]), prompts)
     assert bool(weights.ready) and weights.raw.shape == (2, 6)  # longest example 7 tokens
@@ -207,7 +208,7 @@ def test_token_weights_cache_fills_once_and_restores_at_its_width() -> None:
     share = 6 * FACT_DELTA / (FACT_DELTA + THE_DELTA)
     assert float(normalized[0, 4]) == pytest.approx(share) and share == pytest.approx(5.5303, 1e-4)
 
-    restored = TokenWeights("keytoken", UNPACT, n_forget=2)
+    restored = TokenWeights("keytoken", UNPACT, window=32, n_forget=2)
     restored.load_state_dict(weights.state_dict())
     torch.testing.assert_close(restored.raw, weights.raw)
     torch.testing.assert_close(restored.ref_logp, weights.ref_logp)
@@ -228,3 +229,39 @@ def test_weighting_errors_name_the_fix(weighting, prompts, match) -> None:
     with pytest.raises(UnpactConfigError, match=match):
         check_weighting(weighting, prompts)
     check_weighting("uniform", None)  # raw text with uniform weights is fine
+
+
+def test_text_windows_take_the_previous_window_as_the_prompt() -> None:
+    ids = [BOS, 11, 12, 13, 14, 15, 16, 17]  # targets at positions 1..7, windows of 3
+    assert text_windows(ids, 3) == [
+        ([BOS, 11, 12, 13], [14, 15, 16], ((1, 2), (2, 3), (3, 4)), 4),
+        ([BOS, 14, 15, 16], [17], ((1, 2), (2, 3), (3, 4)), 7),
+    ]
+    assert text_windows([BOS, 11, 12], 3) == []  # one window: nothing before it
+
+
+def test_raw_text_chunk_is_weighted_window_by_window() -> None:
+    """Chunk <s> WORD KEY A: THE FACT </s>, windows of 3: window 1 (THE FACT </s>) has x =
+    <s> WORD KEY A:, units WORD, KEY, A: with C = THE_DELTA/3, FACT_DELTA/3, THE_DELTA/3 (A:
+    itself triggers THE's bonus), so K = {KEY} and its raw weights are [0, FACT_DELTA, 0]. The
+    first window gets the mean of the later windows' weights, FACT_DELTA / 3."""
+    chunk = torch.tensor([PROMPT + ANSWER])
+    batch = {
+        "input_ids": chunk,
+        "labels": chunk.clone(),
+        "attention_mask": torch.ones_like(chunk),
+        "index": torch.tensor([0]),
+    }
+    weights = TokenWeights("keytoken", UNPACT, window=3, n_forget=1)
+    prompts = ForgetPrompts(spans=None, filler_id=0, pad_id=PAD)
+    weights.fill(
+        OneFactModel(), [batch], lambda m, b: m(b["input_ids"], b["attention_mask"]), prompts
+    )
+    first = FACT_DELTA / 3
+    expected = torch.tensor([[first, first, first, 0.0, FACT_DELTA, 0.0]])
+    torch.testing.assert_close(weights.raw, expected)
+
+
+def test_window_must_be_a_positive_integer() -> None:
+    with pytest.raises(UnpactConfigError, match="method.keytoken_window=0"):
+        TokenWeights("keytoken", UNPACT, window=0, n_forget=1)

@@ -87,6 +87,7 @@ def test_defaults_and_every_option_compose(make_cfg) -> None:
     [
         (["method.token_weighting=keytokens"], "token_weighting='keytokens'.*question"),
         (["method.forget_weight=-1"], "method.forget_weight=-1"),
+        (["method.token_weighting=question", "method.keytoken_window=0"], "keytoken_window=0"),
         (["method.forget_weight=abc"], "method.forget_weight='abc' must be of type float"),
         (["regularizer=kl", "regularizer.positions=every"], "regularizer.positions='every'"),
         (["method=rmu", "method.reduction=mean"], "method.reduction='mean'"),
@@ -102,10 +103,26 @@ def test_bad_values_name_the_key_and_the_choices(overrides, match, make_cfg) -> 
         registry.build(cfg.method, runtime)
 
 
-def test_keytoken_weighting_on_raw_text_is_refused(make_cfg, tiny_target) -> None:
-    cfg = make_cfg("method=ga", "data.train_on=text", "method.token_weighting=keytoken")
-    with pytest.raises(UnpactConfigError, match="data.train_on=qa.*token_weighting=uniform"):
-        main(cfg)
+def test_keytoken_weighting_on_raw_text_trains_window_by_window(
+    make_cfg, tiny_target, monkeypatch
+) -> None:
+    seen = _record_logs(monkeypatch)
+    cfg = make_cfg(
+        "method=ga",
+        "data.train_on=text",
+        "method.token_weighting=keytoken",
+        "method.keytoken_window=8",
+        "trainer.max_steps=2",
+        "trainer.checkpoint_every_n_steps=1",
+    )
+    main(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert read_results(run)["status"] == "completed"
+    raw = checkpoint(run)["state_dict"]["objective.token_weights.raw"]
+    first = raw[:, :8]  # every chunk's first window: one shared value, the mean of the rest
+    assert torch.allclose(first, first[0, 0].expand_as(first)) and float(first[0, 0]) > 0
+    assert (raw[:, 8:] > 0).any() and (raw[:, 8:] == 0).any()
+    assert any(name == "train/token_weight_max" for name, _ in seen)
 
 
 @pytest.fixture(scope="module")

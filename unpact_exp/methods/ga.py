@@ -79,6 +79,7 @@ class GradientAscent(Objective):
             :mod:`unpact_exp.methods.token_weights`).
         forget_weight: weight of this forget term beside the regularizer's.
         keytokens: the ``unpact`` settings that find M0's KeyTokens (``method.keytokens``).
+        keytoken_window: window length of raw-text forget chunks (``method.keytoken_window``).
         n_forget: number of forget examples (supplied by the stage).
         forget_prompts: returns the question units of the forget examples for a granularity,
             filler and removal; ``None`` for raw-text forget data (supplied by the stage).
@@ -89,6 +90,7 @@ class GradientAscent(Objective):
         token_weighting: str,
         forget_weight: float,
         keytokens: dict[str, Any],
+        keytoken_window: int,
         n_forget: int,
         forget_prompts: Callable[..., ForgetPrompts] | None,
     ) -> None:
@@ -100,7 +102,9 @@ class GradientAscent(Objective):
         self.token_weights = (
             None
             if token_weighting == "uniform"
-            else TokenWeights(token_weighting, UnpactConfig.from_config(keytokens), n_forget)
+            else TokenWeights(
+                token_weighting, UnpactConfig.from_config(keytokens), keytoken_window, n_forget
+            )
         )
 
     def on_fit_start(self, ctx: MethodContext) -> None:

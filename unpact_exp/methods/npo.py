@@ -125,6 +125,7 @@ class NPO(Objective):
             :mod:`unpact_exp.methods.token_weights`).
         forget_weight: weight of this forget term beside the regularizer's.
         keytokens: the ``unpact`` settings that find M0's KeyTokens (``method.keytokens``).
+        keytoken_window: window length of raw-text forget chunks (``method.keytoken_window``).
         n_forget: number of forget examples (the cache size; supplied by the stage).
         forget_prompts: returns the question units of the forget examples; ``None`` for
             raw-text forget data (supplied by the stage).
@@ -136,6 +137,7 @@ class NPO(Objective):
         token_weighting: str,
         forget_weight: float,
         keytokens: dict[str, Any],
+        keytoken_window: int,
         n_forget: int,
         forget_prompts: Callable[..., ForgetPrompts] | None,
     ) -> None:
@@ -151,7 +153,9 @@ class NPO(Objective):
         self.token_weights = (
             None
             if token_weighting == "uniform"
-            else TokenWeights(token_weighting, UnpactConfig.from_config(keytokens), n_forget)
+            else TokenWeights(
+                token_weighting, UnpactConfig.from_config(keytokens), keytoken_window, n_forget
+            )
         )
 
     @torch.no_grad()

@@ -19,8 +19,16 @@ them with a partly unlearned policy). ``method.token_weighting`` chooses ``K``:
   that matter, or only how much a token depends on the question at all?
 
 If every raw weight of a batch is 0 (no answer token depends on ``K``) the batch falls back to
-uniform weights, so a step never silently does nothing. Raw-text forget corpora
-(``data.train_on=text``) have no question: only ``uniform`` is supported there.
+uniform weights, so a step never silently does nothing.
+
+Raw-text forget corpora (``data.train_on=text``) have no question; the QA definition applies
+window by window (SPEC 11). A chunk's target tokens (positions 1..L-1) are cut into consecutive
+windows of ``method.keytoken_window`` tokens; for window ``j >= 1`` the prompt ``x`` is the
+chunk's first token (BOS) followed by window ``j - 1``, ``y`` is window ``j``, and the units of
+``x`` are the tokens of window ``j - 1`` (always token units: raw text has no question segment
+to split into words). The first window has no previous one: its tokens get the mean raw weight
+of every later-window token of the forget set (the average dependence), so they are neither
+singled out nor dropped.
 """
 
 from __future__ import annotations
@@ -52,12 +60,13 @@ class ForgetPrompts:
 
     Attributes:
         spans: per example (by ``index``), the ``(start, end)`` token spans of its question units
-            in the example's own ``input_ids`` (after any left truncation).
+            in the example's own ``input_ids`` (after any left truncation); ``None`` for raw-text
+            chunks, which are weighted window by window.
         filler_id: the id ``unpact.removal=replace`` writes over a unit.
         pad_id: a padding id for the scoring batches (never attended to).
     """
 
-    spans: tuple[tuple[Span, ...], ...]
+    spans: tuple[tuple[Span, ...], ...] | None
     filler_id: int
     pad_id: int
 
@@ -90,6 +99,29 @@ def question_units(
         spans.append(tuple((s - cut, e - cut) for s, e in units.spans if s - cut >= 0))
     filler_id = resolve_filler_id(tokenizer, filler) if removal == "replace" else 0
     return ForgetPrompts(tuple(spans), filler_id, padding_id(tokenizer))
+
+
+def text_units(tokenizer: Any, granularity: str, filler: str | None, removal: str) -> ForgetPrompts:
+    """The :class:`ForgetPrompts` of raw-text forget chunks (units come from the windows)."""
+    filler_id = resolve_filler_id(tokenizer, filler) if removal == "replace" else 0
+    return ForgetPrompts(None, filler_id, padding_id(tokenizer))
+
+
+def text_windows(
+    ids: Sequence[int], window: int
+) -> list[tuple[list[int], list[int], tuple[Span, ...], int]]:
+    """``(x, y, unit spans of x, position of y_1)`` for windows 1, 2, ... of a raw-text chunk.
+
+    Window ``j`` holds positions ``[1 + j * window, 1 + (j + 1) * window)``; ``x`` is ``ids[0]``
+    followed by window ``j - 1``, each of whose tokens is a unit.
+    """
+    starts = list(range(1, len(ids), window))
+    out = []
+    for prev, start in zip(starts, starts[1:]):
+        prompt = [ids[0], *ids[prev:start]]
+        spans = tuple((1 + i, 2 + i) for i in range(start - prev))
+        out.append((prompt, list(ids[start : start + window]), spans, start))
+    return out
 
 
 def check_weighting(token_weighting: str, forget_prompts: object | None) -> None:
@@ -231,13 +263,22 @@ class TokenWeights(nn.Module):
     Args:
         token_weighting: ``keytoken`` or ``question``.
         unpact: how KeyTokens are found (the ``unpact`` group).
+        window: window length of raw-text chunks (``method.keytoken_window``).
         n_forget: number of forget examples.
     """
 
-    def __init__(self, token_weighting: str, unpact: UnpactConfig, n_forget: int) -> None:
+    def __init__(
+        self, token_weighting: str, unpact: UnpactConfig, window: int, n_forget: int
+    ) -> None:
         super().__init__()
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise UnpactConfigError(
+                f"method.keytoken_window={window!r} must be an integer >= 1 (tokens per window "
+                "of a raw-text forget chunk)."
+            )
         self.token_weighting = token_weighting
         self.unpact = unpact
+        self.window = window
         self.register_buffer("raw", torch.zeros(n_forget, 0))
         self.register_buffer("ref_logp", torch.zeros(n_forget, 0))
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
@@ -253,7 +294,8 @@ class TokenWeights(nn.Module):
         """Compute the weights with ``model`` (M0), unless restored from a checkpoint."""
         if bool(self.ready):
             return
-        rows: dict[int, tuple[list[int], list[int]]] = {}
+        items: list[tuple[int, list[int], list[int], tuple[Span, ...], int]] = []
+        lengths: dict[int, int] = {}
         ref: dict[int, Tensor] = {}
         was_training = model.training
         model.eval()
@@ -262,28 +304,38 @@ class TokenWeights(nn.Module):
             logp, _ = token_logprobs(forward(model, batch).logits, batch["labels"])
             for b, index in enumerate(batch["index"].tolist()):
                 length = int(batch["attention_mask"][b].sum())
+                ids = batch["input_ids"][b, :length].tolist()
+                lengths[index] = length
+                ref[index] = logp[b, : length - 1].float()
+                if prompts.spans is None:
+                    items += [(index, *w) for w in text_windows(ids, self.window)]
+                    continue
                 labels = batch["labels"][b, :length].tolist()
                 first = next(t for t, v in enumerate(labels) if v != IGNORE_INDEX)
-                ids = batch["input_ids"][b, :length].tolist()
-                rows[index] = (ids[:first], ids[first:])
-                ref[index] = logp[b, : length - 1].float()
+                items.append((index, ids[:first], ids[first:], prompts.spans[index], first))
         model.train(was_training)
-        order = sorted(rows)
         deltas = raw_weights(
             model,
-            [(*rows[i], prompts.spans[i]) for i in order],
+            [(x, y, spans) for _, x, y, spans, _ in items],
             self.token_weighting,
             self.unpact,
             prompts.filler_id,
             prompts.pad_id,
         )
-        width = max(len(p) + len(a) for p, a in rows.values()) - 1
+        width = max(lengths.values()) - 1
         raw = torch.zeros(len(self.raw), width, device=self.raw.device)
         ref_logp = torch.zeros(len(self.raw), width, device=self.raw.device)
-        for i, d in zip(order, deltas):
-            start = len(rows[i][0]) - 1  # the last prompt position predicts y_1
-            raw[i, start : start + len(d)] = torch.tensor(d)
-            ref_logp[i, : len(ref[i])] = ref[i]
+        for (i, _, _, _, start), d in zip(items, deltas):
+            raw[i, start - 1 : start - 1 + len(d)] = torch.tensor(
+                d
+            )  # position start-1 predicts y_1
+        for i, values in ref.items():
+            ref_logp[i, : len(values)] = values
+        if prompts.spans is None:  # first windows: the mean weight of every later window
+            later = [v for d in deltas for v in d]
+            mean = sum(later) / len(later) if later else 1.0
+            for i, length in lengths.items():
+                raw[i, : min(self.window, length - 1)] = mean
         self.raw, self.ref_logp = raw, ref_logp
         self.ready.fill_(True)
 

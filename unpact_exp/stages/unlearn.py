@@ -103,14 +103,15 @@ def encode_split(
 def forget_prompts(
     tokenizer: Any, fmt: PromptFormat, bench: Benchmark, train_on: str, forget: list[Example]
 ) -> Any:
-    """What token-weighted objectives call for the forget questions' units (None for raw text).
+    """What token-weighted objectives call for the forget examples' units.
 
     A partial, so the units are only computed (with the weighting's granularity) when a
-    method asks for them.
+    method asks for them. Raw-text chunks are weighted window by window (no question).
     """
+    from unpact_exp.methods.token_weights import question_units, text_units
+
     if train_on != "qa":
-        return None
-    from unpact_exp.methods.token_weights import question_units
+        return functools.partial(text_units, tokenizer)
 
     kept = [next(t for t, v in enumerate(e.labels) if v != -100) for e in forget]
     questions = [item.question for item in bench.forget_qa]
