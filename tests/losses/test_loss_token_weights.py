@@ -222,7 +222,7 @@ def test_token_weights_cache_fills_once_and_restores_at_its_width() -> None:
     ("weighting", "prompts", "match"),
     [
         ("keytokens", object(), "token_weighting='keytokens'.*uniform"),
-        ("keytoken", None, "data.train_on=qa.*token_weighting=uniform"),
+        ("keytoken", None, "forget_prompts.*token_weighting=uniform"),
     ],
 )
 def test_weighting_errors_name_the_fix(weighting, prompts, match) -> None:

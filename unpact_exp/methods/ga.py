@@ -81,8 +81,9 @@ class GradientAscent(Objective):
         keytokens: the ``unpact`` settings that find M0's KeyTokens (``method.keytokens``).
         keytoken_window: window length of raw-text forget chunks (``method.keytoken_window``).
         n_forget: number of forget examples (supplied by the stage).
-        forget_prompts: returns the question units of the forget examples for a granularity,
-            filler and removal; ``None`` for raw-text forget data (supplied by the stage).
+        forget_prompts: returns the units of the forget examples (question units of QA
+            pairs, window units of raw text) for a granularity, filler and removal (supplied
+            by the stage; ``None`` only for objectives built by hand, uniform weights only).
     """
 
     def __init__(

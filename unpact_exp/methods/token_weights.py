@@ -125,7 +125,7 @@ def text_windows(
 
 
 def check_weighting(token_weighting: str, forget_prompts: object | None) -> None:
-    """Refuse an unknown weighting, or a question-based one without questions (raw text).
+    """Refuse an unknown weighting, or a non-uniform one without the forget examples' units.
 
     Raises:
         UnpactConfigError: naming the bad value and the supported choices.
@@ -137,9 +137,9 @@ def check_weighting(token_weighting: str, forget_prompts: object | None) -> None
         )
     if token_weighting != "uniform" and forget_prompts is None:
         raise UnpactConfigError(
-            f"method.token_weighting={token_weighting} needs question/answer forget data "
-            "(data.train_on=qa): the weights measure how each answer token depends on the "
-            "question. With data.train_on=text use method.token_weighting=uniform."
+            f"method.token_weighting={token_weighting} needs the units of the forget examples "
+            "(the unlearn stage supplies them as forget_prompts); this objective was built "
+            "without them, so only method.token_weighting=uniform is possible here."
         )
 
 
