@@ -210,3 +210,32 @@ def test_weighted_worldfacts_experiment_composes(tmp_path, artifacts) -> None:
     )
     assert cfg.method.token_weighting == "question"
     validate(cfg)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"],
+        ["trainer=fsdp2", "trainer.devices=2"],
+    ],
+    ids=["ddp", "fsdp2"],
+)
+def test_keytoken_npo_ranks_agree(strategy, tmp_path, artifacts, tiny_target) -> None:
+    """Two processes: every rank computes the weights over the whole forget set (under FSDP2 with
+    a sharded policy, all ranks scoring together), trains, and the ranks end with one model."""
+    import os
+    import subprocess
+
+    from tests.conftest import ROOT, train_command
+
+    run_dir = tmp_path / "run"
+    cmd = train_command(tmp_path, artifacts, run_dir, *NPO_KEYTOKEN[:3], "trainer.max_steps=3")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [*cmd, *strategy], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = read_results(run_dir)
+    assert results["status"] == "completed" and results["world_size"] == 2
+    first, second = results["rank_weight_checksums"]
+    assert first == pytest.approx(second, rel=0, abs=0)
