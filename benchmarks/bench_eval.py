@@ -152,9 +152,9 @@ class EvalWorkload:
             focus.append(asked)
             sampled.append(generate(parts, samples=len(self.focus.templates)))
             for answer in [*asked, *sampled[-1]]:
-                is_correct(item.answer, answer, e.correct_threshold)
+                is_correct(item.answer, answer, e.correct_threshold, stemming=e.rouge_stemming)
         for item, answer in zip(self.items, greedy):
-            is_correct(item.answer, answer, e.correct_threshold)
+            is_correct(item.answer, answer, e.correct_threshold, stemming=e.rouge_stemming)
         return {"greedy": greedy, "focus": focus, "probab": sampled}
 
 

@@ -39,9 +39,11 @@ def test_kl_is_forward_ref_to_theta() -> None:
     """
     labels = torch.tensor([[IGNORE_INDEX, 0, IGNORE_INDEX]])
     ref, pol = logits(REF_ROWS), logits(POL_ROWS)
-    torch.testing.assert_close(kl_loss(ref, pol, labels), torch.tensor(KL_FWD_0))
-    torch.testing.assert_close(kl_loss(pol, ref, labels), torch.tensor(KL_REV_0))
-    assert not torch.isclose(kl_loss(ref, pol, labels), torch.tensor(KL_REV_0), atol=1e-3)
+    torch.testing.assert_close(kl_loss(ref, pol, labels, "answer", None), torch.tensor(KL_FWD_0))
+    torch.testing.assert_close(kl_loss(pol, ref, labels, "answer", None), torch.tensor(KL_REV_0))
+    assert not torch.isclose(
+        kl_loss(ref, pol, labels, "answer", None), torch.tensor(KL_REV_0), atol=1e-3
+    )
 
 
 def test_kl_averages_over_target_positions() -> None:
@@ -52,9 +54,11 @@ def test_kl_averages_over_target_positions() -> None:
     both = torch.tensor([[IGNORE_INDEX, 0, 1]])
     only1 = torch.tensor([[IGNORE_INDEX, IGNORE_INDEX, 1]])
     none = torch.full((1, 3), IGNORE_INDEX)
-    torch.testing.assert_close(kl_loss(ref, pol, both), torch.tensor((KL_FWD_0 + KL_FWD_1) / 2))
-    torch.testing.assert_close(kl_loss(ref, pol, only1), torch.tensor(KL_FWD_1))
-    assert kl_loss(ref, pol, none).item() == 0.0
+    torch.testing.assert_close(
+        kl_loss(ref, pol, both, "answer", None), torch.tensor((KL_FWD_0 + KL_FWD_1) / 2)
+    )
+    torch.testing.assert_close(kl_loss(ref, pol, only1, "answer", None), torch.tensor(KL_FWD_1))
+    assert kl_loss(ref, pol, none, "answer", None).item() == 0.0
 
 
 def test_kl_zero_when_equal_and_nonnegative() -> None:
@@ -62,14 +66,14 @@ def test_kl_zero_when_equal_and_nonnegative() -> None:
     a = torch.randn(2, 4, 9, generator=gen)
     b = torch.randn(2, 4, 9, generator=gen)
     labels = torch.randint(0, 9, (2, 4), generator=gen)
-    assert abs(kl_loss(a, a.clone(), labels).item()) < 1e-6
-    assert kl_loss(a, b, labels).item() > 0
+    assert abs(kl_loss(a, a.clone(), labels, "answer", None).item()) < 1e-6
+    assert kl_loss(a, b, labels, "answer", None).item() > 0
 
 
 def test_kl_does_not_backprop_into_ref() -> None:
     ref = logits(REF_ROWS).requires_grad_(True)
     pol = logits(POL_ROWS).requires_grad_(True)
-    kl_loss(ref, pol, torch.tensor([[IGNORE_INDEX, 0, 1]])).backward()
+    kl_loss(ref, pol, torch.tensor([[IGNORE_INDEX, 0, 1]]), "answer", None).backward()
     assert ref.grad is None and pol.grad is not None
 
 
@@ -98,10 +102,10 @@ def test_kl_step_moves_policy_towards_ref() -> None:
     ref = logits(REF_ROWS)
     param = torch.nn.Parameter(torch.zeros(1, 3, 3))
     labels = torch.tensor([[IGNORE_INDEX, 0, 1]])
-    before = kl_loss(ref, param, labels).item()
+    before = kl_loss(ref, param, labels, "answer", None).item()
     logp_before = sequence_logprob(param, labels).item()
     opt = torch.optim.SGD([param], lr=1.0)
-    kl_loss(ref, param, labels).backward()
+    kl_loss(ref, param, labels, "answer", None).backward()
     opt.step()
-    assert kl_loss(ref, param, labels).item() < before
+    assert kl_loss(ref, param, labels, "answer", None).item() < before
     assert sequence_logprob(param, labels).item() > logp_before

@@ -51,7 +51,7 @@ def test_rmu_hand_worked() -> None:
     Total = 16.
     """
     total, forget, retain = rmu_loss(
-        FORGET, RETAIN, FROZEN, U, 5.0, 4.0, FORGET_MASK, torch.tensor([[1, 1]])
+        FORGET, RETAIN, FROZEN, U, 5.0, 4.0, FORGET_MASK, torch.tensor([[1, 1]]), "tokens"
     )
     torch.testing.assert_close(forget, torch.tensor(10.0))
     torch.testing.assert_close(retain, torch.tensor(6.0))
@@ -61,7 +61,7 @@ def test_rmu_hand_worked() -> None:
 def test_rmu_retain_mask() -> None:
     """Retain mask [1, 0]: only diffs [1, 1] -> (1 + 1) / 2 = 1; alpha 4 -> 4. Total 10 + 4."""
     total, forget, retain = rmu_loss(
-        FORGET, RETAIN, FROZEN, U, 5.0, 4.0, FORGET_MASK, torch.tensor([[True, False]])
+        FORGET, RETAIN, FROZEN, U, 5.0, 4.0, FORGET_MASK, torch.tensor([[True, False]]), "tokens"
     )
     torch.testing.assert_close(retain, torch.tensor(4.0))
     torch.testing.assert_close(total, torch.tensor(14.0))
@@ -73,21 +73,21 @@ def test_rmu_matches_reference_mse_loss() -> None:
     gen = torch.Generator().manual_seed(3)
     f, r, fr = (torch.randn(2, 5, 8, generator=gen) for _ in range(3))
     u = make_control_vector(8, 0, torch.float32)
-    total, forget, retain = rmu_loss(f, r, fr, u, 6.5, 1200.0, None, None)
+    total, forget, retain = rmu_loss(f, r, fr, u, 6.5, 1200.0, None, None, "tokens")
     torch.testing.assert_close(forget, F.mse_loss(f, (6.5 * u).expand_as(f)))
     torch.testing.assert_close(retain, 1200.0 * F.mse_loss(r, fr))
     fm = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0]]).bool()
     rm = torch.tensor([[1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]).bool()
-    _, forget_m, retain_m = rmu_loss(f, r, fr, u, 6.5, 1200.0, fm, rm)
+    _, forget_m, retain_m = rmu_loss(f, r, fr, u, 6.5, 1200.0, fm, rm, "tokens")
     torch.testing.assert_close(forget_m, F.mse_loss(f[fm], (6.5 * u).expand_as(f[fm])))
     torch.testing.assert_close(retain_m, 1200.0 * F.mse_loss(r[rm], fr[rm]))
 
 
 def test_rmu_shape_errors() -> None:
     with pytest.raises(ValueError, match="control_vec"):
-        rmu_loss(FORGET, RETAIN, FROZEN, torch.ones(3), 5.0, 1.0, None, None)
+        rmu_loss(FORGET, RETAIN, FROZEN, torch.ones(3), 5.0, 1.0, None, None, "tokens")
     with pytest.raises(ValueError, match="mask"):
-        rmu_loss(FORGET, RETAIN, FROZEN, U, 5.0, 1.0, torch.ones(1, 3), None)
+        rmu_loss(FORGET, RETAIN, FROZEN, U, 5.0, 1.0, torch.ones(1, 3), None, "tokens")
 
 
 def test_rmu_step_moves_activations_the_intended_way() -> None:
@@ -101,7 +101,7 @@ def test_rmu_step_moves_activations_the_intended_way() -> None:
     d_forget = (forget[0, 0] - target).norm().item()
     d_retain = (retain - frozen).norm().item()
     opt = torch.optim.SGD([forget, retain], lr=0.1)
-    total, _, _ = rmu_loss(forget, retain, frozen, U, 5.0, 4.0, FORGET_MASK, mask)
+    total, _, _ = rmu_loss(forget, retain, frozen, U, 5.0, 4.0, FORGET_MASK, mask, "tokens")
     total.backward()
     assert frozen.grad is None
     assert torch.count_nonzero(forget.grad[0, 1]) == 0  # masked padding gets no gradient

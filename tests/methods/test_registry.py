@@ -76,7 +76,8 @@ def test_wrong_type_is_refused_by_its_key(method: str, key: str, value: object) 
 
 
 def test_build_supplies_runtime_arguments() -> None:
-    npo = registry.build(_yaml_names("method")["npo"], {"n_forget": 7, "hidden_size": 4, "seed": 0})
+    runtime = {"n_forget": 7, "hidden_size": 4, "seed": 0, "forget_prompts": None}
+    npo = registry.build(_yaml_names("method")["npo"], runtime)
     assert npo.ref_logp.shape == (7,) and npo.beta == 0.1
 
 

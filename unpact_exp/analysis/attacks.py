@@ -161,10 +161,12 @@ def _ask(
 
 
 def _judge(
-    items: Sequence[QAItem], answers: Sequence[Sequence[str]], threshold: float
+    items: Sequence[QAItem], answers: Sequence[Sequence[str]], eval_cfg: EvalConfig
 ) -> list[bool]:
+    """Per item: whether any of its answers is correct (as every other rate judges it)."""
+    threshold, stemming = eval_cfg.correct_threshold, eval_cfg.rouge_stemming
     return [
-        any(is_correct(item.answer, a, threshold) for a in tried)
+        any(is_correct(item.answer, a, threshold, stemming=stemming) for a in tried)
         for item, tried in zip(items, answers)
     ]
 
@@ -184,7 +186,7 @@ def paraphrase_attack(
     own = sum(1 for item in items if item.paraphrases)
     return AttackResult(
         attacked=[True] * len(items),
-        recovered=_judge(items, answers, eval_cfg.correct_threshold),
+        recovered=_judge(items, answers, eval_cfg),
         answers=answers,
         budget={
             "prompts_per_question": float(max((len(q) for q in questions), default=0)),
@@ -205,7 +207,7 @@ def icl_attack(
     answers = _ask(model, tokenizer, fmt, [[i.question] for i in items], demonstrations, eval_cfg)
     return AttackResult(
         attacked=[True] * len(items),
-        recovered=_judge(items, answers, eval_cfg.correct_threshold),
+        recovered=_judge(items, answers, eval_cfg),
         answers=answers,
         budget={"demonstrations": float(len(demonstrations)), "prompts_per_question": 1.0},
     )
@@ -233,7 +235,7 @@ def relearn_attack(
         tested = [item for item, m in zip(items, measured) if m]
         with torch.inference_mode():
             got = _ask(model, tokenizer, fmt, [[i.question] for i in tested], icl, eval_cfg)
-    hits = iter(_judge(tested, got, eval_cfg.correct_threshold))
+    hits = iter(_judge(tested, got, eval_cfg))
     answers = iter(got)
     return AttackResult(
         attacked=measured,

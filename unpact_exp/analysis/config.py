@@ -214,6 +214,8 @@ class EvalConfig:
         max_utility_items: evaluate only the first N of each utility / retain list.
         rate_items: which item kinds feed the pooled rates: auto | qa | mc | both
             (see :func:`unpact_exp.analysis.pair_analysis.rate_kinds`).
+        rouge_stemming: Porter-stem both texts before ROUGE-L (false: as MUSE; true: as
+            TOFU/open-unlearning's ``use_stemmer=True``).
     """
 
     max_new_tokens: int
@@ -223,9 +225,14 @@ class EvalConfig:
     max_forget_questions: int | None
     max_utility_items: int | None
     rate_items: str
+    rouge_stemming: bool
 
     def __post_init__(self) -> None:
         check_positive_int("eval.max_new_tokens", self.max_new_tokens)
+        if not isinstance(self.rouge_stemming, bool):
+            raise UnpactConfigError(
+                f"eval.rouge_stemming={self.rouge_stemming!r} is not valid; use true or false."
+            )
         check_positive_int("eval.batch_size", self.batch_size)
         check_unit_interval("eval.correct_threshold", self.correct_threshold)
         _optional_cap("eval.max_forget_questions", self.max_forget_questions)
@@ -248,6 +255,7 @@ class EvalConfig:
             max_forget_questions=_get(cfg, g, "max_forget_questions"),
             max_utility_items=_get(cfg, g, "max_utility_items"),
             rate_items=str(_get(cfg, g, "rate_items")),
+            rouge_stemming=_get(cfg, g, "rouge_stemming"),
         )
 
 

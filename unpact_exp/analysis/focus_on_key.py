@@ -96,7 +96,10 @@ def focus_on_key(
     for owner, output in zip(owners, outputs):
         answers[owner].append(output)
     recovered = [
-        any(is_correct(item.answer, a, eval_cfg.correct_threshold) for a in tried)
+        any(
+            is_correct(item.answer, a, eval_cfg.correct_threshold, stemming=eval_cfg.rouge_stemming)
+            for a in tried
+        )
         for item, tried in zip(items, answers)
     ]
     return Recovery(recovered=recovered, answers=answers)

@@ -314,7 +314,9 @@ class PairAnalysis:
         for group in self._forget:
             if group.task.kind == "qa":
                 gold = group.task.gold(group.items)
-                metrics["knowmem_forget_original"] = knowmem_score(gold, group.answers.texts)
+                metrics["knowmem_forget_original"] = knowmem_score(
+                    gold, group.answers.texts, stemming=self.eval.rouge_stemming
+                )
         utility = rates.correct_counts(
             [c for g in self._utility.values() for c in g.answers.correct]
         )
@@ -450,7 +452,9 @@ class PairAnalysis:
             probab_hits += [bool(hit) for hit, _ in sampled]
             contributions += c1
             if group.task.kind == "qa":
-                metrics["knowmem_forget"] = knowmem_score(gold, answers.texts)
+                metrics["knowmem_forget"] = knowmem_score(
+                    gold, answers.texts, stemming=self.eval.rouge_stemming
+                )
             elif group.items:
                 metrics |= statistics.rate_entry(
                     "mc_forget_acc", *rates.correct_counts(answers.correct)
@@ -504,7 +508,9 @@ class PairAnalysis:
         retain_qa = self._utility.get("retain_qa")
         if retain_qa is not None and retain_qa.items:
             gold = retain_qa.task.gold(retain_qa.items)
-            metrics["knowmem_retain"] = knowmem_score(gold, m1_answers["retain_qa"].texts)
+            metrics["knowmem_retain"] = knowmem_score(
+                gold, m1_answers["retain_qa"].texts, stemming=self.eval.rouge_stemming
+            )
         if "mc_retain" in self._utility and self._utility["mc_retain"].items:
             counts = rates.correct_counts(m1_answers["mc_retain"].correct)
             metrics |= statistics.rate_entry("mc_retain_acc", *counts)

@@ -58,7 +58,10 @@ def probab(
         eval_cfg.batch_size,
     )
     recovered = [
-        any(is_correct(item.answer, a, eval_cfg.correct_threshold) for a in samples)
+        any(
+            is_correct(item.answer, a, eval_cfg.correct_threshold, stemming=eval_cfg.rouge_stemming)
+            for a in samples
+        )
         for item, samples in zip(items, answers)
     ]
     return Recovery(recovered=recovered, answers=answers)

@@ -166,7 +166,8 @@ class QATask(_ItemTask):
             cfg.batch_size,
         )
         correct = [
-            is_correct(item.answer, text, cfg.correct_threshold) for item, text in zip(items, texts)
+            is_correct(item.answer, text, cfg.correct_threshold, stemming=cfg.rouge_stemming)
+            for item, text in zip(items, texts)
         ]
         return Answers(texts=texts, correct=correct)
 

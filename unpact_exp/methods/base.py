@@ -35,10 +35,11 @@ from torch import Tensor, nn
 
 Batch = dict[str, Tensor]
 
-RUNTIME_ARGS = ("n_forget", "hidden_size", "seed")
+RUNTIME_ARGS = ("n_forget", "hidden_size", "seed", "forget_prompts")
 """Constructor arguments the training stage supplies (never read from YAML):
 ``n_forget`` the number of forget examples, ``hidden_size`` the model width,
-``seed`` the run seed."""
+``seed`` the run seed, ``forget_prompts`` a function giving the units of the forget
+examples for token weights (see :mod:`unpact_exp.methods.token_weights`)."""
 
 TRAINING_KEYS = ("name", "lr", "weight_decay", "batch_size", "forget_nll_stop")
 """Keys every ``conf/method/*.yaml`` has, read by the training stage, not the objective."""
@@ -72,6 +73,10 @@ class Objective(nn.Module):
     uses_retain: ClassVar[bool] = False
     accepts_regularizer: ClassVar[bool] = True
     evaluates_during_fit: ClassVar[bool] = True
+    forget_weight: float = 1.0
+    """Weight of the forget term in ``forget_weight * forget + regularizer``. Methods that
+    accept a regularizer take it from ``method.forget_weight``; for the others (their own
+    retain handling) the forget term is the whole loss and the weight stays 1."""
 
     def on_fit_start(self, ctx: MethodContext) -> None:
         """One-off preparation before the first step (default: nothing)."""

@@ -22,21 +22,37 @@ Properties the tests pin down:
 
 The reference log-probs never change during unlearning and may be computed once and cached; they
 are detached here in any case.
+
+Token-weighted NPO (``method.token_weighting``, SPEC section 11): the sequence log-prob is
+replaced by the weighted sum ``sum_t w_{b,t} log p(y_{b,t})`` for the policy *and* the reference,
+with the same weights (:mod:`unpact_exp.methods.token_weights`, mean 1 over the batch's target
+tokens), so the log-ratio is 0 at the start as in plain NPO.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from unpact_exp.analysis.config import UnpactConfig
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import Batch, MethodContext, Objective
 from unpact_exp.methods.registry import register
-from unpact_exp.methods.token_logprobs import mean_nll, sequence_logprob
+from unpact_exp.methods.regularizers import check_forget_weight
+from unpact_exp.methods.token_logprobs import mean_nll, sequence_logprob, token_logprobs
+from unpact_exp.methods.token_weights import (
+    ForgetPrompts,
+    TokenWeights,
+    check_weighting,
+    fill_weights,
+    weight_logs,
+)
 
 
 def _check_beta(beta: float) -> None:
@@ -76,6 +92,21 @@ def npo_loss(policy_seq_logp: Tensor, ref_seq_logp: Tensor, beta: float) -> Tens
     return -(2.0 / beta) * F.logsigmoid(-beta * log_ratio).mean()
 
 
+def weighted_sequence_logprob(logits: Tensor, labels: Tensor, weights: Tensor) -> Tensor:
+    """``sum_t w_{b,t} log p(y_{b,t})`` per sequence: NPO's log-prob under token weights.
+
+    Args:
+        logits: ``[B, T, V]`` model outputs.
+        labels: ``[B, T]`` token ids, ``-100`` where not a target.
+        weights: ``[B, T - 1]`` weights in shifted coordinates (0 off the targets).
+
+    Returns:
+        ``[B]`` float32; :func:`sequence_logprob` when every target weight is 1.
+    """
+    logp, _ = token_logprobs(logits, labels)
+    return (weights.to(logp.dtype) * logp).sum(dim=-1)
+
+
 @register("npo")
 class NPO(Objective):
     """NPO with sequence log-probs; reference log-probs cached once (arXiv 2404.05868).
@@ -85,21 +116,53 @@ class NPO(Objective):
     stored in a buffer (saved in checkpoints, so a resumed run reuses them rather
     than recomputing them with the partly unlearned policy).
 
+    With token weights, the reference is cached per token (in ``token_weights``), because
+    the weights are normalised per batch and batches are reshuffled every epoch.
+
     Args:
         beta: NPO's inverse temperature (``method.beta``).
+        token_weighting: ``uniform`` (plain NPO), ``keytoken`` or ``question`` (see
+            :mod:`unpact_exp.methods.token_weights`).
+        forget_weight: weight of this forget term beside the regularizer's.
+        keytokens: the ``unpact`` settings that find M0's KeyTokens (``method.keytokens``).
+        keytoken_window: window length of raw-text forget chunks (``method.keytoken_window``).
         n_forget: number of forget examples (the cache size; supplied by the stage).
+        forget_prompts: returns the units of the forget examples (supplied by the stage;
+            ``None`` only for objectives built by hand, uniform weights only).
     """
 
-    def __init__(self, beta: float, n_forget: int) -> None:
+    def __init__(
+        self,
+        beta: float,
+        token_weighting: str,
+        forget_weight: float,
+        keytokens: dict[str, Any],
+        keytoken_window: int,
+        n_forget: int,
+        forget_prompts: Callable[..., ForgetPrompts] | None,
+    ) -> None:
         super().__init__()
         _check_beta(beta)
+        check_weighting(token_weighting, forget_prompts)
+        check_forget_weight(forget_weight)
         self.beta = beta
+        self.forget_weight = forget_weight
+        self.forget_prompts = forget_prompts
         self.register_buffer("ref_logp", torch.zeros(n_forget))
         self.register_buffer("cache_ready", torch.zeros((), dtype=torch.bool))
+        self.token_weights = (
+            None
+            if token_weighting == "uniform"
+            else TokenWeights(
+                token_weighting, UnpactConfig.from_config(keytokens), keytoken_window, n_forget
+            )
+        )
 
     @torch.no_grad()
     def on_fit_start(self, ctx: MethodContext) -> None:
         """Fill the reference cache with the untouched policy, unless restored from a checkpoint."""
+        if self.token_weights is not None:
+            fill_weights(self.token_weights, ctx, self.forget_prompts)
         if bool(self.cache_ready):
             return
         was_training = ctx.policy.training
@@ -116,6 +179,14 @@ class NPO(Objective):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """NPO loss against the cached reference log-probs of this batch's examples."""
         logits = ctx.forward_batch(ctx.policy, forget).logits
-        policy_logp = sequence_logprob(logits, forget["labels"])
-        loss = npo_loss(policy_logp.float(), self.ref_logp[forget["index"]], self.beta)
-        return loss, {"forget_nll": mean_nll(logits.detach(), forget["labels"])}
+        labels, index = forget["labels"], forget["index"]
+        logs = {"forget_nll": mean_nll(logits.detach(), labels)}
+        if self.token_weights is None:
+            policy_logp = sequence_logprob(logits, labels)
+            return npo_loss(policy_logp.float(), self.ref_logp[index], self.beta), logs
+        mask = labels[:, 1:] != -100
+        weights = self.token_weights.batch(index, mask)
+        policy_logp = weighted_sequence_logprob(logits, labels, weights)
+        ref_logp = (weights * self.token_weights.reference(index, mask.shape[1])).sum(dim=-1)
+        loss = npo_loss(policy_logp, ref_logp, self.beta)
+        return loss, {**logs, **weight_logs(weights, mask)}

@@ -15,7 +15,14 @@ Equations, on a retain batch ``r`` with the causal shift of
 so the KL is the *forward* KL(p_ref || p_theta), summed over the vocabulary at each position and
 averaged over exactly the positions ``t`` whose next token ``labels[:, t+1]`` is a target: the same
 positions, and the same count ``N``, as the NLL. The label values themselves do not enter the KL,
-only which positions they mark.
+only which positions they mark. That is ``regularizer.positions: answer`` (the default).
+
+``regularizer.positions: all`` averages over every non-padding position instead (``attention_mask``,
+all ``T`` positions, no causal shift), as open-unlearning's ``compute_kl_divergence``
+(locuslab/open-unlearning, ``src/trainer/utils.py``): it flattens the logits to
+``[B*T, V]`` and calls ``kl_div(log p_theta, log p_ref, reduction="batchmean", log_target=True)``,
+i.e. the same per-position KL summed over all ``B*T`` positions and divided by ``B*T``. On a batch
+without padding the two are equal; open-unlearning also counts padding positions, we do not.
 
 The loss functions return the unweighted term; the :class:`Regularizer` classes
 registered below (one per ``conf/regularizer/*.yaml``) apply ``regularizer.weight``.
@@ -26,6 +33,8 @@ Methods that carry their own retain handling (``accepts_regularizer = False``:
 from __future__ import annotations
 
 import difflib
+import inspect
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -52,14 +61,27 @@ def gd_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return mean_nll(logits, labels)
 
 
-def kl_loss(ref_logits: Tensor, policy_logits: Tensor, labels: Tensor) -> Tensor:
+KL_POSITIONS = ("answer", "all")
+
+
+def kl_loss(
+    ref_logits: Tensor,
+    policy_logits: Tensor,
+    labels: Tensor,
+    positions: str,
+    attention_mask: Tensor | None,
+) -> Tensor:
     """Token-level forward KL(p_ref || p_theta) on the retain batch.
 
     Args:
         ref_logits: ``[B, T, V]`` frozen reference-model outputs (detached here).
         policy_logits: ``[B, T, V]`` outputs of the model being unlearned.
-        labels: ``[B, T]`` retain token ids; only ``labels[:, 1:] != -100`` is used, to select the
-            positions ``t`` (of the logits) that are averaged.
+        labels: ``[B, T]`` retain token ids; with ``positions="answer"`` only
+            ``labels[:, 1:] != -100`` is used, to select the positions ``t`` (of the logits)
+            that are averaged.
+        positions: ``answer`` (the target positions, as the NLL) or ``all`` (every position
+            where ``attention_mask`` is 1, as open-unlearning): ``regularizer.positions``.
+        attention_mask: ``[B, T]``; required for ``positions="all"`` (unused by ``answer``).
 
     Returns:
         Scalar float32 tensor, the KL summed over the vocabulary and averaged over the selected
@@ -71,9 +93,20 @@ def kl_loss(ref_logits: Tensor, policy_logits: Tensor, labels: Tensor) -> Tensor
             f"ref_logits {tuple(ref_logits.shape)} and policy_logits "
             f"{tuple(policy_logits.shape)} must have the same shape"
         )
-    mask = labels[:, 1:] != IGNORE_INDEX
-    log_ref = F.log_softmax(ref_logits[:, :-1, :].detach().float(), dim=-1)
-    log_theta = F.log_softmax(policy_logits[:, :-1, :].float(), dim=-1)
+    if positions not in KL_POSITIONS:
+        raise UnpactConfigError(
+            f"regularizer.positions={positions!r} is not valid; choose one of {list(KL_POSITIONS)}."
+        )
+    if positions == "all":
+        if attention_mask is None:
+            raise ValueError("positions='all' needs the attention_mask of the batch")
+        mask = attention_mask.bool()
+        log_ref = F.log_softmax(ref_logits.detach().float(), dim=-1)
+        log_theta = F.log_softmax(policy_logits.float(), dim=-1)
+    else:
+        mask = labels[:, 1:] != IGNORE_INDEX
+        log_ref = F.log_softmax(ref_logits[:, :-1, :].detach().float(), dim=-1)
+        log_theta = F.log_softmax(policy_logits[:, :-1, :].float(), dim=-1)
     # kl_div(input, target, log_target=True) = exp(target) * (target - input): KL(target || input).
     per_position = F.kl_div(log_theta, log_ref, reduction="none", log_target=True).sum(dim=-1)
     return (per_position * mask).sum() / mask.sum().clamp(min=1)
@@ -139,9 +172,24 @@ class RetainNLL(Regularizer):
 
 @register_regularizer("kl")
 class RetainKL(Regularizer):
-    """``kl``: ``weight * KL(p_ref(r) || p_theta(r))`` to the frozen reference (:func:`kl_loss`)."""
+    """``kl``: ``weight * KL(p_ref(r) || p_theta(r))`` to the frozen reference (:func:`kl_loss`).
+
+    Args:
+        weight: ``regularizer.weight``.
+        positions: ``regularizer.positions``, ``answer`` or ``all`` (see :func:`kl_loss`).
+    """
 
     needs_reference = True
+
+    def __init__(self, weight: float, positions: str) -> None:
+        super().__init__(weight)
+        if positions not in KL_POSITIONS:
+            raise UnpactConfigError(
+                f"regularizer.positions={positions!r} is not valid; choose one of "
+                f"{list(KL_POSITIONS)} (answer: the retain answer tokens, as the NLL; all: every "
+                "non-padding position, as open-unlearning)."
+            )
+        self.positions = positions
 
     def term(self, ctx: MethodContext, retain: Batch) -> Tensor:
         """Token-level forward KL on the retain batch."""
@@ -152,7 +200,13 @@ class RetainKL(Regularizer):
             )
         with torch.no_grad():
             ref_logits = ctx.forward_batch(ctx.reference, retain).logits
-        return kl_loss(ref_logits.float(), logits.float(), retain["labels"])
+        return kl_loss(
+            ref_logits.float(),
+            logits.float(),
+            retain["labels"],
+            self.positions,
+            retain["attention_mask"],
+        )
 
 
 def regularizer_names() -> list[str]:
@@ -170,12 +224,48 @@ def get_regularizer(name: str) -> type[Regularizer]:
 
 
 def build_regularizer(node: Any) -> Regularizer:
-    """The regularizer of a ``regularizer`` config node (``name``, ``weight``)."""
+    """The regularizer of a ``regularizer`` config node.
+
+    ``name`` picks the class; ``weight`` and every other key are bound to its constructor by
+    name (``regularizer.positions`` of ``kl``). A key the constructor does not take, or an
+    argument the node lacks, is an :class:`UnpactConfigError` naming it.
+    """
     cls = get_regularizer(str(node["name"]))
     weight = node["weight"]
     if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
         raise UnpactConfigError(f"regularizer.weight={weight!r} must be a number >= 0.")
-    return cls(float(weight))
+    params = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    extra = {str(k): node[k] for k in node if k not in ("name", "weight")}
+    unknown = [k for k in extra if k not in params]
+    if unknown:
+        raise UnpactConfigError(
+            f"regularizer.{unknown[0]} is not a setting of regularizer={cls.name} "
+            f"(its settings: {sorted(['name', *params])})."
+        )
+    missing = [p for p in params if p != "weight" and p not in extra]
+    if missing:
+        raise UnpactConfigError(
+            f"regularizer={cls.name} needs regularizer.{missing[0]}, which "
+            f"conf/regularizer/{cls.name}.yaml does not set; add it there."
+        )
+    return cls(float(weight), **extra)
+
+
+def check_forget_weight(forget_weight: float) -> None:
+    """Refuse a forget-term weight that is not a number > 0 (``method.forget_weight``).
+
+    The weight scales the forget objective beside ``regularizer.weight`` (open-unlearning's
+    ``gamma`` beside its ``alpha``): ``loss = forget_weight * forget + weight * retain``.
+    """
+    if isinstance(forget_weight, bool) or not isinstance(forget_weight, int | float):
+        ok = False
+    else:
+        ok = math.isfinite(forget_weight) and forget_weight > 0
+    if not ok:
+        raise UnpactConfigError(
+            f"method.forget_weight={forget_weight!r} must be a finite number > 0 (default 1: "
+            "the forget term as the paper; open-unlearning calls it gamma)."
+        )
 
 
 def check_combination(method: Any, regularizer: str) -> None:

@@ -13,10 +13,17 @@ With ``h(x)`` the hidden states at layer ``rmu.layer`` of the model being unlear
                                              || h(x_r)[b,t] - h_frozen(x_r)[b,t] ||^2
     L_RMU    = L_forget + L_retain
 
-MSE reduction: the mean over the valid (mask) positions *and* the hidden dimensions, i.e. exactly
-``F.mse_loss(act[mask], target)`` with the default ``reduction="mean"``, as the reference code does.
-The one difference from the reference code is the mask: the reference averages over every position
-of the padded batch (pad tokens included); passing an all-True mask (or ``None``) reproduces it.
+MSE reduction, ``method.reduction`` (SPEC section 12), always with the mean over the hidden dims:
+
+- ``tokens`` (default): the mean over the attention-mask positions of the batch, i.e. exactly
+  ``F.mse_loss(act[mask], target)`` with the default ``reduction="mean"``;
+- ``all_positions``: the mean over every position of the padded batch, pad tokens included, as the
+  WMDP reference code (``rmu/unlearn.py``: ``F.mse_loss(updated_forget_activations, control_vec)``
+  and the same for retain);
+- ``sequence``: the mean over the batch of per-sequence means over the *answer* positions
+  (``labels != -100``, not shifted), as open-unlearning's ``RMU.compute_activation_loss``
+  (locuslab/open-unlearning, ``src/trainer/unlearn/rmu.py``: ``mse_loss(reduction="none")``,
+  ``.mean(dim=2).sum(dim=1) / mask.sum(-1)``, then ``.mean()``).
 
 ``u`` follows the reference code: ``torch.rand`` (uniform on [0, 1)) normalised to unit L2 norm;
 it is drawn once from a seeded ``torch.Generator`` so it is the same on every rank and every resume.
@@ -54,6 +61,37 @@ def make_control_vector(hidden_size: int, seed: int, dtype: torch.dtype) -> Tens
     return (u / u.norm()).to(dtype)
 
 
+REDUCTIONS = ("tokens", "sequence", "all_positions")
+
+
+def check_reduction(reduction: str) -> None:
+    """Refuse an unknown ``method.reduction``, naming the choices."""
+    if reduction not in REDUCTIONS:
+        raise UnpactConfigError(
+            f"method.reduction={reduction!r} is not valid; choose one of {list(REDUCTIONS)} "
+            "(tokens: attention-mask positions; sequence: per-sequence answer means, as "
+            "open-unlearning; all_positions: padding included, as the WMDP code)."
+        )
+
+
+def rmu_mask(batch: Batch, reduction: str) -> Tensor | None:
+    """The positions ``reduction`` averages over: attention mask, answer labels, or all (None)."""
+    check_reduction(reduction)
+    if reduction == "tokens":
+        return batch["attention_mask"]
+    if reduction == "sequence":
+        return batch["labels"] != -100
+    return None
+
+
+def _sequence_mse(act: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean over sequences of the per-sequence mean (over masked positions and hidden dims)."""
+    diff = (act.float() - target.float()).pow(2).mean(dim=-1)  # [B, T]
+    valid = mask.to(device=act.device, dtype=torch.float32)
+    per_sequence = (diff * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1)
+    return per_sequence.mean()
+
+
 def _masked_mse(act: Tensor, target: Tensor, mask: Tensor | None) -> Tensor:
     """Mean squared error over the valid positions and all hidden dims (float32)."""
     diff = act.float() - target.float()  # [B, T, H], target broadcast if [H]
@@ -78,6 +116,7 @@ def rmu_loss(
     alpha: float,
     forget_mask: Tensor | None,
     retain_mask: Tensor | None,
+    reduction: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """RMU loss at one layer.
 
@@ -92,6 +131,9 @@ def rmu_loss(
         forget_mask: ``[B_f, T_f]`` bool/0-1 mask of forget positions to average over (typically
             the attention mask); ``None`` means every position, as the reference code.
         retain_mask: ``[B_r, T_r]`` same for the retain batch.
+        reduction: ``tokens`` or ``all_positions`` pool every valid position of the batch
+            (``all_positions`` passes ``None`` masks, see :func:`rmu_mask`); ``sequence``
+            averages per-sequence means (masks required).
 
     Returns:
         ``(total, forget_term, retain_term)``, float32 scalars, with
@@ -108,8 +150,15 @@ def rmu_loss(
             f"{tuple(frozen_retain_act.shape)} must have the same shape"
         )
     target = steering_coeff * control_vec.to(device=forget_act.device, dtype=torch.float32)
-    forget_term = _masked_mse(forget_act, target, forget_mask)
-    retain_term = alpha * _masked_mse(retain_act, frozen_retain_act.detach(), retain_mask)
+    check_reduction(reduction)
+    if reduction == "sequence":
+        if forget_mask is None or retain_mask is None:
+            raise ValueError("reduction='sequence' needs both masks (see rmu_mask)")
+        forget_term = _sequence_mse(forget_act, target, forget_mask)
+        retain_term = alpha * _sequence_mse(retain_act, frozen_retain_act.detach(), retain_mask)
+    else:
+        forget_term = _masked_mse(forget_act, target, forget_mask)
+        retain_term = alpha * _masked_mse(retain_act, frozen_retain_act.detach(), retain_mask)
     return forget_term + retain_term, forget_term, retain_term
 
 
@@ -127,6 +176,7 @@ class RMU(Objective):
         trainable_layers: layers whose ``mlp.down_proj`` is trained.
         steering_coeff: scale of the steering target.
         alpha: weight of the retain term.
+        reduction: how the MSEs are averaged (``method.reduction``, see :func:`rmu_mask`).
         hidden_size: model width (size of ``u``; supplied by the stage).
         seed: seed of ``u`` (the run seed; supplied by the stage).
     """
@@ -141,10 +191,13 @@ class RMU(Objective):
         trainable_layers: list[int],
         steering_coeff: float,
         alpha: float,
+        reduction: str,
         hidden_size: int,
         seed: int,
     ) -> None:
         super().__init__()
+        check_reduction(reduction)
+        self.reduction = reduction
         self.layer = layer
         self.trainable_layers = list(trainable_layers)
         self.steering_coeff = steering_coeff
@@ -190,8 +243,9 @@ class RMU(Objective):
             self.control_vec,
             self.steering_coeff,
             self.alpha,
-            forget["attention_mask"],
-            retain["attention_mask"],
+            rmu_mask(forget, self.reduction),
+            rmu_mask(retain, self.reduction),
+            self.reduction,
         )
         return total, {"rmu_forget": forget_term.detach(), "rmu_retain": retain_term.detach()}
 

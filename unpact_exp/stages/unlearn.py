@@ -74,6 +74,17 @@ def validate(cfg: Any) -> None:
     check_combination(method, cfg.regularizer.name)
 
 
+def _method_label(method_cfg: Any) -> str:
+    """The method's name in the setting, with a non-uniform token weighting: ``ga@keytoken``.
+
+    So the report keeps weighted and plain runs of the same method apart.
+    """
+    weighting = method_cfg.get("token_weighting")
+    if weighting in (None, "uniform"):
+        return str(method_cfg.name)
+    return f"{method_cfg.name}@{weighting}"
+
+
 def _check_number(key: str, value: Any, minimum: float, strict: bool = False) -> None:
     """Refuse a non-number (``method.lr=abc``) or one below ``minimum``, naming ``key``."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -98,6 +109,24 @@ def encode_split(
             f"check the dataset's {which} split."
         )
     return examples
+
+
+def forget_prompts(
+    tokenizer: Any, fmt: PromptFormat, bench: Benchmark, train_on: str, forget: list[Example]
+) -> Any:
+    """What token-weighted objectives call for the forget examples' units.
+
+    A partial, so the units are only computed (with the weighting's granularity) when a
+    method asks for them. Raw-text chunks are weighted window by window (no question).
+    """
+    from unpact_exp.methods.token_weights import question_units, text_units
+
+    if train_on != "qa":
+        return functools.partial(text_units, tokenizer)
+
+    kept = [next(t for t, v in enumerate(e.labels) if v != -100) for e in forget]
+    questions = [item.question for item in bench.forget_qa]
+    return functools.partial(question_units, tokenizer, fmt, questions, kept)
 
 
 def warn_truncated(splits: dict[str, list[Example]], max_length: int) -> None:
@@ -138,7 +167,12 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
     forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
     hidden = AutoConfig.from_pretrained(source).hidden_size
-    runtime = {"n_forget": len(forget), "hidden_size": hidden, "seed": int(cfg.seed)}
+    runtime = {
+        "n_forget": len(forget),
+        "hidden_size": hidden,
+        "seed": int(cfg.seed),
+        "forget_prompts": forget_prompts(tokenizer, fmt, bench, cfg.data.train_on, forget),
+    }
     objective = registry.build(cfg.method, runtime)
     regularizer = build_regularizer(cfg.regularizer)
     uses_retain = objective.uses_retain or regularizer.uses_retain
@@ -169,7 +203,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         "stage": "unlearn",
         "method": cfg.method.name,
         "regularizer": cfg.regularizer.name,
-        "setting": setting_name(cfg.method.name, cfg.regularizer.name),
+        "setting": setting_name(_method_label(cfg.method), cfg.regularizer.name),
         "model": cfg.model.name,
         "data": cfg.data.name,
         "seed": cfg.seed,

@@ -130,7 +130,8 @@ class UnlearnModule(pl.LightningModule):
         forget, retain = batch["forget"], batch.get("retain")
         forget_loss, logs = self.objective.loss(self, forget, retain)
         reg_loss = self.regularizer.loss(self, retain)
-        total = forget_loss if reg_loss is None else forget_loss + reg_loss
+        weighted = self.objective.forget_weight * forget_loss  # method.forget_weight (default 1)
+        total = weighted if reg_loss is None else weighted + reg_loss
         bs = forget["input_ids"].shape[0]
         self.log("train/forget_loss", forget_loss.detach(), prog_bar=True, batch_size=bs)
         if reg_loss is not None:
