@@ -18,6 +18,7 @@ from typing import Any
 
 from unpact_exp.errors import ModelLoadError, UnpactConfigError
 from unpact_exp.hub import hub_error_message, hub_unavailable_reason
+from unpact_exp.models.lora import is_adapter_folder
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -49,7 +50,7 @@ def resolve_source(model_cfg: Any, artifacts_dir: str | Path, data_name: str) ->
     """
     if model_cfg.get("path"):
         path = Path(model_cfg.path).expanduser()
-        if not is_hf_folder(path):
+        if not is_hf_folder(path) and not is_adapter_folder(path):
             raise ModelLoadError(
                 f"model.path={str(path)!r} is not a Hugging Face model folder (no config.json "
                 "there). Point it at a folder written by save_pretrained or "
@@ -87,6 +88,9 @@ def load_model(source: str, dtype: str, trust_remote_code: bool) -> Any:
     """Causal LM from a folder or hub id, in ``dtype``, with a pad id for ``generate``."""
     from transformers import AutoModelForCausalLM
 
+    if is_adapter_folder(source) and not is_hf_folder(source):
+        return load_adapter_folder(source, dtype, trust_remote_code)
+
     model = _from_pretrained(
         AutoModelForCausalLM, source, dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
     )
@@ -100,6 +104,13 @@ def load_pretrained(source: str, dtype: str, trust_remote_code: bool) -> tuple[A
     return load_model(source, dtype, trust_remote_code), load_tokenizer(source, trust_remote_code)
 
 
+def load_adapter_folder(folder: str, dtype: str, trust_remote_code: bool) -> Any:
+    """A ``peft=lora`` run's ``unlearned/`` (adapter): its base model plus the adapter."""
+    from unpact_exp.models.lora import load_adapter_model
+
+    return load_adapter_model(folder, lambda base: load_model(base, dtype, trust_remote_code))
+
+
 def _from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
     """``cls.from_pretrained`` that never hangs offline.
 
@@ -108,7 +119,7 @@ def _from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
     :class:`ModelLoadError` names the id and the ``model.path`` override.
     """
     if Path(source).exists():
-        if not is_hf_folder(source):
+        if not is_hf_folder(source) and not is_adapter_folder(source):
             raise ModelLoadError(
                 f"{source!r} is not a Hugging Face model folder (no config.json); "
                 "point model.path at a folder written by save_pretrained."
