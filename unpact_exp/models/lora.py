@@ -128,7 +128,7 @@ def apply_lora(model: nn.Module, settings: LoraSettings, layers: list[int] | Non
         layers_to_transform=list(layers) if layers is not None else None,
         bias="none",
         task_type="CAUSAL_LM",
-        base_model_name_or_path=_absolute(getattr(model, "name_or_path", "") or ""),
+        base_model_name_or_path=_absolute(getattr(model, "name_or_path", "") or "") or None,
     )
     try:
         return get_peft_model(model, config)
