@@ -26,15 +26,17 @@ from unpact_exp.stages.target import correct_rate
 from unpact_exp.stages.unlearn import encode_split
 from unpact_exp.training.sequences import PadCollator
 
+GC = "trainer.gradient_checkpointing=true"
 SETTINGS = [
-    ("ga", "none"),
-    ("ga", "gd"),
-    ("ga", "kl"),
-    ("npo", "none"),
-    ("npo", "gd"),
-    ("npo", "kl"),
-    ("tv", "none"),
-    ("rmu", "none"),
+    ("ga", "none", ()),
+    ("ga", "gd", ()),
+    ("ga", "kl", ()),
+    ("npo", "none", ()),
+    ("npo", "gd", ()),
+    ("npo", "kl", ()),
+    ("npo", "kl", (GC,)),  # checkpointing through the whole stage: adapters still train
+    ("tv", "none", ()),
+    ("rmu", "none", ()),
 ]
 ADAPTED = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -82,11 +84,11 @@ def plain_state(folder: Path) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize(("method", "reg"), SETTINGS)
+@pytest.mark.parametrize(("method", "reg", "extra"), SETTINGS)
 def test_lora_setting_trains_only_adapters_and_reloads_both_ways(
-    method, reg, make_cfg, tiny_target
+    method, reg, extra, make_cfg, tiny_target
 ) -> None:
-    cfg, run = lora_run(make_cfg, method, reg)
+    cfg, run = lora_run(make_cfg, method, reg, *extra)
     results = read_results(run)
     assert results["status"] == "completed", results.get("error")
     assert results["peft"] == "lora"
