@@ -381,6 +381,42 @@ def pipeline_section(fig: dict[str, Any]) -> list[str]:
     return out
 
 
+def memory_section(fig: dict[str, Any], goals: list[str]) -> list[str]:
+    """Issue 14: training memory of npo+kl, full fine-tuning vs LoRA vs the baseline."""
+    out = [
+        "## Memory: npo+kl, full fine-tuning vs LoRA vs the HF-Trainer baseline",
+        "",
+        "Command: `python benchmarks/bench_memory.py`. Each side in a fresh process; "
+        "*training* = peak RSS (`VmHWM`, reset after the imports) at the last step minus the "
+        "RSS after importing Lightning, transformers.Trainer and peft: models, reference, "
+        "gradients, optimizer state, activations. *estimate* = `python -m unpact_exp.memory` "
+        f"for the same batch and mean length. {fig['warmup']} warm-up + {fig['steps']} timed "
+        "steps, one fit per side (tokens/s indicative).",
+        "",
+    ]
+    for name, result in fig["results"].items():
+        out += [f"Model: {_model_label(fig['models'][name])}, fp32.", ""]
+        rows = []
+        for side, value in result["sides"].items():
+            est = result["estimate_mb"].get(side)
+            rows.append(
+                [
+                    side,
+                    f"{value['training_mb']:.0f}",
+                    f"{est:.0f}" if est is not None else "-",
+                    f"{value['tokens_per_s']:.0f}",
+                ]
+            )
+        out += _table(["side", "training MiB", "estimate MiB", "tok/s"], rows)
+        for goal, limit in fig["goals"].items():
+            ratio = result["ratios"][goal]
+            goals.append(
+                f"| memory {goal} <= {limit} | {name} / npo+kl | {ratio:.2f} | "
+                f"{_mark(ratio <= limit)} |"
+            )
+    return out
+
+
 def render(figures: dict[str, Any], meta: dict[str, Any]) -> str:
     """The whole RESULTS.md from the figures that ran (missing ones are named)."""
     goals: list[str] = []
@@ -389,6 +425,7 @@ def render(figures: dict[str, Any], meta: dict[str, Any]) -> str:
         "unpact": unpact_section,
         "unlearn": unlearn_section,
         "eval": eval_section,
+        "memory": memory_section,
     }
     for name, section in sections.items():
         if name in figures:

@@ -31,6 +31,7 @@ FIGURES = {
     "unlearn": "bench_unlearn.py",
     "eval": "bench_eval.py",
     "pipeline": "bench_pipeline.py",
+    "memory": "bench_memory.py",
 }
 HERE = Path(__file__).resolve().parent
 

@@ -10,6 +10,11 @@ weights: the update that would have made them non-finite is never applied (see
 :class:`~unpact_exp.training.module.UnlearnModule`). If the weights are non-finite
 anyway (the post-step guard fired), no ``unlearned/`` is written and any earlier one
 is removed; ``checkpoints/last.ckpt`` still holds the last finite checkpoint.
+
+Under ``peft=lora`` ``unlearned/`` is the adapter folder (``adapter_config.json``,
+the adapter weights and the tokenizer; every loader of the framework reads it as
+base + adapter), and with ``peft.save_merged=true`` ``unlearned/merged/`` is a plain
+HF folder with the adapter folded into the weights.
 """
 
 from __future__ import annotations
@@ -41,10 +46,19 @@ class SaveUnlearned(pl.Callback):
         tokenizer: saved beside the model so the folder loads with ``AutoTokenizer``.
         record: the run's results record (written on rank 0 only).
         start_time: wall-clock start of the run, for ``runtime_s``.
+        trust_remote_code: passed on when the merged LoRA folder reloads its base.
     """
 
-    def __init__(self, run_dir: str | Path, tokenizer: Any, record: RunRecord, start_time: float):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        tokenizer: Any,
+        record: RunRecord,
+        start_time: float,
+        trust_remote_code: bool,
+    ):
         self.run_dir = Path(run_dir)
+        self.trust_remote_code = trust_remote_code
         self.tokenizer = tokenizer
         self.record = record
         self.start_time = start_time
@@ -81,7 +95,10 @@ class SaveUnlearned(pl.Callback):
         model = full_copy_on_rank0(module.policy, trainer.global_rank) if finite else None
         if trainer.global_rank == 0:
             out = self.run_dir / UNLEARNED_DIR
-            if finite:
+            merged = None
+            if finite and module.adapters is not None:
+                merged = self._save_adapter(module, out)
+            elif finite:
                 use_cache = model.config.use_cache
                 model.config.use_cache = True  # training turns the KV cache off; users want it
                 save_hf_folder(model, self.tokenizer, out)
@@ -96,6 +113,7 @@ class SaveUnlearned(pl.Callback):
                 runtime_s=time.time() - self.start_time,
                 final_losses=self.last_losses,
                 unlearned_dir=str(out) if finite else None,
+                unlearned_merged_dir=merged,
                 world_size=trainer.world_size,
                 sharded=is_sharded(module.policy),
                 rank_weight_checksums=checksums,
@@ -110,6 +128,16 @@ class SaveUnlearned(pl.Callback):
                 )
             self.record.update(**fields)
         barrier(trainer)
+
+    def _save_adapter(self, module: Any, out: Path) -> str | None:
+        """``unlearned/`` = the LoRA adapter; ``unlearned/merged/`` when asked (its path)."""
+        from unpact_exp.models.lora import dtype_name, save_adapter_folder, save_merged_folder
+
+        save_adapter_folder(module.adapters, self.tokenizer, out)
+        if not module.lora.save_merged:
+            return None
+        dtype = dtype_name(module.policy)
+        return str(save_merged_folder(out, self.tokenizer, dtype, self.trust_remote_code))
 
 
 def _checkpoint_step(trainer: pl.Trainer) -> int | None:

@@ -18,7 +18,8 @@ analysis callback):
 
 Hooks, called with a :class:`MethodContext` (the LightningModule):
 ``on_fit_start``, ``loss``, ``on_train_end`` (post-fit step), ``on_load_checkpoint``,
-``trainable`` (which parameters train) and ``fit_length`` (steps/epochs of the fit).
+``trainable`` (which parameters train), ``adapter_layers`` (where LoRA adapters go
+under ``peft=lora``) and ``fit_length`` (steps/epochs of the fit).
 
 Constructor arguments are bound from the method's YAML node by name (see the
 registry). Arguments named in :data:`RUNTIME_ARGS` are not configuration: the
@@ -96,6 +97,10 @@ class Objective(nn.Module):
     def trainable(self, name: str) -> bool:
         """Whether the policy parameter ``name`` is trained (default: all)."""
         return True
+
+    def adapter_layers(self) -> list[int] | None:
+        """Decoder layers that get LoRA adapters under ``peft=lora`` (default: all, None)."""
+        return None
 
     def fit_length(self, max_steps: int, max_epochs: int) -> tuple[int, int]:
         """The trainer's ``(max_steps, max_epochs)`` for this method (default: as configured)."""

@@ -253,6 +253,14 @@ class RMU(Objective):
         """Only ``layers.<i>.mlp.down_proj`` of the configured layers."""
         return any(f"layers.{i}.mlp.down_proj." in name for i in self.trainable_layers)
 
+    def adapter_layers(self) -> list[int]:
+        """Under ``peft=lora`` the adapters go on ``trainable_layers`` only.
+
+        The frozen activations then come from the same model with its adapters
+        disabled (``ctx.reference`` is that view), so no frozen copy is loaded.
+        """
+        return list(self.trainable_layers)
+
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The decoder layer list of an HF causal LM (``model.model.layers``)."""

@@ -11,6 +11,10 @@ fine-tuned on the forget set for ``tv.finetune_epochs``::
     theta_unl   = theta_0 - alpha * tau = theta_0 - alpha * (theta_ft - theta_0)
 
 ``alpha`` is ``tv.alpha`` (5.0 in SPEC section 6).
+
+Under ``peft=lora`` the fine-tune trains the adapters only, and the negation scales
+every adapter's ``B`` by ``-alpha`` (:func:`unpact_exp.models.lora.negate_lora_update`):
+with ``B_0 = 0`` that is exactly ``theta_0 - alpha * tau`` for the LoRA update ``tau``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import Batch, MethodContext, Objective
 from unpact_exp.methods.registry import register
 from unpact_exp.methods.token_logprobs import mean_nll
+from unpact_exp.models.lora import has_lora, negate_lora_update
 
 
 def negate_task_vector(
@@ -116,8 +121,11 @@ class TaskVector(Objective):
 
     @torch.no_grad()
     def on_fit_start(self, ctx: MethodContext) -> None:
-        """Snapshot the original weights (kept off the module so checkpoints stay small)."""
-        if self._theta0 is None:
+        """Snapshot the original weights (kept off the module so checkpoints stay small).
+
+        Under LoRA there is nothing to snapshot: the original update is ``B_0 = 0``.
+        """
+        if self._theta0 is None and not has_lora(ctx.policy):
             self._theta0 = {n: p.detach().clone() for n, p in ctx.policy.named_parameters()}
 
     def on_load_checkpoint(self, ctx: MethodContext) -> None:
@@ -139,6 +147,9 @@ class TaskVector(Objective):
     @torch.no_grad()
     def on_train_end(self, ctx: MethodContext) -> None:
         """Write ``theta0 - alpha * (theta_ft - theta0)`` into the policy."""
+        if has_lora(ctx.policy):
+            negate_lora_update(ctx.policy, self.alpha)
+            return
         if self._theta0 is None:
             raise RuntimeError("task vector: fit ended before the original weights were saved")
         params = dict(ctx.policy.named_parameters())

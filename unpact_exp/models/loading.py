@@ -19,6 +19,7 @@ from typing import Any
 
 from unpact_exp.errors import ModelLoadError, UnpactConfigError
 from unpact_exp.hub import hub_error_message, hub_unavailable_reason
+from unpact_exp.models.lora import is_adapter_folder
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -50,7 +51,7 @@ def resolve_source(model_cfg: Any, artifacts_dir: str | Path, data_name: str) ->
     """
     if model_cfg.get("path"):
         path = Path(model_cfg.path).expanduser()
-        if not is_hf_folder(path):
+        if not is_hf_folder(path) and not is_adapter_folder(path):
             raise ModelLoadError(
                 f"model.path={str(path)!r} is not a Hugging Face model folder (no config.json "
                 "there). Point it at a folder written by save_pretrained or "
@@ -126,6 +127,9 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM
 
+    if is_adapter_folder(source) and not is_hf_folder(source):
+        return load_adapter_folder(source, dtype, trust_remote_code)
+
     placement = {} if device_map is None else {"device_map": device_map}
     model = _from_pretrained(
         AutoModelForCausalLM,
@@ -143,6 +147,13 @@ def load_model(
 def load_pretrained(source: str, dtype: str, trust_remote_code: bool) -> tuple[Any, Any]:
     """``(model, tokenizer)`` from a folder or hub id (see :func:`load_model`)."""
     return load_model(source, dtype, trust_remote_code), load_tokenizer(source, trust_remote_code)
+
+
+def load_adapter_folder(folder: str, dtype: str, trust_remote_code: bool) -> Any:
+    """A ``peft=lora`` run's ``unlearned/`` (adapter): its base model plus the adapter."""
+    from unpact_exp.models.lora import load_adapter_model
+
+    return load_adapter_model(folder, lambda base: load_model(base, dtype, trust_remote_code))
 
 
 def _from_pretrained(

@@ -5,6 +5,9 @@ disk, so ``eval.py`` on a run's ``unlearned/`` folder reproduces the callback's
 final numbers. Results go to ``<run dir>/results.json`` under ``eval.final``,
 per-question rows to ``questions.jsonl`` and, for reading, ``questions.csv``,
 and a heatmap to ``plots/``.
+
+``unlearned`` may be a plain HF folder or a ``peft=lora`` run's adapter folder
+(``adapter_config.json``), loaded as its base model plus the adapter.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from unpact_exp.models.loading import (
     resolve_source,
     tokenizer_source,
 )
+from unpact_exp.models.lora import is_adapter_folder
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import RunRecord, atomic_write_text
 
@@ -34,10 +38,11 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     from unpact_exp.analysis.question_table import write_question_csv
 
     unlearned = str(Path(cfg.unlearned).expanduser())
-    if not is_hf_folder(unlearned):
+    if not is_hf_folder(unlearned) and not is_adapter_folder(unlearned):
         raise ModelLoadError(
-            f"unlearned={unlearned!r} is not a Hugging Face model folder (no config.json); "
-            "pass a run's unlearned/ folder or any save_pretrained output."
+            f"unlearned={unlearned!r} is not a Hugging Face model folder (no config.json) nor a "
+            "LoRA adapter (no adapter_config.json); pass a run's unlearned/ folder or any "
+            "save_pretrained output."
         )
     original = cfg.original or resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)

@@ -28,6 +28,7 @@ from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.methods import registry
 from unpact_exp.methods.regularizers import build_regularizer, check_combination
 from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source, tokenizer_source
+from unpact_exp.models.lora import LoraSettings, check_strategy
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import RunRecord, read_results, setting_name
 from unpact_exp.training.sequences import Example, encode_qa, encode_texts
@@ -72,6 +73,13 @@ def validate(cfg: Any) -> None:
     method = registry.check(cfg.method)
     build_regularizer(cfg.regularizer)
     check_combination(method, cfg.regularizer.name)
+    LoraSettings.from_config(cfg.peft)
+    check_strategy(cfg.peft.name, cfg.trainer.strategy)
+    if not isinstance(cfg.trainer.gradient_checkpointing, bool):
+        raise UnpactConfigError(
+            f"trainer.gradient_checkpointing={cfg.trainer.gradient_checkpointing!r} must be "
+            "true or false."
+        )
 
 
 def _method_label(method_cfg: Any) -> str:
@@ -198,11 +206,14 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         forget_batches_in_order=data.forget_batches_in_order,
         fsdp2=cfg.trainer.strategy == "fsdp2",
         decoder_layer_cls=get_class(cfg.model.decoder_layer_cls),
+        lora=LoraSettings.from_config(cfg.peft),
+        gradient_checkpointing=cfg.trainer.gradient_checkpointing,
     )
     fields = {
         "stage": "unlearn",
         "method": cfg.method.name,
         "regularizer": cfg.regularizer.name,
+        "peft": cfg.peft.name,
         "setting": setting_name(_method_label(cfg.method), cfg.regularizer.name),
         "model": cfg.model.name,
         "data": cfg.data.name,
@@ -257,7 +268,7 @@ def build_callbacks(
     checkpoint = RunCheckpoint(run_dir / "checkpoints", int(cfg.trainer.checkpoint_every_n_steps))
     callbacks = [
         build_analysis_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
-        SaveUnlearned(run_dir, tokenizer, record, start),
+        SaveUnlearned(run_dir, tokenizer, record, start, cfg.model.trust_remote_code),
         checkpoint,
         RngState(),
         SubmititPreemption.if_under_submitit(checkpoint),

@@ -12,6 +12,13 @@ any rank, the gradients are dropped (AdamW skips parameters without a gradient, 
 the weights stay those of the last finite step), ``divergence`` is recorded and the
 trainer stops. The weights are also checked after every step, as a last guard.
 Checkpoint and save callbacks read ``divergence`` and never write what follows it.
+
+LoRA (``peft=lora``, :mod:`unpact_exp.models.lora`): the policy gets adapters and
+only they train; no reference copy is loaded, ``reference`` is a
+:class:`~unpact_exp.models.lora.ReferenceView` (the policy with its adapters
+disabled), so objectives and regularizers use it exactly as they use a loaded copy.
+``adapters`` holds the ``PeftModel`` wrapper (for saving), not registered as a
+submodule, so no parameter is listed twice.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from torch import Tensor, nn
 
 from unpact_exp.methods.base import Objective
 from unpact_exp.methods.regularizers import Regularizer
+from unpact_exp.models.lora import LoraSettings, ReferenceView, apply_lora
 
 REFERENCE_PREFIX = "reference."
 
@@ -45,6 +53,9 @@ class UnlearnModule(pl.LightningModule):
         fsdp2: shard policy and reference with ``fully_shard`` per decoder layer
             (set under Lightning's ModelParallelStrategy).
         decoder_layer_cls: class of the decoder layer (the FSDP2 shard unit).
+        lora: the ``peft=lora`` settings, or None for full fine-tuning.
+        gradient_checkpointing: recompute layer activations in the backward pass
+            (``trainer.gradient_checkpointing``).
     """
 
     def __init__(
@@ -58,6 +69,8 @@ class UnlearnModule(pl.LightningModule):
         forget_batches_in_order: Callable[[], Iterable[dict[str, Tensor]]],
         fsdp2: bool,
         decoder_layer_cls: type | None,
+        lora: LoraSettings | None,
+        gradient_checkpointing: bool,
     ) -> None:
         super().__init__()
         self._load_model = load_model
@@ -69,8 +82,11 @@ class UnlearnModule(pl.LightningModule):
         self.forget_batches_in_order = forget_batches_in_order
         self.fsdp2 = fsdp2
         self.decoder_layer_cls = decoder_layer_cls
+        self.lora = lora
+        self.gradient_checkpointing = gradient_checkpointing
         self.policy: nn.Module | None = None
-        self.reference: nn.Module | None = None
+        self.reference: nn.Module | ReferenceView | None = None
+        self.adapters: Any = None  # the PeftModel wrapper under peft=lora (kept unregistered)
         self.strict_loading = False  # checkpoints omit the reference model
         self.divergence: dict[str, Any] | None = None
         self._last_loss: Tensor | None = None
@@ -83,17 +99,30 @@ class UnlearnModule(pl.LightningModule):
         return bool(self.objective.needs_reference or self.regularizer.needs_reference)
 
     def configure_model(self) -> None:
-        """Load the policy (and reference), freeze what the objective does not train, shard."""
+        """Load the policy (and reference), freeze what the objective does not train, shard.
+
+        Under LoRA the adapters go on the layers the objective names
+        (:meth:`~unpact_exp.methods.base.Objective.adapter_layers`) and the reference
+        is the adapter-disabled policy: no second model is loaded.
+        """
         if self.policy is not None:
             return
         self.policy = self._load_model()
         self.policy.config.use_cache = False
-        for name, param in self.policy.named_parameters():
-            param.requires_grad_(self.objective.trainable(name))
-        if self.needs_reference:
-            self.reference = self._load_model()
-            self.reference.eval()
-            self.reference.requires_grad_(False)
+        if self.lora is not None:
+            adapters = apply_lora(self.policy, self.lora, self.objective.adapter_layers())
+            object.__setattr__(self, "adapters", adapters)  # not a submodule: no double listing
+            if self.needs_reference:
+                self.reference = ReferenceView(adapters)
+        else:
+            for name, param in self.policy.named_parameters():
+                param.requires_grad_(self.objective.trainable(name))
+            if self.needs_reference:
+                self.reference = self._load_model()
+                self.reference.eval()
+                self.reference.requires_grad_(False)
+        if self.gradient_checkpointing:
+            enable_gradient_checkpointing(self.policy)
         if self.fsdp2:
             self._shard_fsdp2()
 
@@ -102,7 +131,7 @@ class UnlearnModule(pl.LightningModule):
 
         mesh = self.device_mesh["data_parallel"]
         for model in (self.policy, self.reference):
-            if model is None:
+            if not isinstance(model, nn.Module):
                 continue
             for module in model.modules():
                 if self.decoder_layer_cls and isinstance(module, self.decoder_layer_cls):
@@ -279,6 +308,19 @@ class UnlearnModule(pl.LightningModule):
         fine-tune must negate against the original, not the restored, weights).
         """
         self.objective.on_load_checkpoint(self)
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """HF gradient checkpointing, non-reentrant, with inputs that require grad.
+
+    With the reentrant variant a checkpointed segment whose inputs do not require
+    grad produces outputs that do not either, so the adapters of a frozen-base LoRA
+    model silently receive no gradient (the bug users report from other frameworks).
+    Non-reentrant checkpointing does not have that failure; the input-embedding hook
+    (``enable_input_require_grads``) is kept as a second guard, as peft recommends.
+    """
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.enable_input_require_grads()
 
 
 def _local(param: Tensor) -> Tensor:
