@@ -32,6 +32,14 @@ def _get(cfg: Any, group: str, key: str) -> Any:
     return cfg[key]
 
 
+def _number(cfg: Any, group: str, key: str) -> float:
+    """``cfg[key]`` as a float, or an error naming ``group.key`` (``unpact.alpha=abc``)."""
+    value = _get(cfg, group, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UnpactConfigError(f"{group}.{key}={value!r} is not valid; it must be a number.")
+    return float(value)
+
+
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
     """Raise when ``value`` is not one of ``choices``, naming both."""
     if value not in choices:
@@ -115,10 +123,10 @@ class UnpactConfig:
             filler=None if filler is None else str(filler),
             scope=_get(cfg, g, "scope"),
             target=_get(cfg, g, "target"),
-            alpha=float(_get(cfg, g, "alpha")),
-            beta=float(_get(cfg, g, "beta")),
+            alpha=_number(cfg, g, "alpha"),
+            beta=_number(cfg, g, "beta"),
             normalize=_get(cfg, g, "normalize"),
-            ignore_eps=float(_get(cfg, g, "ignore_eps")),
+            ignore_eps=_number(cfg, g, "ignore_eps"),
             batch_size=_get(cfg, g, "batch_size"),
         )
 
@@ -195,8 +203,8 @@ class ProbabConfig:
         """Build from the ``probab`` node; every key is required."""
         g = "probab"
         return cls(
-            temperature=float(_get(cfg, g, "temperature")),
-            top_p=float(_get(cfg, g, "top_p")),
+            temperature=_number(cfg, g, "temperature"),
+            top_p=_number(cfg, g, "top_p"),
             seed=_get(cfg, g, "seed"),
         )
 
@@ -243,7 +251,7 @@ class EvalConfig:
         return cls(
             max_new_tokens=_get(cfg, g, "max_new_tokens"),
             stop_strings=tuple(str(s) for s in _get(cfg, g, "stop_strings")),
-            correct_threshold=float(_get(cfg, g, "correct_threshold")),
+            correct_threshold=_number(cfg, g, "correct_threshold"),
             batch_size=_get(cfg, g, "batch_size"),
             max_forget_questions=_get(cfg, g, "max_forget_questions"),
             max_utility_items=_get(cfg, g, "max_utility_items"),

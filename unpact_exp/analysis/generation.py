@@ -17,6 +17,7 @@ import torch
 from unpact_exp.analysis.inference import analysis_mode, model_device
 from unpact_exp.analysis.scoring import left_pad, padding_id
 from unpact_exp.models.prompt import PromptParts, encode_parts
+from unpact_exp.stop import check_stop
 
 
 def cut_answer(text: str, stop_strings: Sequence[str]) -> str:
@@ -72,6 +73,7 @@ def _generate(
     answers: list[list[str]] = []
     with analysis_mode(model):
         for start in range(0, len(encoded), batch_size):
+            check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
             chunk = encoded[start : start + batch_size]
             input_ids, attention_mask, _ = left_pad(chunk, pad_id, device)
             out = model.generate(

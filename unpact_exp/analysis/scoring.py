@@ -36,6 +36,7 @@ import torch
 
 from unpact_exp.analysis.inference import analysis_mode, forward_kwargs, model_device
 from unpact_exp.errors import DataError
+from unpact_exp.stop import check_stop
 
 
 @dataclass
@@ -169,6 +170,7 @@ def _pair_logprobs(
     device = model_device(model)
     with analysis_mode(model):
         for start in range(0, len(order), batch_size):
+            check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
             chunk = order[start : start + batch_size]
             for index, value in zip(
                 chunk, _score_batch(model, [pairs[i] for i in chunk], pad_token_id, device)
@@ -289,6 +291,7 @@ def family_target_logprobs(
         batch: list[_Row] = []
         for row in rows:
             if batch and sum(len(r.members) for r in batch) + len(row.members) > batch_size:
+                check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
                 _score_rows(model, batch, pad_token_id, device, results)
                 batch = []
             batch.append(row)

@@ -34,6 +34,8 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from unpact_exp import stop
+
 LAST = "last.ckpt"
 
 
@@ -71,6 +73,7 @@ class RunCheckpoint(Checkpoint):
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         """Save when due or when SIGTERM has arrived; never after a divergence."""
+        stop.note_step(trainer.global_step)  # how far an interrupted run got (results.json)
         if _diverged(module) or self.saved_step == trainer.global_step:
             return
         step = trainer.global_step

@@ -54,6 +54,9 @@ def validate(cfg: Any) -> None:
 
     _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
     _check_number("method.weight_decay", cfg.method.weight_decay, minimum=0.0)
+    check_run_length(cfg.trainer)
+    if cfg.method.forget_nll_stop is not None:
+        _check_number("method.forget_nll_stop", cfg.method.forget_nll_stop, minimum=0.0)
     every = cfg.trainer.checkpoint_every_n_steps
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise UnpactConfigError(
@@ -72,6 +75,33 @@ def validate(cfg: Any) -> None:
     method = registry.check(cfg.method)
     build_regularizer(cfg.regularizer)
     check_combination(method, cfg.regularizer.name)
+
+
+def check_run_length(trainer: Any) -> None:
+    """Refuse non-integer step/epoch limits, and a run that can never end unless asked for.
+
+    ``trainer.max_steps=-1 trainer.max_epochs=-1`` means no limit at all: on a cluster
+    that burns the whole allocation. It runs only with ``trainer.allow_endless=true``.
+
+    Raises:
+        UnpactConfigError: naming the key as the user typed it.
+    """
+    for key in ("max_steps", "max_epochs"):
+        value = trainer[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+            raise UnpactConfigError(
+                f"trainer.{key}={value!r} must be an integer >= -1 (-1: no limit of this kind)."
+            )
+    endless = trainer.max_steps == -1 and trainer.max_epochs == -1
+    allow = trainer.allow_endless
+    if not isinstance(allow, bool):
+        raise UnpactConfigError(f"trainer.allow_endless={allow!r} must be true or false.")
+    if endless and not allow:
+        raise UnpactConfigError(
+            "trainer.max_steps=-1 with trainer.max_epochs=-1 never ends; set one of them "
+            "(e.g. trainer.max_steps=100), or pass trainer.allow_endless=true to train until "
+            "stopped (SIGTERM)."
+        )
 
 
 def _check_number(key: str, value: Any, minimum: float, strict: bool = False) -> None:
