@@ -23,6 +23,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     """Evaluate ``cfg.unlearned`` against ``cfg.original`` (or the model config's source)."""
     from unpact_exp.analysis.heatmap import plot_heatmaps
     from unpact_exp.analysis.pair_analysis import PairAnalysis
+    from unpact_exp.analysis.prompt_bounds import PromptLimits, check_benchmark_prompts
 
     unlearned = str(Path(cfg.unlearned).expanduser())
     if not is_hf_folder(unlearned):
@@ -34,6 +35,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
     tokenizer = load_tokenizer(str(original), cfg.model.trust_remote_code)
     fmt = PromptFormat.from_config(cfg.model.prompt)
+    check_benchmark_prompts(bench, tokenizer, fmt, PromptLimits.from_config(cfg))
     m0 = load_model(str(original), cfg.model.dtype, cfg.model.trust_remote_code).eval()
     analysis = PairAnalysis.from_config(m0, tokenizer, fmt, bench, cfg)
     del m0

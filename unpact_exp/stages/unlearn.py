@@ -51,6 +51,7 @@ def validate(cfg: Any) -> None:
         ProbabConfig,
         UnpactConfig,
     )
+    from unpact_exp.analysis.prompt_bounds import PromptLimits
 
     _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
     _check_number("method.weight_decay", cfg.method.weight_decay, minimum=0.0)
@@ -64,6 +65,7 @@ def validate(cfg: Any) -> None:
             "(0: after the last batch of each epoch)."
         )
     UnpactConfig.from_config(cfg.unpact)
+    PromptLimits.from_config(cfg)
     FocusOnKeyConfig.from_config(cfg.focus_on_key)
     ProbabConfig.from_config(cfg.probab)
     EvalConfig.from_config(cfg.eval)
@@ -151,6 +153,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     import lightning.pytorch as pl
     from transformers import AutoConfig
 
+    from unpact_exp.analysis.prompt_bounds import PromptLimits, check_benchmark_prompts
     from unpact_exp.stages.target import ensure_target
     from unpact_exp.training.datamodule import UnlearnDataModule
     from unpact_exp.training.module import UnlearnModule
@@ -165,6 +168,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     tokenizer = load_tokenizer(source, cfg.model.trust_remote_code)
     fmt = PromptFormat.from_config(cfg.model.prompt)
+    check_benchmark_prompts(bench, tokenizer, fmt, PromptLimits.from_config(cfg))
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
     forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
     hidden = AutoConfig.from_pretrained(source).hidden_size
@@ -270,11 +274,17 @@ def resume_path(cfg: Any, run_dir: Path) -> str | None:
 
     Raises:
         UnpactConfigError: ``ckpt_path`` names a checkpoint that does not exist.
+        ModelLoadError: the checkpoint is truncated or corrupt (see ``check_checkpoint``).
     """
+    from unpact_exp.callbacks.checkpoints import check_checkpoint
+
     last = run_dir / "checkpoints" / "last.ckpt"
     wanted = cfg.get("ckpt_path")
     if not wanted:
-        return str(last) if last.exists() else None
+        if not last.exists():
+            return None
+        check_checkpoint(last)
+        return str(last)
     path = last if str(wanted) == LAST_CKPT else Path(str(wanted)).expanduser()
     if not path.is_file():
         hint = (
@@ -284,6 +294,7 @@ def resume_path(cfg: Any, run_dir: Path) -> str | None:
             else f"{path} does not exist."
         )
         raise UnpactConfigError(f"ckpt_path={wanted}: {hint}")
+    check_checkpoint(path, wanted)
     return str(path)
 
 
