@@ -128,7 +128,7 @@ def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
         )
         data.pop("traceback", None)
         if cfg.stage == "unlearn":
-            data["steps"] = _steps_done(data)
+            data.update(_progress(data))
     else:
         data.update(
             status="failed",
@@ -142,17 +142,18 @@ def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
     write_results(run_dir, data)
 
 
-def _steps_done(data: dict[str, Any]) -> int:
-    """The last finished optimizer step of an interrupted run (never null in results.json).
+def _progress(data: dict[str, Any]) -> dict[str, Any]:
+    """``steps`` (optimizer steps done) of an interrupted run, never null in results.json.
 
-    What this process noted (:func:`unpact_exp.stop.note_step`), else the latest
-    evaluated step on record (``ddp_spawn``: the steps ran in worker processes), else 0.
+    Read from the trainer this process followed (:func:`unpact_exp.stop.follow`; with
+    ``last_checkpoint_step``, where a rerun resumes), else the latest evaluated step on
+    record (``ddp_spawn``: the steps ran in worker processes), else 0.
     """
-    noted = stop.last_step()
-    if noted is not None:
-        return noted
+    found = stop.progress()
+    if found.get("steps") is not None:
+        return found
     evaluated = [int(k) for k in data.get("eval") or {} if str(k).lstrip("-").isdigit()]
-    return max(evaluated, default=0)
+    return {**found, "steps": max(evaluated, default=0)}
 
 
 def _check_seed(cfg: DictConfig) -> None:

@@ -10,11 +10,14 @@ before its next forward pass: a run stops within one batch wherever it spends it
 time, and the evaluation it was in the middle of is simply not recorded (the last
 ``last.ckpt`` is kept, so a rerun redoes that step and its evaluation).
 
-The flag also remembers the last finished training step (:func:`note_step`), so an
-interrupted run's ``results.json`` can say how far it got.
+The module also holds where to read the run's progress (:func:`follow`), so an
+interrupted run's ``results.json`` can say how far it got whichever hook it stopped in.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 
 class Interrupted(BaseException):
@@ -25,7 +28,7 @@ class _State:
     """The flag and the progress, in one object so tests can reset them together."""
 
     requested: str | None = None
-    last_step: int | None = None
+    progress: Callable[[], dict[str, Any]] | None = None
 
 
 _STATE = _State()
@@ -51,17 +54,17 @@ def check_stop() -> None:
         raise Interrupted(_STATE.requested)
 
 
-def note_step(step: int) -> None:
-    """Remember ``step`` as the last finished optimizer step of this process's run."""
-    _STATE.last_step = int(step)
+def follow(progress: Callable[[], dict[str, Any]]) -> None:
+    """Read the run's progress from ``progress`` when it is interrupted (see :func:`progress`)."""
+    _STATE.progress = progress
 
 
-def last_step() -> int | None:
-    """The last finished optimizer step noted by :func:`note_step` (None: none yet)."""
-    return _STATE.last_step
+def progress() -> dict[str, Any]:
+    """The progress fields of the followed run (``steps``, ...), or {} when none is followed."""
+    return {} if _STATE.progress is None else dict(_STATE.progress())
 
 
 def reset() -> None:
     """Clear the flag and the progress (at the start and end of every run in this process)."""
     _STATE.requested = None
-    _STATE.last_step = None
+    _STATE.progress = None

@@ -96,6 +96,10 @@ class RunCheckpoint(Checkpoint):
         """Write ``last.ckpt`` now (every rank must call this)."""
         trainer.save_checkpoint(self.last_path, weights_only=False)
 
+    def setup(self, trainer: pl.Trainer, module: Any, stage: str) -> None:
+        """Let an interruption report the steps done and the step a rerun resumes from."""
+        stop.follow(lambda: {"steps": trainer.global_step, "last_checkpoint_step": self.saved_step})
+
     def on_save_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: dict) -> None:
         """Remember the step of the latest checkpoint (for ``last_checkpoint_step``)."""
         self.saved_step = trainer.global_step
@@ -106,7 +110,6 @@ class RunCheckpoint(Checkpoint):
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         """Save when due or when SIGTERM has arrived; never after a divergence."""
-        stop.note_step(trainer.global_step)  # how far an interrupted run got (results.json)
         if _diverged(module) or self.saved_step == trainer.global_step:
             return
         step = trainer.global_step
