@@ -12,7 +12,8 @@ Only the launching process takes it: under DDP (Lightning's subprocess launcher,
 ``torchrun``, ``srun``) the other ranks run the same entry point with ``RANK``,
 ``SLURM_PROCID`` or ``LOCAL_RANK`` set to a non-zero value and skip it, and
 ``ddp_spawn`` workers never reach the entry point. Each Hydra multirun job has its
-own folder, hence its own lock.
+own folder, hence its own lock. On a filesystem without ``flock`` the run goes ahead
+unguarded, with a warning.
 """
 
 from __future__ import annotations
@@ -64,7 +65,13 @@ class RunLock:
         except OSError as err:
             os.close(fd)
             if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
+                log.warning(
+                    "cannot lock run folder %s (%s): this filesystem has no flock; running "
+                    "without the one-run-per-folder guard.",
+                    self.run_dir,
+                    err,
+                )
+                return
             raise UnpactConfigError(
                 f"run folder {str(self.run_dir)!r} is in use by another run "
                 f"({_describe(self.path.read_text().strip())}). Wait for it to end, stop it, "

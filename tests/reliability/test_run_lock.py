@@ -91,3 +91,16 @@ def test_only_the_launching_process_takes_the_lock(env, rank, monkeypatch) -> No
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert launch_rank() == rank
+
+
+def test_filesystem_without_flock_runs_unguarded_with_a_warning(tmp_path, monkeypatch, caplog):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with caplog.at_level(logging.WARNING, logger="unpact_exp.run_lock"), RunLock(tmp_path):
+        pass
+    assert "this filesystem has no flock" in caplog.text
