@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import ListConfig
+
 from unpact_exp.errors import UnpactConfigError
 
 GRANULARITIES = ("token", "word")
@@ -38,6 +40,16 @@ def _number(cfg: Any, group: str, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UnpactConfigError(f"{group}.{key}={value!r} is not valid; it must be a number.")
     return float(value)
+
+
+def _strings(cfg: Any, group: str, key: str) -> tuple[str, ...]:
+    """``cfg[key]`` as a tuple of strings; a lone string (``eval.stop_strings=abc``) is refused."""
+    value = _get(cfg, group, key)
+    if isinstance(value, str) or not isinstance(value, Sequence | ListConfig):
+        raise UnpactConfigError(
+            f"{group}.{key}={value!r} is not valid; it must be a list (e.g. {group}.{key}=[a,b])."
+        )
+    return tuple(str(item) for item in value)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
@@ -171,7 +183,7 @@ class FocusOnKeyConfig:
         g = "focus_on_key"
         return cls(
             keytokens_from=_get(cfg, g, "keytokens_from"),
-            templates=tuple(str(t) for t in _get(cfg, g, "templates")),
+            templates=_strings(cfg, g, "templates"),
         )
 
 
@@ -250,7 +262,7 @@ class EvalConfig:
         g = "eval"
         return cls(
             max_new_tokens=_get(cfg, g, "max_new_tokens"),
-            stop_strings=tuple(str(s) for s in _get(cfg, g, "stop_strings")),
+            stop_strings=_strings(cfg, g, "stop_strings"),
             correct_threshold=_number(cfg, g, "correct_threshold"),
             batch_size=_get(cfg, g, "batch_size"),
             max_forget_questions=_get(cfg, g, "max_forget_questions"),

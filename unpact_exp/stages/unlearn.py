@@ -56,6 +56,7 @@ def validate(cfg: Any) -> None:
     _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
     _check_number("method.weight_decay", cfg.method.weight_decay, minimum=0.0)
     check_run_length(cfg.trainer)
+    check_evaluation_callback(cfg.callbacks.unpact_eval)
     if cfg.method.forget_nll_stop is not None:
         _check_number("method.forget_nll_stop", cfg.method.forget_nll_stop, minimum=0.0)
     every = cfg.trainer.checkpoint_every_n_steps
@@ -77,6 +78,25 @@ def validate(cfg: Any) -> None:
     method = registry.check(cfg.method)
     build_regularizer(cfg.regularizer)
     check_combination(method, cfg.regularizer.name)
+
+
+def check_evaluation_callback(node: Any) -> None:
+    """Type-check ``callbacks.unpact_eval`` (read only once training has started).
+
+    Raises:
+        UnpactConfigError: naming the key as the user typed it.
+    """
+    for key in ("enabled", "at_start"):
+        if not isinstance(node[key], bool):
+            raise UnpactConfigError(
+                f"callbacks.unpact_eval.{key}={node[key]!r} must be true or false."
+            )
+    for key in ("every_n_steps", "heatmap_questions"):
+        value = node[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UnpactConfigError(
+                f"callbacks.unpact_eval.{key}={value!r} must be an integer >= 0."
+            )
 
 
 def check_run_length(trainer: Any) -> None:
