@@ -73,3 +73,25 @@ def test_check_stop_raises_only_after_a_request() -> None:
         stop.check_stop()
     stop.reset()
     assert not stop.stop_requested()
+
+
+def test_sigterm_ends_an_endless_run_with_its_steps_recorded(
+    make_cfg, tiny_target, monkeypatch
+) -> None:
+    """Issue 17 case 2: an allowed endless run stopped by SIGTERM had ``steps: null``."""
+    from unpact_exp.training.module import UnlearnModule
+
+    cfg = make_cfg("trainer.max_steps=-1", "trainer.max_epochs=-1", "trainer.allow_endless=true")
+
+    def signal_at_step_2(self, *args):  # mid-epoch: the state is checkpointed (checkpoints.py)
+        if self.trainer.global_step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(UnlearnModule, "on_train_batch_end", signal_at_step_2, raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(cfg)
+    assert exit_info.value.code == 143
+    results = read_results(cfg.paths.output_dir)
+    assert results["status"] == "interrupted"
+    saved = checkpoint(cfg.paths.output_dir)["global_step"]
+    assert results["steps"] == results["last_checkpoint_step"] == saved == 2
