@@ -34,7 +34,7 @@ if __package__ in (None, ""):
 from benchmarks import common
 
 SPEED_GOAL, CEILING_GOAL = 5.0, 0.40  # issue 7: vs the naive loop, of the matmul ceiling
-TARGET = "reference"  # y = gold answer: deterministic whatever the model (SPEC unpact.target)
+TARGET = "reference"  # y = gold answer (unpact.target, docs/science.md §2): model-independent
 
 
 def macs_per_token(config: Any) -> tuple[int, int]:

@@ -12,7 +12,13 @@ submitit requeue) is marked ``status: interrupted`` instead, and the process exi
 non-zero (143 after SIGTERM): never ``completed``. During training Lightning turns
 SIGTERM into a stop at the next step boundary, after a checkpoint is written;
 outside training (loading, the final evaluation and save) the handler installed
-here raises :class:`Interrupted` at once. Rerunning the same command resumes.
+here raises :class:`Interrupted` at once. Either way it also sets the stop flag of
+:mod:`unpact_exp.stop`, which every evaluation, UNPACT and generation batch loop
+checks, so an evaluation running inside a training callback stops within one batch
+too. Rerunning the same command resumes.
+
+A run folder holds one live run (:mod:`unpact_exp.run_lock`): a second process aimed
+at it fails at once, naming the process that holds it.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from unpact_exp import stop
 from unpact_exp.errors import USER_ERRORS
 from unpact_exp.results import RESULTS_FILE, read_results, write_results
+from unpact_exp.run_lock import RunLock, launch_rank
+from unpact_exp.stop import Interrupted
 
 log = logging.getLogger(__name__)
 STAGES = ("unlearn", "target", "eval", "analyze")
@@ -74,14 +83,20 @@ def _is_rank_zero() -> bool:
 SIGTERM_EXIT = 128 + int(signal.SIGTERM)
 
 
-class Interrupted(BaseException):
-    """SIGTERM arrived outside the training loop (a ``BaseException``, as KeyboardInterrupt)."""
+__all__ = ["Interrupted", "cli_main", "exit_code", "is_interruption", "main"]
 
 
 def _sigterm_raises(signum: int, frame: object) -> None:
-    """SIGTERM handler outside training; inside, Lightning's handler calls this and it yields."""
+    """SIGTERM handler: request a stop; raise at once unless Lightning's handler called us.
+
+    Inside ``trainer.fit`` Lightning's handler calls this one after its own: the run
+    then stops at the next training step or at the next analysis batch, whichever
+    comes first (:func:`unpact_exp.stop.check_stop`).
+    """
+    reason = f"received signal {signum} (SIGTERM)"
+    stop.request_stop(reason)
     if signal.getsignal(signal.SIGTERM) is _sigterm_raises:
-        raise Interrupted(f"received signal {signum} (SIGTERM)")
+        raise Interrupted(reason)
 
 
 def is_interruption(err: BaseException) -> bool:
@@ -112,6 +127,8 @@ def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
             + "; rerun the same command (same run dir) to resume from checkpoints/last.ckpt",
         )
         data.pop("traceback", None)
+        if cfg.stage == "unlearn":
+            data.update(_progress(data))
     else:
         data.update(
             status="failed",
@@ -123,6 +140,29 @@ def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
         data.setdefault(key, node.get("name") if hasattr(node, "get") else node)
     data.setdefault("seed", cfg.get("seed"))
     write_results(run_dir, data)
+
+
+def _progress(data: dict[str, Any]) -> dict[str, Any]:
+    """``steps`` (optimizer steps done) of an interrupted run, never null in results.json.
+
+    Read from the trainer this process followed (:func:`unpact_exp.stop.follow`; with
+    ``last_checkpoint_step``, where a rerun resumes), else the latest evaluated step on
+    record (``ddp_spawn``: the steps ran in worker processes), else 0.
+    """
+    found = stop.progress()
+    if found.get("steps") is not None:
+        return found
+    evaluated = [int(k) for k in data.get("eval") or {} if str(k).lstrip("-").isdigit()]
+    return {**found, "steps": max(evaluated, default=0)}
+
+
+def _check_seed(cfg: DictConfig) -> None:
+    """``seed`` must be an integer; named as the user typed it (``probab.seed`` follows it)."""
+    from unpact_exp.errors import UnpactConfigError
+
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UnpactConfigError(f"seed={seed!r} is not valid; use an integer (e.g. seed=0).")
 
 
 def _install_sigterm_handler() -> Any:
@@ -172,6 +212,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     quiet_libraries()
     if cfg.stage not in STAGES:
         raise UnpactConfigError(f"stage={cfg.stage!r} is not one of {list(STAGES)}.")
+    _check_seed(cfg)
     if cfg.stage == "analyze":
         from unpact_exp.stages.explain import explain_and_print
 
@@ -209,7 +250,11 @@ def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:
 
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir)
+    if launch_rank() == 0:
+        lock.acquire()  # before anything is written: a refused run leaves the folder alone
     loggers: list[Any] = []
+    stop.reset()
     previous_sigterm = _install_sigterm_handler()
     try:
         loggers = build_loggers(cfg.logger, cfg, run_dir)
@@ -225,5 +270,7 @@ def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:
         finish_loggers(loggers)
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
+        stop.reset()
+        lock.release()
     log.info("results: %s", run_dir / RESULTS_FILE)
     return final_metrics(results)

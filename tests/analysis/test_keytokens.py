@@ -1,4 +1,4 @@
-"""KeyTokens rule of SPEC section 3, case by case, and the similarity formulas."""
+"""KeyTokens rule of docs/science.md §3, case by case, and the similarity formulas."""
 
 import math
 

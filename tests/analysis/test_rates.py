@@ -1,4 +1,4 @@
-"""Rates of SPEC section 5 on hand-made boolean tables."""
+"""Rates of docs/science.md §5 on hand-made boolean tables."""
 
 import math
 

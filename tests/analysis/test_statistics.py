@@ -1,4 +1,4 @@
-"""Wilson intervals and the exact McNemar test (SPEC section 9), worked by hand."""
+"""Wilson intervals and the exact McNemar test (docs/science.md §10), worked by hand."""
 
 from __future__ import annotations
 

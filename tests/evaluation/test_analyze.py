@@ -1,6 +1,6 @@
 """analyze.py: its JSON line is checked against an independent recomputation.
 
-The recomputation uses plain ``transformers`` and the SPEC formulas written out
+The recomputation uses plain ``transformers`` and the docs/science.md formulas written out
 here, from nothing but the JSON's token ids and spans: one unbatched forward per
 variant, no framework code.
 """

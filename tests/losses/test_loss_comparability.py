@@ -1,4 +1,4 @@
-"""Comparability options (SPEC 12): each reproduces the other framework's formula on a batch.
+"""Comparability options (docs/science.md §12): each reproduces another framework's formula.
 
 The peers' formulas are rewritten here from their code, line for line in tensor operations:
 open-unlearning (locuslab/open-unlearning) ``src/trainer/utils.py::compute_kl_divergence`` and

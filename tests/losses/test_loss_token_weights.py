@@ -1,4 +1,4 @@
-"""KeyToken-weighted forget losses (SPEC 11): the weights and the weighted GA/NPO, by hand.
+"""KeyToken-weighted forget losses (docs/science.md §11): weights and weighted GA/NPO by hand.
 
 The toy model below knows one fact: after the answer's function word ``THE`` it predicts the
 fact token ``FACT`` (logit 5, all others 0) only if the key word ``KEY`` was in its context;

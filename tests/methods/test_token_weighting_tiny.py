@@ -1,4 +1,4 @@
-"""KeyToken-weighted GA/NPO and the forget-term weight on the tiny target (SPEC 11, 12).
+"""KeyToken-weighted GA/NPO and the forget-term weight on the tiny target (docs/science.md §11, 12).
 
 A weighted run trains, logs its weights, keeps them in its checkpoints, and a run killed
 mid-way and rerun ends exactly as the uninterrupted one (the weights come back from the

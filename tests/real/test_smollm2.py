@@ -70,7 +70,7 @@ def test_answers_the_capital_of_france_and_focuses_on_france(
 
 
 def test_knows_most_of_a_world_facts_sample(smollm2, make_cfg) -> None:
-    """Enough forget facts are known for the rates to mean something (SPEC 5 ``known``)."""
+    """Enough forget facts are known for the rates to mean something (``known``, science.md §5)."""
     from unpact_exp.analysis.correctness import is_correct
     from unpact_exp.analysis.generation import greedy_answers
     from unpact_exp.data.prepare import get_benchmark

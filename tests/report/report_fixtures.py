@@ -67,7 +67,7 @@ FINAL = {
         "n_forgotten": 19,
     },
 }
-# Counts behind the final rates of FINAL (k, n), as runs since SPEC section 9 store them.
+# Counts behind the final rates of FINAL (k, n), as runs since docs/science.md §10 store them.
 COUNTS = {
     "ga+gd": {
         "forget_rate": [16, 20],

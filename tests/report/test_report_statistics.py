@@ -1,4 +1,4 @@
-"""The report's uncertainty (SPEC section 9): intervals, pooled counts, seed spread, McNemar;
+"""The report's uncertainty (docs/science.md §10): intervals, pooled counts, seed spread, McNemar;
 and the trajectory / small-multiple figures on an eight-setting, two-seed sweep."""
 
 from __future__ import annotations

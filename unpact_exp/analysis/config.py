@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import ListConfig
+
 from unpact_exp.errors import UnpactConfigError
 
 GRANULARITIES = ("token", "word")
@@ -32,6 +34,24 @@ def _get(cfg: Any, group: str, key: str) -> Any:
     return cfg[key]
 
 
+def _number(cfg: Any, group: str, key: str) -> float:
+    """``cfg[key]`` as a float, or an error naming ``group.key`` (``unpact.alpha=abc``)."""
+    value = _get(cfg, group, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UnpactConfigError(f"{group}.{key}={value!r} is not valid; it must be a number.")
+    return float(value)
+
+
+def _strings(cfg: Any, group: str, key: str) -> tuple[str, ...]:
+    """``cfg[key]`` as a tuple of strings; a lone string (``eval.stop_strings=abc``) is refused."""
+    value = _get(cfg, group, key)
+    if isinstance(value, str) or not isinstance(value, Sequence | ListConfig):
+        raise UnpactConfigError(
+            f"{group}.{key}={value!r} is not valid; it must be a list (e.g. {group}.{key}=[a,b])."
+        )
+    return tuple(str(item) for item in value)
+
+
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
     """Raise when ``value`` is not one of ``choices``, naming both."""
     if value not in choices:
@@ -39,7 +59,7 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
 
 
 def check_unit_interval(name: str, value: float) -> None:
-    """Raise unless ``0 < value <= 1`` (the range SPEC section 3 allows for alpha and beta)."""
+    """Raise unless ``0 < value <= 1`` (the range docs/science.md §3 allows for alpha and beta)."""
     if not 0.0 < float(value) <= 1.0:
         raise UnpactConfigError(f"{name}={value!r} is out of range; it must lie in (0, 1].")
 
@@ -66,16 +86,16 @@ class UnpactConfig:
 
     Attributes:
         granularity: ``token`` (one unit per question token) or ``word`` (one unit per
-            whitespace-delimited word, the span of tokens covering it). SPEC section 2.
+            whitespace-delimited word, the span of tokens covering it). docs/science.md §2.
         removal: ``delete`` drops the unit's tokens; ``replace`` substitutes ``filler``.
         filler: token text used by ``replace``; ``None`` means the tokenizer's unk (else pad).
         scope: only ``question`` is supported: the template and ICL examples are never perturbed.
         target: ``generated`` (the model's greedy answer, as the paper) or ``reference``
             (the gold answer). For multiple-choice items the target is always a letter.
-        alpha: normalised-contribution threshold for KeyTokens, in (0, 1]. SPEC section 3.
+        alpha: normalised-contribution threshold for KeyTokens, in (0, 1]. docs/science.md §3.
         beta: if the positive fraction |P|/n is below beta, all of P are KeyTokens; (0, 1].
         normalize: ``max`` or ``sum``: the denominator of N(C_i) over P.
-        ignore_eps: a prompt whose max |C_i| is below this is "ignored" (SPEC section 5).
+        ignore_eps: a prompt whose max |C_i| is below this is "ignored" (docs/science.md §5).
         batch_size: prompt variants scored per forward pass.
     """
 
@@ -115,17 +135,17 @@ class UnpactConfig:
             filler=None if filler is None else str(filler),
             scope=_get(cfg, g, "scope"),
             target=_get(cfg, g, "target"),
-            alpha=float(_get(cfg, g, "alpha")),
-            beta=float(_get(cfg, g, "beta")),
+            alpha=_number(cfg, g, "alpha"),
+            beta=_number(cfg, g, "beta"),
             normalize=_get(cfg, g, "normalize"),
-            ignore_eps=float(_get(cfg, g, "ignore_eps")),
+            ignore_eps=_number(cfg, g, "ignore_eps"),
             batch_size=_get(cfg, g, "batch_size"),
         )
 
 
 @dataclass(frozen=True)
 class FocusOnKeyConfig:
-    """The ``focus_on_key`` group (SPEC section 5).
+    """The ``focus_on_key`` group (docs/science.md §5).
 
     Attributes:
         keytokens_from: ``original`` (M0's KeyTokens, as the paper) or ``unlearned`` (M1's).
@@ -163,13 +183,13 @@ class FocusOnKeyConfig:
         g = "focus_on_key"
         return cls(
             keytokens_from=_get(cfg, g, "keytokens_from"),
-            templates=tuple(str(t) for t in _get(cfg, g, "templates")),
+            templates=_strings(cfg, g, "templates"),
         )
 
 
 @dataclass(frozen=True)
 class ProbabConfig:
-    """The ``probab`` group: the budget-matched sampling baseline (SPEC section 5).
+    """The ``probab`` group: the budget-matched sampling baseline (docs/science.md §5).
 
     Attributes:
         temperature: softmax temperature (> 0).
@@ -195,15 +215,15 @@ class ProbabConfig:
         """Build from the ``probab`` node; every key is required."""
         g = "probab"
         return cls(
-            temperature=float(_get(cfg, g, "temperature")),
-            top_p=float(_get(cfg, g, "top_p")),
+            temperature=_number(cfg, g, "temperature"),
+            top_p=_number(cfg, g, "top_p"),
             seed=_get(cfg, g, "seed"),
         )
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """The ``eval`` group: correctness and evaluation sizes (SPEC section 4).
+    """The ``eval`` group: correctness and evaluation sizes (docs/science.md §4).
 
     Attributes:
         max_new_tokens: greedy answer length limit.
@@ -249,8 +269,8 @@ class EvalConfig:
         g = "eval"
         return cls(
             max_new_tokens=_get(cfg, g, "max_new_tokens"),
-            stop_strings=tuple(str(s) for s in _get(cfg, g, "stop_strings")),
-            correct_threshold=float(_get(cfg, g, "correct_threshold")),
+            stop_strings=_strings(cfg, g, "stop_strings"),
+            correct_threshold=_number(cfg, g, "correct_threshold"),
             batch_size=_get(cfg, g, "batch_size"),
             max_forget_questions=_get(cfg, g, "max_forget_questions"),
             max_utility_items=_get(cfg, g, "max_utility_items"),

@@ -1,4 +1,4 @@
-"""UNPACT prompt-token contributions (SPEC section 2).
+"""UNPACT prompt-token contributions (docs/science.md §2).
 
     LP(x, y)  = (1/T) sum_k log p(y_k | x, y_<k)
     C(x_i, y) = LP(x, y) - LP(x \\ x_i, y)          # > 0: unit x_i helps produce y

@@ -1,4 +1,4 @@
-"""Is an answer correct? Free-form by ROUGE-L, multiple choice by letter log-prob (SPEC 4).
+"""Is an answer correct? Free-form by ROUGE-L, multiple choice by letter (docs/science.md §4).
 
 Free-form (MUSE knowmem): an answer is correct when the ROUGE-L *recall* of the gold
 answer against it reaches ``eval.correct_threshold``: the gold facts must be in the

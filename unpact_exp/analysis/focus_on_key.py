@@ -1,4 +1,4 @@
-"""FocusOnKey: re-ask a forgotten question with its KeyTokens emphasised (SPEC section 5).
+"""FocusOnKey: re-ask a forgotten question with its KeyTokens emphasised (docs/science.md §5).
 
 If unlearning only moved the model's focus away from the KeyTokens, pointing at them
 again ("Focus on {keys} to answer. {question}") brings the answer back. A forgotten

@@ -4,7 +4,7 @@ Prompts are encoded with :func:`~unpact_exp.models.prompt.encode_parts` (the sam
 training and UNPACT see), left-padded and generated in batches of ``batch_size``
 with an attention mask; HF causal LMs derive position ids from the mask, so a
 prompt's greedy answer does not depend on its batch. Answers are cut at the first
-EOS and at the first stop string (SPEC section 4: ``eval.stop_strings``), then stripped.
+EOS and at the first stop string (docs/science.md §4: ``eval.stop_strings``), then stripped.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 from unpact_exp.analysis.inference import analysis_mode, model_device
 from unpact_exp.analysis.scoring import left_pad, padding_id
 from unpact_exp.models.prompt import PromptParts, encode_parts
+from unpact_exp.stop import check_stop
 
 
 def cut_answer(text: str, stop_strings: Sequence[str]) -> str:
@@ -72,6 +73,7 @@ def _generate(
     answers: list[list[str]] = []
     with analysis_mode(model):
         for start in range(0, len(encoded), batch_size):
+            check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
             chunk = encoded[start : start + batch_size]
             input_ids, attention_mask, _ = left_pad(chunk, pad_id, device)
             out = model.generate(
@@ -98,7 +100,7 @@ def greedy_answers(
     stop_strings: Sequence[str],
     batch_size: int,
 ) -> list[str]:
-    """The model's greedy answer to each prompt (SPEC section 4).
+    """The model's greedy answer to each prompt (docs/science.md §4).
 
     Args:
         model: a HF causal LM (anything with ``generate``).

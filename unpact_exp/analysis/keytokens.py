@@ -1,4 +1,4 @@
-"""KeyTokens and the focus-shift similarities between two models (SPEC section 3).
+"""KeyTokens and the focus-shift similarities between two models (docs/science.md §3).
 
 KeyTokens are the units that most help the model produce its answer. With
 ``P = {i : C_i > 0}`` and ``n`` units::
@@ -23,7 +23,7 @@ from unpact_exp.analysis.config import NORMALIZATIONS, check_choice, check_unit_
 def keytokens(
     contributions: Sequence[float], alpha: float, beta: float, normalize: str
 ) -> list[int]:
-    """Indices of the KeyTokens, ascending (SPEC section 3, rule above).
+    """Indices of the KeyTokens, ascending (docs/science.md §3, rule above).
 
     Args:
         contributions: C_i per unit.
@@ -50,7 +50,7 @@ def keytokens(
 def keytoken_similarity(k0: Collection[int], k1: Collection[int]) -> float:
     """``|K0 ∩ K1| / sqrt(|K0| |K1|)``, the cosine of the 0/1 indicator vectors.
 
-    0.0 when either set is empty (SPEC section 3): an ignored prompt shares no focus.
+    0.0 when either set is empty (docs/science.md §3): an ignored prompt shares no focus.
     """
     a, b = set(k0), set(k1)
     if not a or not b:

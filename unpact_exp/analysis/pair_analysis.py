@@ -1,4 +1,4 @@
-"""The evaluator: everything SPEC section 5 measures about an unlearned model, in one call.
+"""The evaluator: everything docs/science.md §5 measures about an unlearned model, in one call.
 
 An :class:`PairAnalysis` is built once per run with the original model M0. It computes
 and caches what only depends on M0 (answers, correctness, UNPACT contributions and
@@ -9,8 +9,8 @@ and the focus shift from M0 to M1. It is used by the Lightning callback (at ever
 evaluation step) and by the evaluation script, so it never imports Lightning.
 
 Items: forget items are ``forget_qa`` (free-form) plus ``mc_forget`` (multiple choice),
-each capped to its first ``eval.max_forget_questions``. Utility items are, as SPEC
-section 5 says, the retain-set questions plus the general items: ``retain_qa``,
+each capped to its first ``eval.max_forget_questions``. Utility items are, as docs/science.md §5
+says, the retain-set questions plus the general items: ``retain_qa``,
 ``mc_retain``, ``utility_qa`` and ``utility_mc``, each capped to its first
 ``eval.max_utility_items``; U is the subset M0 answers correctly. The M1 answers on
 ``retain_qa`` / ``mc_retain`` also give ``knowmem_retain`` / ``mc_retain_acc``. The
@@ -19,9 +19,9 @@ and a WMDP one (multiple choice only) use the same metric names. Rates over an e
 subset are NaN (see :mod:`unpact_exp.analysis.rates`).
 
 Every rate travels with its counts and 95% Wilson interval (``<rate>_counts: [k, n]``,
-``<rate>_ci: [low, high]`` or None over n = 0; SPEC section 9), and FocusOnKey is tested
+``<rate>_ci: [low, high]`` or None over n = 0; docs/science.md §10), and FocusOnKey is tested
 against PROBAB on the same forgotten questions with the exact McNemar test. The focus-shift
-similarities are also split by outcome (SPEC section 8): ``*_forgotten`` over the known
+similarities are also split by outcome (docs/science.md §3): ``*_forgotten`` over the known
 questions M1 now gets wrong, ``*_retained`` over those it still gets right.
 """
 
@@ -196,7 +196,7 @@ def rate_kinds(rate_items: str, benchmark: Benchmark) -> set[str]:
 
 
 class PairAnalysis:
-    """Measures unlearned models against an original model M0 (SPEC sections 2-5).
+    """Measures unlearned models against an original model M0 (docs/science.md §2-5).
 
     Construction runs M0 on every evaluated item (greedy answers or letter scores,
     UNPACT, KeyTokens) once; :meth:`evaluate` is then called with each unlearned model.
@@ -399,7 +399,7 @@ class PairAnalysis:
         probab_hits: list[bool] = []
         sim_k: list[float] = []
         sim_c: list[float] = []
-        sim_forgotten: list[bool] = []  # per known item: M1 forgot it (SPEC section 8 split)
+        sim_forgotten: list[bool] = []  # per known item: M1 forgot it (docs/science.md §3 split)
         rows: list[dict[str, Any]] = []
         contributions: list[PromptContributions] = []
         metrics: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""PROBAB: the budget-matched random-sampling baseline for FocusOnKey (SPEC section 5).
+"""PROBAB: the budget-matched random-sampling baseline for FocusOnKey (docs/science.md §5).
 
 Recovery by FocusOnKey only means something if it beats simply asking again: for each
 forgotten question we draw as many multinomial samples from M1 on the *plain* prompt

@@ -1,4 +1,4 @@
-"""The rates of SPEC section 5, as pure functions over per-question boolean tables.
+"""The rates of docs/science.md §5, as pure functions over per-question boolean tables.
 
 Each rate is a fraction over a subset (known questions, forgotten questions, utility
 items M0 gets right). When that subset is empty the rate is undefined and we return
@@ -8,7 +8,7 @@ silently scoring well.
 
 Each rate has a ``*_counts`` twin returning ``(k, n)``, the numerator and denominator, which
 ``results.json`` keeps beside the rate together with a Wilson interval
-(:mod:`unpact_exp.analysis.statistics`, SPEC section 9).
+(:mod:`unpact_exp.analysis.statistics`, docs/science.md §10).
 """
 
 from __future__ import annotations

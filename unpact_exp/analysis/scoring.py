@@ -1,7 +1,7 @@
 """Batched, padding-invariant log-probabilities of target tokens given prompts.
 
 UNPACT needs n+1 scores per prompt and multiple-choice evaluation one per letter, so
-scoring is the hot loop of the analysis (SPEC section 2: "batched forward passes,
+scoring is the hot loop of the analysis (docs/science.md §2: "batched forward passes,
 not a Python loop of single forwards"). Two batched paths:
 
 - :func:`mean_target_logprobs` scores independent (prompt, target) pairs. Sequences are
@@ -36,6 +36,7 @@ import torch
 
 from unpact_exp.analysis.inference import analysis_mode, forward_kwargs, model_device
 from unpact_exp.errors import DataError
+from unpact_exp.stop import check_stop
 
 
 @dataclass
@@ -123,7 +124,7 @@ def mean_target_logprobs(
 ) -> list[float]:
     """LP(x, y) = (1/T) sum_k log p(y_k | x, y_<k) for every (prompt ids, target ids) pair.
 
-    This is the score of SPEC section 2. Pairs are sorted by length before batching
+    This is the score of docs/science.md §2. Pairs are sorted by length before batching
     (less padding), scored ``batch_size`` at a time in one forward pass each, and
     returned in input order. Pairs with identical prompts (the letters of a
     multiple-choice item) are scored as one family by :func:`family_target_logprobs`
@@ -169,6 +170,7 @@ def _pair_logprobs(
     device = model_device(model)
     with analysis_mode(model):
         for start in range(0, len(order), batch_size):
+            check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
             chunk = order[start : start + batch_size]
             for index, value in zip(
                 chunk, _score_batch(model, [pairs[i] for i in chunk], pad_token_id, device)
@@ -289,6 +291,7 @@ def family_target_logprobs(
         batch: list[_Row] = []
         for row in rows:
             if batch and sum(len(r.members) for r in batch) + len(row.members) > batch_size:
+                check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
                 _score_rows(model, batch, pad_token_id, device, results)
                 batch = []
             batch.append(row)

@@ -1,4 +1,4 @@
-"""Uncertainty of the rates (SPEC section 9): Wilson intervals and the exact McNemar test.
+"""Uncertainty of the rates (docs/science.md §10): Wilson intervals and the exact McNemar test.
 
 The forgotten sets of a run are small (7-40 questions), where one question moves a rate by
 several points, so every rate travels with its counts and a 95% Wilson score interval. The
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-# The 0.975 quantile of the standard normal: SPEC section 9 fixes the level at 95%.
+# The 0.975 quantile of the standard normal: docs/science.md §10 fixes the level at 95%.
 Z_95 = 1.959963984540054
 
 
@@ -38,7 +38,7 @@ def wilson_interval(k: int, n: int, z: float = Z_95) -> tuple[float, float] | No
     Args:
         k: successes, ``0 <= k <= n``.
         n: trials.
-        z: the normal quantile of the level (the default is the 95% level of SPEC section 9).
+        z: the normal quantile of the level (the default is the 95% level of docs/science.md §10).
 
     Raises:
         ValueError: ``k`` or ``n`` negative, or ``k > n``.

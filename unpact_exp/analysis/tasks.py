@@ -1,7 +1,7 @@
 """Free-form and multiple-choice items behind one interface, for the evaluator.
 
 The two kinds of item are answered differently (greedy generation judged by ROUGE-L
-vs. letter scoring, SPEC section 4) but the analysis is the same for both: an answer
+vs. letter scoring, docs/science.md §4) but the analysis is the same for both: an answer
 text and a correct flag per item, UNPACT contributions against ``unpact.target``,
 FocusOnKey and PROBAB recovery. :class:`QATask` and :class:`MCTask` implement that
 interface, so the evaluator handles MUSE (free-form) and WMDP (multiple-choice)

@@ -1,4 +1,4 @@
-"""Splitting a prompt's question into UNPACT units (SPEC section 2, ``unpact.granularity``).
+"""Splitting a prompt's question into UNPACT units (docs/science.md §2, ``unpact.granularity``).
 
 A unit is what one contribution C_i is measured for: a single question token
 (``token``) or a whitespace-delimited word (``word``), the latter being the

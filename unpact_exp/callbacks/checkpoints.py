@@ -18,6 +18,9 @@ once the epoch is marked complete) exactly: it starts the next epoch with the
 epoch counter one ahead, so the seeded order of a different epoch is used. Such
 states are never saved (measured: tests/reliability/test_resume.py).
 
+A ``last.ckpt`` that cannot be read (copied or synced only in part) is refused
+before training starts by :func:`check_checkpoint`, naming the file and the fix.
+
 After a divergence nothing more is written: ``last.ckpt`` stays the last finite one.
 The RNG states travel in the checkpoint too (:class:`RngState`), so anything that
 draws random numbers during training (dropout) resumes exactly.
@@ -26,6 +29,7 @@ draws random numbers during training (dropout) resumes exactly.
 from __future__ import annotations
 
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,38 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from unpact_exp import stop
+from unpact_exp.errors import ModelLoadError
+
 LAST = "last.ckpt"
+
+
+def check_checkpoint(path: str | Path, wanted: object = None) -> None:
+    """Refuse a checkpoint whose zip archive is unreadable (``torch.save`` writes a zip).
+
+    Opening the archive reads only its central directory, at the end of the file, so
+    it is cheap for any size and fails for every truncation.
+
+    Args:
+        path: the checkpoint to resume from.
+        wanted: the user's ``ckpt_path`` (None: the automatic ``last.ckpt`` resume).
+
+    Raises:
+        ModelLoadError: naming the file and what to do (delete it, or ``ckpt_path=``).
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        fix = (
+            "delete it to start this run from the beginning, or pass ckpt_path=FILE to resume "
+            "from another checkpoint"
+            if wanted is None or str(wanted) == "last"
+            else "pass ckpt_path= another checkpoint, or drop ckpt_path to start fresh"
+        )
+        raise ModelLoadError(
+            f"checkpoint {str(path)!r} is truncated or corrupt ({err}); {fix}."
+        ) from err
 
 
 def _diverged(module: Any) -> bool:
@@ -60,6 +95,10 @@ class RunCheckpoint(Checkpoint):
     def save(self, trainer: pl.Trainer) -> None:
         """Write ``last.ckpt`` now (every rank must call this)."""
         trainer.save_checkpoint(self.last_path, weights_only=False)
+
+    def setup(self, trainer: pl.Trainer, module: Any, stage: str) -> None:
+        """Let an interruption report the steps done and the step a rerun resumes from."""
+        stop.follow(lambda: {"steps": trainer.global_step, "last_checkpoint_step": self.saved_step})
 
     def on_save_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: dict) -> None:
         """Remember the step of the latest checkpoint (for ``last_checkpoint_step``)."""

@@ -57,7 +57,7 @@ class Benchmark:
         verbmem_forget: verbatim-memorisation prompts, as QA items (prompt -> gt continuation).
         mc_forget: multiple-choice items about the forget set (WMDP-style).
         mc_retain: multiple-choice items about the retain set.
-        utility_qa: free-form utility items for the destructive rate (SPEC section 5).
+        utility_qa: free-form utility items for the destructive rate (docs/science.md §5).
         utility_mc: multiple-choice utility items for the destructive rate (e.g. MMLU).
     """
 

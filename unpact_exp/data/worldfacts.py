@@ -18,7 +18,7 @@ They are written once, in the MUSE layout the synthetic benchmark uses (``raw/``
 ``knowmem/``, ``verbmem/``, ``mc/``, ``general/``), to ``<paths.data_dir>/worldfacts-<hash>``
 where the hash covers these settings and the data file, then read back by
 :func:`unpact_exp.data.loaders.load_muse`. Which facts count is decided at evaluation: only
-those the original model answers correctly (SPEC section 5 ``known``), so the file may hold
+those the original model answers correctly (docs/science.md §5 ``known``), so the file may hold
 facts a small model does not know.
 """
 

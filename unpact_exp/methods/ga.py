@@ -12,7 +12,7 @@ with ``N = sum m`` the number of target tokens of the forget batch ``f``; ``NLL`
 pushes the forget-target log-probabilities down without bound, which is why GA is normally paired
 with a retain regularizer (``gd`` or ``kl``).
 
-Token-weighted GA (``method.token_weighting``, SPEC section 11; weights ``w`` from
+Token-weighted GA (``method.token_weighting``, docs/science.md §11; weights ``w`` from
 :mod:`unpact_exp.methods.token_weights`, mean 1 over the batch's target tokens)::
 
     L_wGA(f) = -(1 / N) * sum_{b,t} w_{b,t} * nll_{b,t} = (1 / N) * sum_{b,t} w_{b,t} * log p_{b,t}

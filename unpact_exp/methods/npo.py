@@ -9,7 +9,7 @@ Equation (minimised), over the ``B`` sequences of the forget batch::
 
 where ``logp(y_b)`` is the *sequence* log-probability, the sum over the target tokens of sequence
 ``b`` (:func:`unpact_exp.methods.token_logprobs.sequence_logprob`). ``beta`` is ``npo.beta`` in the
-config (0.1 in SPEC section 6).
+config (0.1 in docs/science.md §6).
 
 Properties the tests pin down:
 
@@ -23,7 +23,7 @@ Properties the tests pin down:
 The reference log-probs never change during unlearning and may be computed once and cached; they
 are detached here in any case.
 
-Token-weighted NPO (``method.token_weighting``, SPEC section 11): the sequence log-prob is
+Token-weighted NPO (``method.token_weighting``, docs/science.md §11): the sequence log-prob is
 replaced by the weighted sum ``sum_t w_{b,t} log p(y_{b,t})`` for the policy *and* the reference,
 with the same weights (:mod:`unpact_exp.methods.token_weights`, mean 1 over the batch's target
 tokens), so the log-ratio is 0 at the start as in plain NPO.
@@ -60,9 +60,7 @@ def _check_beta(beta: float) -> None:
     is_number = isinstance(beta, numbers.Real) and not isinstance(beta, bool)
     value = float(beta) if is_number else math.nan
     if not math.isfinite(value) or value <= 0:
-        raise UnpactConfigError(
-            f"npo.beta must be a finite number > 0 (SPEC default 0.1); got {beta!r}"
-        )
+        raise UnpactConfigError(f"npo.beta must be a finite number > 0 (default 0.1); got {beta!r}")
 
 
 def npo_loss(policy_seq_logp: Tensor, ref_seq_logp: Tensor, beta: float) -> Tensor:

@@ -13,7 +13,7 @@ With ``h(x)`` the hidden states at layer ``rmu.layer`` of the model being unlear
                                              || h(x_r)[b,t] - h_frozen(x_r)[b,t] ||^2
     L_RMU    = L_forget + L_retain
 
-MSE reduction, ``method.reduction`` (SPEC section 12), always with the mean over the hidden dims:
+MSE reduction, ``method.reduction`` (docs/science.md §12), always averaging the hidden dims:
 
 - ``tokens`` (default): the mean over the attention-mask positions of the batch, i.e. exactly
   ``F.mse_loss(act[mask], target)`` with the default ``reduction="mean"``;

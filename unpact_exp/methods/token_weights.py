@@ -1,4 +1,4 @@
-"""Per-token weights of the forget loss: KeyToken-weighted GA and NPO (SPEC section 11).
+"""Per-token weights of the forget loss: KeyToken-weighted GA and NPO (docs/science.md §11).
 
 Catastrophic forgetting comes from penalising every token of the forget text, common words
 included. These weights concentrate the penalty on the answer tokens that depend on the
@@ -22,13 +22,13 @@ If every raw weight of a batch is 0 (no answer token depends on ``K``) the batch
 uniform weights, so a step never silently does nothing.
 
 Raw-text forget corpora (``data.train_on=text``) have no question; the QA definition applies
-window by window (SPEC 11). A chunk's target tokens (positions 1..L-1) are cut into consecutive
-windows of ``method.keytoken_window`` tokens; for window ``j >= 1`` the prompt ``x`` is the
-chunk's first token (BOS) followed by window ``j - 1``, ``y`` is window ``j``, and the units of
-``x`` are the tokens of window ``j - 1`` (always token units: raw text has no question segment
-to split into words). The first window has no previous one: its tokens get the mean raw weight
-of every later-window token of the forget set (the average dependence), so they are neither
-singled out nor dropped.
+window by window (docs/science.md §11). A chunk's target tokens (positions 1..L-1) are cut into
+consecutive windows of ``method.keytoken_window`` tokens; for window ``j >= 1`` the prompt ``x``
+is the chunk's first token (BOS) followed by window ``j - 1``, ``y`` is window ``j``, and the
+units of ``x`` are the tokens of window ``j - 1`` (always token units: raw text has no question
+segment to split into words). The first window has no previous one: its tokens get the mean raw
+weight of every later-window token of the forget set (the average dependence), so they are
+neither singled out nor dropped.
 """
 
 from __future__ import annotations

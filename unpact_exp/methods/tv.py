@@ -10,7 +10,7 @@ fine-tuned on the forget set for ``tv.finetune_epochs``::
     tau         = theta_ft - theta_0
     theta_unl   = theta_0 - alpha * tau = theta_0 - alpha * (theta_ft - theta_0)
 
-``alpha`` is ``tv.alpha`` (5.0 in SPEC section 6).
+``alpha`` is ``tv.alpha`` (5.0 in docs/science.md §6).
 
 Under ``peft=lora`` the fine-tune trains the adapters only, and the negation scales
 every adapter's ``B`` by ``-alpha`` (:func:`unpact_exp.models.lora.negate_lora_update`):
@@ -59,9 +59,7 @@ def negate_task_vector(
     is_number = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
     value = float(alpha) if is_number else math.nan
     if not math.isfinite(value):
-        raise UnpactConfigError(
-            f"tv.alpha must be a finite number (SPEC default 5.0); got {alpha!r}"
-        )
+        raise UnpactConfigError(f"tv.alpha must be a finite number (default 5.0); got {alpha!r}")
     missing = sorted(set(theta0) - set(theta_ft))
     extra = sorted(set(theta_ft) - set(theta0))
     if missing or extra:

@@ -9,10 +9,18 @@ Resolution order for a ``model`` config node:
    ``<paths.artifacts_dir>/targets/<model>-<data>``; the caller builds it when absent.
 4. ``model.hub_id``: the local HF cache first, then the hub, failing within seconds
    with one actionable error when the hub is unreachable (see :mod:`unpact_exp.hub`).
+
+A local folder is checked before transformers reads it, so every way it can be broken
+ends in one :class:`ModelLoadError` that names the folder or file and the fix: no
+weight files, no tokenizer files (transformers would blame a missing sentencepiece or
+tiktoken), a truncated or corrupt ``*.safetensors`` (its header and size disagree),
+and anything else transformers refuses (its message is kept).
 """
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,19 @@ from unpact_exp.hub import hub_error_message, hub_unavailable_reason
 from unpact_exp.models.lora import is_adapter_folder
 
 DTYPES = ("float32", "float16", "bfloat16")
+WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "tokenizer.tiktoken",
+)
+FOLDER_FIX = (
+    "Re-download or re-save the folder (save_pretrained); a framework-built target "
+    "(<paths.artifacts_dir>/targets/...) is rebuilt when its folder is deleted."
+)
 
 
 def target_dir(artifacts_dir: str | Path, model_name: str, data_name: str) -> Path:
@@ -172,7 +193,7 @@ def _from_pretrained(
                 f"{source!r} is not a Hugging Face model folder (no config.json); "
                 "point model.path at a folder written by save_pretrained."
             )
-        return cls.from_pretrained(source, **kwargs)
+        return _from_folder(cls, Path(source), **kwargs)
     try:
         return cls.from_pretrained(source, local_files_only=True, **kwargs)
     except OSError:
@@ -184,3 +205,98 @@ def _from_pretrained(
         return cls.from_pretrained(source, **kwargs)
     except OSError as err:
         raise ModelLoadError(hub_error_message("model", source, str(err), "model.path")) from err
+
+
+def _from_folder(cls: Any, folder: Path, **kwargs: Any) -> Any:
+    """``cls.from_pretrained(folder)`` after the checks of the module docstring."""
+    is_tokenizer = "Tokenizer" in cls.__name__
+    if is_tokenizer:
+        check_tokenizer_files(folder)
+    else:
+        check_weight_files(folder)
+    try:
+        return cls.from_pretrained(str(folder), **kwargs)
+    except (OSError, ValueError, ImportError) as err:
+        what = "tokenizer" if is_tokenizer else "model"
+        raise ModelLoadError(
+            f"cannot load the {what} from {str(folder)!r} ({type(err).__name__}: {err}). "
+            f"{FOLDER_FIX}"
+        ) from err
+    except Exception as err:  # safetensors' SafetensorError: a file corrupt inside
+        if "safetensors" not in type(err).__module__:
+            raise
+        raise ModelLoadError(
+            f"cannot read the weights in {str(folder)!r} ({err}). {FOLDER_FIX}"
+        ) from err
+
+
+def _listing(folder: Path) -> str:
+    names = sorted(p.name for p in folder.iterdir())
+    return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+
+
+def check_tokenizer_files(folder: Path) -> None:
+    """Refuse a folder without tokenizer files, naming it and what is there.
+
+    Raises:
+        ModelLoadError: none of :data:`TOKENIZER_FILES` is in ``folder``.
+    """
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"{str(folder)!r} has no tokenizer files (none of {list(TOKENIZER_FILES)}; "
+            f"files there: {_listing(folder)}). Copy the model's tokenizer files into it "
+            f"(tokenizer.save_pretrained). {FOLDER_FIX}"
+        )
+
+
+def check_weight_files(folder: Path) -> None:
+    """Refuse a folder without weights, or with a truncated/corrupt ``*.safetensors``.
+
+    Raises:
+        ModelLoadError: naming the folder (no weights) or the broken file.
+    """
+    found = [p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern)]
+    if not found:
+        raise ModelLoadError(
+            f"{str(folder)!r} has no model weights (no *.safetensors or pytorch_model.bin; "
+            f"files there: {_listing(folder)}). Copy the weight files into it or point "
+            f"model.path at a complete folder. {FOLDER_FIX}"
+        )
+    for path in sorted(folder.glob("*.safetensors")):
+        problem = safetensors_problem(path)
+        if problem:
+            raise ModelLoadError(f"{str(path)!r} is truncated or corrupt ({problem}). {FOLDER_FIX}")
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a ``.safetensors`` file's framing, or None if it is whole.
+
+    The format is an 8-byte little-endian header length N, then N bytes of JSON whose
+    tensors give ``data_offsets`` into the data that follows: the file must be exactly
+    ``8 + N + the largest end offset`` bytes. Only the header is read (no tensor data),
+    so this costs the same for a 100 kB and a 100 GB file, and catches a copy or a
+    download that stopped early, which is how these files usually break.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, too short for a header"
+        (length,) = struct.unpack("<Q", head)
+        if length > size - 8:
+            return f"its header announces {length} bytes of metadata, the file has {size} bytes"
+        try:
+            header = json.loads(f.read(length))
+        except ValueError:
+            return "its header is not valid JSON"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    ends = [
+        int(entry["data_offsets"][1])
+        for name, entry in header.items()
+        if name != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
+    ]
+    expected = 8 + length + max(ends, default=0)
+    if size != expected:
+        return f"{size} bytes on disk, {expected} expected from its header"
+    return None

@@ -1,6 +1,6 @@
 """Prompt rendering that keeps the user's question separate from the template.
 
-UNPACT (SPEC section 2, knob ``unpact.scope: question``) perturbs only the words of
+UNPACT (docs/science.md §2, knob ``unpact.scope: question``) perturbs only the words of
 the user's question, never the chat template, special tokens or in-context
 examples. Every prompt is therefore built as ``prefix + question + suffix`` (so the
 question's characters are known exactly) and tokenized *as one string*, the way a

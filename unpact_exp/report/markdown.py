@@ -19,7 +19,7 @@ from unpact_exp.report.table import (
 UNITS = (
     "Units: rates (forget, FocusOnKey recovery, PROBAB recovery, destructive, utility) are "
     "percentages, i.e. the stored fraction x 100, one decimal; knowmem forget/retain are "
-    "mean ROUGE-L F1 x 100 as stored (SPEC section 4), one decimal; keytoken similarity is "
+    "mean ROUGE-L F1 x 100 as stored (docs/science.md §4), one decimal; keytoken similarity is "
     "the cosine of the KeyToken sets of M0 and M1, 0-1, three decimals, over the known forget "
     "questions, and split into those M1 forgot (`forgotten`) and those it still answers "
     "(`retained`). "

@@ -1,13 +1,13 @@
 """The report's figures, drawn with matplotlib's Agg canvas (no display, no pyplot state).
 
 - ``dilemma.png``: the path of each setting over its evaluation steps, averaged over seeds.
-  Left, FocusOnKey recovery rate against destructive rate: the paper's claim (SPEC section 1)
+  Left, FocusOnKey recovery rate against destructive rate: the paper's claim (docs/science.md §1)
   is that no method reaches the ideal corner (0, 0), and the path shows how each gets where it
   ends: either the knowledge comes back when the KeyTokens are emphasised, or the model breaks.
   Right, forget rate against destructive rate along the same steps: how much forgetting each
   unit of destruction buys. The final point is the table's value, with its 95% Wilson
   interval as error bars when the runs stored their counts.
-- ``keytoken_similarity.png``: the focus shift (SPEC section 8) per setting, split into the
+- ``keytoken_similarity.png``: the focus shift (docs/science.md §3) per setting, split into the
   known questions M1 forgot and those it still answers, for KeyToken similarity (left) and
   contribution similarity (right); a black bar marks the overall mean.
 - ``recovery_vs_step.png``: small multiples, one panel per setting, FocusOnKey recovery

@@ -1,11 +1,11 @@
 """The sweep table: one row per (model, data, setting), metrics from the final eval step.
 
-Rows follow the paper's grid (SPEC section 6): GA+GD, GA+KL, NPO+GD, NPO+KL, TV, RMU, then the
+Rows follow the paper's grid (docs/science.md §6): GA+GD, GA+KL, NPO+GD, NPO+KL, TV, RMU, then the
 ablations GA and NPO, then any other setting alphabetically. Runs that share a (model, data,
 setting) -- typically different seeds -- are averaged; ``n`` says how many, and the seed
-table gives the standard deviation over them (SPEC section 9).
+table gives the standard deviation over them (docs/science.md §10).
 
-Uncertainty (SPEC section 9): a rate whose runs stored their counts is shown as
+Uncertainty (docs/science.md §10): a rate whose runs stored their counts is shown as
 ``mean [low, high] (k/n)``: k and n are the counts summed over the row's runs and
 ``[low, high]`` their 95% Wilson interval. FocusOnKey vs PROBAB is the exact McNemar test on
 the discordant pairs summed over the runs, shown as ``p (b/c)``: b questions only FocusOnKey
@@ -15,10 +15,10 @@ Number formats (the same in every markdown output of the report):
 
 - rates (forget, FocusOnKey recovery, PROBAB recovery, destructive, utility) are stored as
   fractions in [0, 1] and shown as percentages with one decimal (``0.4567`` -> ``45.7``);
-- knowmem forget/retain are stored as MUSE scores, mean ROUGE-L F1 x 100 (SPEC section 4), and
+- knowmem forget/retain are stored as MUSE scores, mean ROUGE-L F1 x 100 (docs/science.md §4), and
   shown as stored with one decimal, so they read on the same 0-100 scale as the rates;
-- keytoken similarity is a cosine in [0, 1] (SPEC section 3), shown with three decimals, also
-  split into the known questions M1 forgot and those it still answers (SPEC section 8);
+- keytoken similarity is a cosine in [0, 1] (docs/science.md §3), shown with three decimals, also
+  split into the known questions M1 forgot and those it still answers (docs/science.md §3);
 - ``report.csv`` holds the unrounded, unscaled stored values (metric keys as column names).
 """
 
@@ -333,7 +333,7 @@ def table_notes(rows: Sequence[Row]) -> list[str]:
     if scores and max(scores) <= 1.0 and max(scores) > 0:
         notes.append(
             "every knowmem value is <= 1: if they were stored as fractions rather than "
-            "ROUGE-L x 100 (SPEC section 4), read those columns on a 0-1 scale"
+            "ROUGE-L x 100 (docs/science.md §4), read those columns on a 0-1 scale"
         )
     return notes
 

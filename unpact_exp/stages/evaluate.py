@@ -35,6 +35,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     """Evaluate ``cfg.unlearned`` against ``cfg.original`` (or the model config's source)."""
     from unpact_exp.analysis.heatmap import plot_heatmaps
     from unpact_exp.analysis.pair_analysis import PairAnalysis
+    from unpact_exp.analysis.prompt_bounds import PromptLimits, check_benchmark_prompts
     from unpact_exp.analysis.question_table import write_question_csv
 
     unlearned = str(Path(cfg.unlearned).expanduser())
@@ -50,6 +51,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
         tokenizer_source(cfg.model, str(original)), cfg.model.trust_remote_code
     )
     fmt = PromptFormat.from_config(cfg.model.prompt)
+    check_benchmark_prompts(bench, tokenizer, fmt, PromptLimits.from_config(cfg))
     # Both models get the same placement (GPUs via device_map="auto" when CUDA is present),
     # so M0 sits where M1 will; M0 is dropped before M1 is loaded.
     placement = evaluation_device_map()

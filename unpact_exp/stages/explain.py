@@ -25,11 +25,19 @@ def explain(cfg: Any) -> dict[str, Any]:
     """
     from unpact_exp.analysis.config import EvalConfig, UnpactConfig
     from unpact_exp.analysis.keytokens import keytokens
+    from unpact_exp.analysis.prompt_bounds import PromptLimits, answer_reserve, check_prompt
     from unpact_exp.analysis.tasks import Answers, QATask, TaskContext
     from unpact_exp.data.schema import QAItem
     from unpact_exp.stages.target import ensure_target
 
+    question = "" if cfg.question is None else str(cfg.question)
+    if not question.strip():
+        raise UnpactConfigError(
+            f"question={question!r} is empty; pass the question to explain, "
+            'e.g. question="Where was Ada Lovelace born?".'
+        )
     unpact = UnpactConfig.from_config(cfg.unpact)
+    limits = PromptLimits.from_config(cfg)
     evalc = EvalConfig.from_config(cfg.eval)
     if unpact.target == "reference" and not cfg.get("answer"):
         raise UnpactConfigError(
@@ -39,10 +47,12 @@ def explain(cfg: Any) -> dict[str, Any]:
     ensure_target(cfg)
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     tokenizer = load_tokenizer(tokenizer_source(cfg.model, source), cfg.model.trust_remote_code)
-    model = load_model(source, cfg.model.dtype, cfg.model.trust_remote_code).eval()
     fmt = PromptFormat.from_config(cfg.model.prompt)
     task = QATask(TaskContext(tokenizer, fmt, (), unpact, evalc))
-    item = QAItem(question=str(cfg.question), answer=str(cfg.get("answer") or ""))
+    item = QAItem(question=question, answer=str(cfg.get("answer") or ""))
+    reserve = answer_reserve(tokenizer, item, fmt, limits)
+    check_prompt(tokenizer, task.prompts([item])[0], reserve, limits, "question=")
+    model = load_model(source, cfg.model.dtype, cfg.model.trust_remote_code).eval()
     if unpact.target == "generated":
         answers = task.answer(model, [item])
     else:

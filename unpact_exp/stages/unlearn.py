@@ -52,9 +52,14 @@ def validate(cfg: Any) -> None:
         ProbabConfig,
         UnpactConfig,
     )
+    from unpact_exp.analysis.prompt_bounds import PromptLimits
 
     _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
     _check_number("method.weight_decay", cfg.method.weight_decay, minimum=0.0)
+    check_run_length(cfg.trainer)
+    check_evaluation_callback(cfg.callbacks.unpact_eval)
+    if cfg.method.forget_nll_stop is not None:
+        _check_number("method.forget_nll_stop", cfg.method.forget_nll_stop, minimum=0.0)
     every = cfg.trainer.checkpoint_every_n_steps
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise UnpactConfigError(
@@ -62,6 +67,7 @@ def validate(cfg: Any) -> None:
             "(0: after the last batch of each epoch)."
         )
     UnpactConfig.from_config(cfg.unpact)
+    PromptLimits.from_config(cfg)
     FocusOnKeyConfig.from_config(cfg.focus_on_key)
     ProbabConfig.from_config(cfg.probab)
     EvalConfig.from_config(cfg.eval)
@@ -91,6 +97,52 @@ def _method_label(method_cfg: Any) -> str:
     if weighting in (None, "uniform"):
         return str(method_cfg.name)
     return f"{method_cfg.name}@{weighting}"
+
+
+def check_evaluation_callback(node: Any) -> None:
+    """Type-check ``callbacks.unpact_eval`` (read only once training has started).
+
+    Raises:
+        UnpactConfigError: naming the key as the user typed it.
+    """
+    for key in ("enabled", "at_start"):
+        if not isinstance(node[key], bool):
+            raise UnpactConfigError(
+                f"callbacks.unpact_eval.{key}={node[key]!r} must be true or false."
+            )
+    for key in ("every_n_steps", "heatmap_questions"):
+        value = node[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UnpactConfigError(
+                f"callbacks.unpact_eval.{key}={value!r} must be an integer >= 0."
+            )
+
+
+def check_run_length(trainer: Any) -> None:
+    """Refuse non-integer step/epoch limits, and a run that can never end unless asked for.
+
+    ``trainer.max_steps=-1 trainer.max_epochs=-1`` means no limit at all: on a cluster
+    that burns the whole allocation. It runs only with ``trainer.allow_endless=true``.
+
+    Raises:
+        UnpactConfigError: naming the key as the user typed it.
+    """
+    for key in ("max_steps", "max_epochs"):
+        value = trainer[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+            raise UnpactConfigError(
+                f"trainer.{key}={value!r} must be an integer >= -1 (-1: no limit of this kind)."
+            )
+    endless = trainer.max_steps == -1 and trainer.max_epochs == -1
+    allow = trainer.allow_endless
+    if not isinstance(allow, bool):
+        raise UnpactConfigError(f"trainer.allow_endless={allow!r} must be true or false.")
+    if endless and not allow:
+        raise UnpactConfigError(
+            "trainer.max_steps=-1 with trainer.max_epochs=-1 never ends; set one of them "
+            "(e.g. trainer.max_steps=100), or pass trainer.allow_endless=true to train until "
+            "stopped (SIGTERM)."
+        )
 
 
 def _check_number(key: str, value: Any, minimum: float, strict: bool = False) -> None:
@@ -158,6 +210,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     import lightning.pytorch as pl
     from transformers import AutoConfig
 
+    from unpact_exp.analysis.prompt_bounds import PromptLimits, check_benchmark_prompts
     from unpact_exp.stages.target import ensure_target
     from unpact_exp.training.datamodule import UnlearnDataModule
     from unpact_exp.training.module import UnlearnModule
@@ -172,6 +225,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     tokenizer = load_tokenizer(tokenizer_source(cfg.model, source), cfg.model.trust_remote_code)
     fmt = PromptFormat.from_config(cfg.model.prompt)
+    check_benchmark_prompts(bench, tokenizer, fmt, PromptLimits.from_config(cfg))
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
     forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
     hidden = AutoConfig.from_pretrained(source).hidden_size
@@ -285,11 +339,17 @@ def resume_path(cfg: Any, run_dir: Path) -> str | None:
 
     Raises:
         UnpactConfigError: ``ckpt_path`` names a checkpoint that does not exist.
+        ModelLoadError: the checkpoint is truncated or corrupt (see ``check_checkpoint``).
     """
+    from unpact_exp.callbacks.checkpoints import check_checkpoint
+
     last = run_dir / "checkpoints" / "last.ckpt"
     wanted = cfg.get("ckpt_path")
     if not wanted:
-        return str(last) if last.exists() else None
+        if not last.exists():
+            return None
+        check_checkpoint(last)
+        return str(last)
     path = last if str(wanted) == LAST_CKPT else Path(str(wanted)).expanduser()
     if not path.is_file():
         hint = (
@@ -299,6 +359,7 @@ def resume_path(cfg: Any, run_dir: Path) -> str | None:
             else f"{path} does not exist."
         )
         raise UnpactConfigError(f"ckpt_path={wanted}: {hint}")
+    check_checkpoint(path, wanted)
     return str(path)
 
 

@@ -1,7 +1,7 @@
 """Turn texts and QA items into ``input_ids`` / ``labels`` for causal-LM losses.
 
 Labels carry ``-100`` wherever no loss should be taken: the prompt of a QA pair
-(so unlearning acts on answer tokens only, SPEC/issue "loss only on the tokens the
+(so unlearning acts on answer tokens only: "loss only on the tokens the
 config says") and padding. Raw corpora are chunked to ``max_length`` so long MUSE
 articles become several training sequences instead of being truncated.
 """
