@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from unpact_exp.analysis.config import EvalConfig, check_positive_int
-from unpact_exp.analysis.correctness import is_correct
+from unpact_exp.analysis.correctness import any_correct
 from unpact_exp.analysis.generation import greedy_answers
 from unpact_exp.data.schema import QAItem
 from unpact_exp.errors import UnpactConfigError
@@ -164,11 +164,8 @@ def _judge(
     items: Sequence[QAItem], answers: Sequence[Sequence[str]], eval_cfg: EvalConfig
 ) -> list[bool]:
     """Per item: whether any of its answers is correct (as every other rate judges it)."""
-    threshold, stemming = eval_cfg.correct_threshold, eval_cfg.rouge_stemming
-    return [
-        any(is_correct(item.answer, a, threshold, stemming=stemming) for a in tried)
-        for item, tried in zip(items, answers)
-    ]
+    golds = [item.answer for item in items]
+    return any_correct(golds, answers, eval_cfg.correct_threshold, stemming=eval_cfg.rouge_stemming)
 
 
 def paraphrase_attack(

@@ -49,6 +49,20 @@ def is_correct(gold: str, output: str, threshold: float, *, stemming: bool) -> b
     return rouge_l(gold, output, stemming=stemming)[0] >= threshold
 
 
+def any_correct(
+    golds: Sequence[str], tried: Sequence[Sequence[str]], threshold: float, *, stemming: bool
+) -> list[bool]:
+    """Per question: whether any of the answers tried for it is correct (:func:`is_correct`).
+
+    How every recovery attempt is judged (FocusOnKey, PROBAB, the other attacks): a
+    question is recovered when one of its answers is.
+    """
+    return [
+        any(is_correct(gold, a, threshold, stemming=stemming) for a in answers)
+        for gold, answers in zip(golds, tried)
+    ]
+
+
 def knowmem_score(golds: Sequence[str], outputs: Sequence[str], *, stemming: bool) -> float:
     """Mean ROUGE-L F1 x 100 over the pairs (MUSE's knowmem aggregate); NaN when empty."""
     if len(golds) != len(outputs):

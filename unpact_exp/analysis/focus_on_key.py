@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from unpact_exp.analysis.config import EvalConfig
-from unpact_exp.analysis.correctness import is_correct, mc_predictions
+from unpact_exp.analysis.correctness import any_correct, mc_predictions
 from unpact_exp.analysis.generation import greedy_answers
 from unpact_exp.data.schema import MCItem, QAItem
 from unpact_exp.models.prompt import LETTERS, PromptFormat, PromptParts
@@ -95,13 +95,12 @@ def focus_on_key(
     answers: list[list[str]] = [[] for _ in items]
     for owner, output in zip(owners, outputs):
         answers[owner].append(output)
-    recovered = [
-        any(
-            is_correct(item.answer, a, eval_cfg.correct_threshold, stemming=eval_cfg.rouge_stemming)
-            for a in tried
-        )
-        for item, tried in zip(items, answers)
-    ]
+    recovered = any_correct(
+        [item.answer for item in items],
+        answers,
+        eval_cfg.correct_threshold,
+        stemming=eval_cfg.rouge_stemming,
+    )
     return Recovery(recovered=recovered, answers=answers)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from unpact_exp.analysis.config import EvalConfig, ProbabConfig
-from unpact_exp.analysis.correctness import is_correct, mc_letter_logprobs
+from unpact_exp.analysis.correctness import any_correct, mc_letter_logprobs
 from unpact_exp.analysis.focus_on_key import Recovery
 from unpact_exp.analysis.generation import sampled_answers
 from unpact_exp.data.schema import MCItem, QAItem
@@ -57,13 +57,12 @@ def probab(
         eval_cfg.stop_strings,
         eval_cfg.batch_size,
     )
-    recovered = [
-        any(
-            is_correct(item.answer, a, eval_cfg.correct_threshold, stemming=eval_cfg.rouge_stemming)
-            for a in samples
-        )
-        for item, samples in zip(items, answers)
-    ]
+    recovered = any_correct(
+        [item.answer for item in items],
+        answers,
+        eval_cfg.correct_threshold,
+        stemming=eval_cfg.rouge_stemming,
+    )
     return Recovery(recovered=recovered, answers=answers)
 
 

@@ -36,6 +36,7 @@ import torch
 
 from unpact_exp.analysis.inference import analysis_mode, forward_kwargs, model_device
 from unpact_exp.errors import DataError
+from unpact_exp.models.prompt import common_prefix
 from unpact_exp.stop import check_stop
 
 
@@ -327,22 +328,12 @@ class _Row:
         self.cutoffs.extend([cutoff] * len(tokens))
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def _layout_row(family: Sequence[Pair], index: int, members: list[int]) -> _Row:
     """Lay out ``members`` of a family: shared prefix, own context tokens, scoring tokens."""
     anchor = list(family[0][0]) + list(family[0][1])
     sequences = [list(family[m][0]) + list(family[m][1]) for m in members]
     cuts = [
-        min(_common_prefix(seq, anchor), len(family[m][0]) - 1)
-        for m, seq in zip(members, sequences)
+        min(common_prefix(seq, anchor), len(family[m][0]) - 1) for m, seq in zip(members, sequences)
     ]
     shared = max(cuts)
     row = _Row(family=index, members=members)

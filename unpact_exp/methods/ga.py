@@ -27,16 +27,14 @@ from typing import Any
 
 from torch import Tensor
 
-from unpact_exp.analysis.config import UnpactConfig
 from unpact_exp.methods.base import Batch, MethodContext, Objective
 from unpact_exp.methods.registry import register
 from unpact_exp.methods.regularizers import check_forget_weight
 from unpact_exp.methods.token_logprobs import mean_nll, token_logprobs
 from unpact_exp.methods.token_weights import (
     ForgetPrompts,
-    TokenWeights,
-    check_weighting,
     fill_weights,
+    make_token_weights,
     weight_logs,
 )
 
@@ -96,17 +94,12 @@ class GradientAscent(Objective):
         forget_prompts: Callable[..., ForgetPrompts] | None,
     ) -> None:
         super().__init__()
-        check_weighting(token_weighting, forget_prompts)
+        self.token_weights = make_token_weights(
+            token_weighting, keytokens, keytoken_window, n_forget, forget_prompts
+        )
         check_forget_weight(forget_weight)
         self.forget_weight = forget_weight
         self.forget_prompts = forget_prompts
-        self.token_weights = (
-            None
-            if token_weighting == "uniform"
-            else TokenWeights(
-                token_weighting, UnpactConfig.from_config(keytokens), keytoken_window, n_forget
-            )
-        )
 
     def on_fit_start(self, ctx: MethodContext) -> None:
         """Compute the token weights with the untouched policy (M0), unless restored."""

@@ -40,7 +40,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from unpact_exp.analysis.config import UnpactConfig
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import Batch, MethodContext, Objective
 from unpact_exp.methods.registry import register
@@ -48,9 +47,8 @@ from unpact_exp.methods.regularizers import check_forget_weight
 from unpact_exp.methods.token_logprobs import mean_nll, sequence_logprob, token_logprobs
 from unpact_exp.methods.token_weights import (
     ForgetPrompts,
-    TokenWeights,
-    check_weighting,
     fill_weights,
+    make_token_weights,
     weight_logs,
 )
 
@@ -141,20 +139,15 @@ class NPO(Objective):
     ) -> None:
         super().__init__()
         _check_beta(beta)
-        check_weighting(token_weighting, forget_prompts)
+        self.token_weights = make_token_weights(
+            token_weighting, keytokens, keytoken_window, n_forget, forget_prompts
+        )
         check_forget_weight(forget_weight)
         self.beta = beta
         self.forget_weight = forget_weight
         self.forget_prompts = forget_prompts
         self.register_buffer("ref_logp", torch.zeros(n_forget))
         self.register_buffer("cache_ready", torch.zeros((), dtype=torch.bool))
-        self.token_weights = (
-            None
-            if token_weighting == "uniform"
-            else TokenWeights(
-                token_weighting, UnpactConfig.from_config(keytokens), keytoken_window, n_forget
-            )
-        )
 
     @torch.no_grad()
     def on_fit_start(self, ctx: MethodContext) -> None:

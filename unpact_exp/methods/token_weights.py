@@ -143,6 +143,26 @@ def check_weighting(token_weighting: str, forget_prompts: object | None) -> None
         )
 
 
+def make_token_weights(
+    token_weighting: str,
+    keytokens: dict[str, Any],
+    keytoken_window: int,
+    n_forget: int,
+    forget_prompts: object | None,
+) -> TokenWeights | None:
+    """The weights cache of a forget objective, or None for ``uniform`` (plain GA / NPO).
+
+    Checks the weighting first (:func:`check_weighting`), so GA and NPO refuse a bad
+    ``method.token_weighting`` with the same message.
+    """
+    check_weighting(token_weighting, forget_prompts)
+    if token_weighting == "uniform":
+        return None
+    return TokenWeights(
+        token_weighting, UnpactConfig.from_config(keytokens), keytoken_window, n_forget
+    )
+
+
 def normalize_weights(raw: Tensor, mask: Tensor) -> Tensor:
     """Scale non-negative raw weights to mean 1 over the masked (answer) tokens of the batch.
 

@@ -180,7 +180,7 @@ def adds_bos(tokenizer: Any, text: str) -> bool:
     return not (bos and text.startswith(bos))
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the longest common prefix of two id lists."""
     n = 0
     for x, y in zip(a, b):
@@ -223,7 +223,7 @@ def _split_by_ids(
 
     def agree(text: str) -> tuple[int, int]:
         alone = tokenizer(text, add_special_tokens=special)["input_ids"] if text else []
-        return _common_prefix(alone, ids), len(alone)
+        return common_prefix(alone, ids), len(alone)
 
     cut = agree(parts.text)[0] if has_answer else len(ids)
     start = min(agree(parts.prefix)[0], cut)
