@@ -36,6 +36,7 @@ from omegaconf import DictConfig
 
 from unpact_exp import stop
 from unpact_exp.errors import USER_ERRORS
+from unpact_exp.hydra_runtime import in_multirun
 from unpact_exp.results import RESULTS_FILE, read_results, write_results
 from unpact_exp.run_lock import RunLock, launch_rank
 from unpact_exp.stop import Interrupted
@@ -231,17 +232,10 @@ def cli_main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return main(cfg)
     except USER_ERRORS as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or in_multirun():
             raise
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(USER_ERROR_EXIT) from None
-
-
-def _in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:

@@ -60,20 +60,18 @@ def validate(cfg: Any) -> None:
     check_evaluation_callback(cfg.callbacks.unpact_eval)
     if cfg.method.forget_nll_stop is not None:
         _check_number("method.forget_nll_stop", cfg.method.forget_nll_stop, minimum=0.0)
-    every = cfg.trainer.checkpoint_every_n_steps
-    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-        raise UnpactConfigError(
-            f"trainer.checkpoint_every_n_steps={every!r} must be an integer >= 0 "
-            "(0: after the last batch of each epoch)."
-        )
+    _check_int(
+        "trainer.checkpoint_every_n_steps",
+        cfg.trainer.checkpoint_every_n_steps,
+        0,
+        " (0: after the last batch of each epoch)",
+    )
     UnpactConfig.from_config(cfg.unpact)
     PromptLimits.from_config(cfg)
     FocusOnKeyConfig.from_config(cfg.focus_on_key)
     ProbabConfig.from_config(cfg.probab)
     EvalConfig.from_config(cfg.eval)
-    batch = cfg.method.batch_size
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise UnpactConfigError(f"method.batch_size={batch!r} must be an integer >= 1.")
+    _check_int("method.batch_size", cfg.method.batch_size, 1)
     if cfg.data.train_on not in TRAIN_ON:
         raise UnpactConfigError(f"data.train_on={cfg.data.train_on!r} is not one of {TRAIN_ON}.")
     method = registry.check(cfg.method)
@@ -81,11 +79,7 @@ def validate(cfg: Any) -> None:
     check_combination(method, cfg.regularizer.name)
     LoraSettings.from_config(cfg.peft)
     check_strategy(cfg.peft.name, cfg.trainer.strategy)
-    if not isinstance(cfg.trainer.gradient_checkpointing, bool):
-        raise UnpactConfigError(
-            f"trainer.gradient_checkpointing={cfg.trainer.gradient_checkpointing!r} must be "
-            "true or false."
-        )
+    _check_bool("trainer.gradient_checkpointing", cfg.trainer.gradient_checkpointing)
 
 
 def _method_label(method_cfg: Any) -> str:
@@ -106,16 +100,9 @@ def check_evaluation_callback(node: Any) -> None:
         UnpactConfigError: naming the key as the user typed it.
     """
     for key in ("enabled", "at_start"):
-        if not isinstance(node[key], bool):
-            raise UnpactConfigError(
-                f"callbacks.unpact_eval.{key}={node[key]!r} must be true or false."
-            )
+        _check_bool(f"callbacks.unpact_eval.{key}", node[key])
     for key in ("every_n_steps", "heatmap_questions"):
-        value = node[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise UnpactConfigError(
-                f"callbacks.unpact_eval.{key}={value!r} must be an integer >= 0."
-            )
+        _check_int(f"callbacks.unpact_eval.{key}", node[key], 0)
 
 
 def check_run_length(trainer: Any) -> None:
@@ -128,21 +115,28 @@ def check_run_length(trainer: Any) -> None:
         UnpactConfigError: naming the key as the user typed it.
     """
     for key in ("max_steps", "max_epochs"):
-        value = trainer[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-            raise UnpactConfigError(
-                f"trainer.{key}={value!r} must be an integer >= -1 (-1: no limit of this kind)."
-            )
+        _check_int(f"trainer.{key}", trainer[key], -1, " (-1: no limit of this kind)")
     endless = trainer.max_steps == -1 and trainer.max_epochs == -1
     allow = trainer.allow_endless
-    if not isinstance(allow, bool):
-        raise UnpactConfigError(f"trainer.allow_endless={allow!r} must be true or false.")
+    _check_bool("trainer.allow_endless", allow)
     if endless and not allow:
         raise UnpactConfigError(
             "trainer.max_steps=-1 with trainer.max_epochs=-1 never ends; set one of them "
             "(e.g. trainer.max_steps=100), or pass trainer.allow_endless=true to train until "
             "stopped (SIGTERM)."
         )
+
+
+def _check_int(key: str, value: Any, minimum: int, note: str = "") -> None:
+    """Refuse a non-integer (``true`` included) or one below ``minimum``, naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UnpactConfigError(f"{key}={value!r} must be an integer >= {minimum}{note}.")
+
+
+def _check_bool(key: str, value: Any) -> None:
+    """Refuse anything but ``true``/``false``, naming ``key``."""
+    if not isinstance(value, bool):
+        raise UnpactConfigError(f"{key}={value!r} must be true or false.")
 
 
 def _check_number(key: str, value: Any, minimum: float, strict: bool = False) -> None:

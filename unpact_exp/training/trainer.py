@@ -28,16 +28,9 @@ import lightning.pytorch as pl
 from hydra.utils import get_class
 
 from unpact_exp.errors import UnpactConfigError
+from unpact_exp.hydra_runtime import in_multirun
 
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "fsdp", "fsdp2")
-
-
-def in_multirun() -> bool:
-    """Whether this process is a Hydra multirun job."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def under_slurm() -> bool:
