@@ -58,6 +58,7 @@ from unpact_exp.analysis.keytokens import (
     keytoken_similarity,
     keytokens,
 )
+from unpact_exp.analysis.sharded_task import Shard, ShardedTask
 from unpact_exp.analysis.tasks import Answers, MCTask, QATask, Task, TaskContext
 from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import UnpactConfigError
@@ -211,6 +212,8 @@ class PairAnalysis:
         probab_cfg: the ``probab`` node (or a :class:`ProbabConfig`).
         eval_cfg: the ``eval`` node (or an :class:`EvalConfig`).
         attacks_cfg: the ``attacks`` node (or an :class:`AttackConfig`); None: no attacks.
+        shard: under several ranks, this rank's share of the items (every task is then a
+            :class:`~unpact_exp.analysis.sharded_task.ShardedTask`); None: one process.
     """
 
     def __init__(
@@ -224,6 +227,7 @@ class PairAnalysis:
         probab_cfg: Any,
         eval_cfg: Any,
         attacks_cfg: Any = None,
+        shard: Shard | None = None,
     ) -> None:
         self.unpact: UnpactConfig = _coerce(UnpactConfig, unpact_cfg)
         self.attacks: AttackConfig | None = (
@@ -235,7 +239,11 @@ class PairAnalysis:
         ctx = TaskContext(tokenizer, prompt_format, tuple(benchmark.icl), self.unpact, self.eval)
         self._qa, self._mc = QATask(ctx), MCTask(ctx)
         # Retain and utility questions get the retain ICL examples (MUSE's knowmem_r).
-        retain_qa = QATask(replace(ctx, icl=tuple(benchmark.retain_icl)))
+        retain_qa: Task = QATask(replace(ctx, icl=tuple(benchmark.retain_icl)))
+        if shard is not None:
+            self._qa, self._mc, retain_qa = (
+                ShardedTask(t, shard) for t in (self._qa, self._mc, retain_qa)
+            )
         forget_cap, utility_cap = self.eval.max_forget_questions, self.eval.max_utility_items
         kinds = rate_kinds(self.eval.rate_items, benchmark)
         forget = (
@@ -275,6 +283,7 @@ class PairAnalysis:
         prompt_format: PromptFormat,
         benchmark: Benchmark,
         cfg: Any,
+        shard: Shard | None = None,
     ) -> PairAnalysis:
         """Build from a root config that holds the ``unpact``, ``focus_on_key``,
         ``probab`` and ``eval`` groups (as every entry point's config does)."""
@@ -288,6 +297,7 @@ class PairAnalysis:
             cfg.probab,
             cfg.eval,
             cfg.get("attacks"),
+            shard,
         )
 
     def _keytokens(self, result: PromptContributions) -> list[int]:

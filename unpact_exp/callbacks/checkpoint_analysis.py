@@ -1,10 +1,13 @@
 """UNPACT evaluation during training: at step 0, every ``every_n_steps``, and at the end.
 
 The callback is a thin user of :class:`~unpact_exp.analysis.pair_analysis.PairAnalysis`:
-rank 0 evaluates a full copy of the current policy against the original model
-(whose answers and KeyTokens are computed once, at the first evaluation) while
-the other ranks wait at a barrier, so numbers never depend on the rank count.
-Scalars go to every logger under ``eval/``; a per-question table and a
+it evaluates a full copy of the current policy against the original model (whose
+answers and KeyTokens are computed once, at the first evaluation). Under several ranks
+(DDP, FSDP, FSDP2) every rank holds the full policy and its own M0 on its device,
+evaluates its shard of the items, and receives every other rank's per-item results
+(:mod:`unpact_exp.analysis.sharded_task`), so the numbers equal one process's and no
+rank waits idle; rank 0 records and logs them, with ``eval_world_size`` in
+``results.json``. Scalars go to every logger under ``eval/``; a per-question table and a
 contribution heatmap go to W&B; the same metrics go into ``results.json`` keyed
 by step, and the per-question rows of the latest evaluation (the final one, once the
 run ends) into ``questions.csv`` beside it.
@@ -31,8 +34,9 @@ import torch
 
 from unpact_exp.analysis.inference import model_device
 from unpact_exp.analysis.question_table import write_question_csv
+from unpact_exp.analysis.sharded_task import Shard, all_gather_objects
 from unpact_exp.results import RunRecord
-from unpact_exp.training.distributed import barrier, full_copy_on_rank0
+from unpact_exp.training.distributed import barrier, full_copy_on_every_rank
 
 TABLE_COLUMNS = [
     "question",
@@ -53,7 +57,8 @@ class CheckpointAnalysis(pl.Callback):
 
     Args:
         make_analysis: builds the PairAnalysis (loads M0 onto the given device, the one the
-            evaluated model sits on); called once, on rank 0.
+            evaluated model sits on) for the given shard of the items (None: one process);
+            called once, on every rank.
         every_n_steps: evaluate when ``global_step % every_n_steps == 0`` (0: never mid-run).
         at_start: also evaluate before the first step.
         heatmap_questions: forget questions drawn in the heatmap (0: no heatmap).
@@ -64,7 +69,7 @@ class CheckpointAnalysis(pl.Callback):
 
     def __init__(
         self,
-        make_analysis: Callable[[torch.device], Any],
+        make_analysis: Callable[[torch.device, Shard | None], Any],
         every_n_steps: int,
         at_start: bool,
         heatmap_questions: int,
@@ -123,23 +128,25 @@ class CheckpointAnalysis(pl.Callback):
     def evaluate(
         self, trainer: pl.Trainer, module: Any, step: int | None = None, final: bool = False
     ) -> None:
-        """Evaluate on rank 0 while the other ranks wait; record and log the results.
+        """Evaluate on every rank (each its shard of the items); rank 0 records and logs.
 
         Args:
             step: the key of this evaluation (default: the trainer's global step).
             final: the last evaluation of the run: the final-only attacks run too.
         """
         step = trainer.global_step if step is None else step
-        model = full_copy_on_rank0(module.policy, trainer.global_rank)
+        model = full_copy_on_every_rank(module.policy)
+        if self.analysis is None:
+            self.analysis = self.make_analysis(model_device(model), _shard(trainer))
+        use_cache = model.config.use_cache
+        model.config.use_cache = True  # generation as a user would run it (and as eval.py)
+        try:
+            result = self.analysis.evaluate(model, self.analysis.attack_names(final))
+        finally:
+            model.config.use_cache = use_cache
+        del model  # a gathered copy under FSDP: free it before training resumes
         if trainer.global_rank == 0:
-            if self.analysis is None:
-                self.analysis = self.make_analysis(model_device(model))
-            use_cache = model.config.use_cache
-            model.config.use_cache = True  # generation as a user would run it (and as eval.py)
-            try:
-                result = self.analysis.evaluate(model, self.analysis.attack_names(final))
-            finally:
-                model.config.use_cache = use_cache
+            self.record.update(eval_world_size=int(trainer.world_size))
             self.record.add_eval(step, result.metrics)
             write_question_csv(self.run_dir, result.rows, step)
             self._log(step, result)
@@ -167,6 +174,13 @@ class CheckpointAnalysis(pl.Callback):
                     logger.log_image(key="eval/contributions", images=[str(heatmap)], step=step)
 
 
+def _shard(trainer: pl.Trainer) -> Shard | None:
+    """This rank's share of the evaluated items (None in a single process)."""
+    if trainer.world_size <= 1:
+        return None
+    return Shard(int(trainer.global_rank), int(trainer.world_size), all_gather_objects)
+
+
 def _cell(value: Any) -> Any:
     """W&B table cells: lists become readable strings."""
     if isinstance(value, list | tuple):
@@ -175,7 +189,7 @@ def _cell(value: Any) -> Any:
 
 
 class PairAnalysisFactory:
-    """Builds the PairAnalysis (loading the original model) when first needed, on rank 0.
+    """Builds the PairAnalysis (loading the original model) when first needed, on every rank.
 
     A class rather than a closure so ``ddp_spawn`` can pickle the callback.
     """
@@ -189,15 +203,16 @@ class PairAnalysisFactory:
             cfg,
         )
 
-    def __call__(self, device: torch.device) -> Any:
-        """Load M0 from the run's source onto ``device`` (M1's) and analyse it once."""
+    def __call__(self, device: torch.device, shard: Shard | None = None) -> Any:
+        """Load M0 from the run's source onto ``device`` (M1's) and analyse it once (under
+        several ranks, each rank its ``shard`` of the items)."""
         from unpact_exp.analysis.pair_analysis import PairAnalysis
         from unpact_exp.models.loading import load_model
 
         cfg = self.cfg
         original = load_model(self.source, cfg.model.dtype, cfg.model.trust_remote_code)
         original = original.to(device).eval()
-        return PairAnalysis.from_config(original, self.tokenizer, self.fmt, self.bench, cfg)
+        return PairAnalysis.from_config(original, self.tokenizer, self.fmt, self.bench, cfg, shard)
 
 
 def build_analysis_callback(

@@ -69,6 +69,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
             "model": cfg.model.name,
             "data": cfg.data.name,
             "seed": cfg.seed,
+            "eval_world_size": 1,  # eval.py evaluates in one process (the callback may not)
         },
     )
     record.add_eval("final", result.metrics)

@@ -1,9 +1,10 @@
-"""Getting one full, unsharded copy of the policy onto rank 0.
+"""Getting full, unsharded copies of the policy: on rank 0 (saving) or on every rank
+(evaluation, which splits the items across ranks).
 
-Evaluation and saving need the whole model in one process. Under single-device
-and DDP training rank 0 already holds it; under FSDP/FSDP2 the shards are
+Saving needs the whole model in one process, evaluation in each. Under single-device
+and DDP training every rank already holds it; under FSDP/FSDP2 the shards are
 gathered with ``torch.distributed.checkpoint.state_dict`` (a collective every rank
-must enter) and loaded into a fresh model built from the same config on rank 0.
+must enter) and loaded into a fresh model built from the same config.
 """
 
 from __future__ import annotations
@@ -45,6 +46,36 @@ def full_copy_on_rank0(model: nn.Module, global_rank: int) -> nn.Module | None:
 
     copy = AutoModelForCausalLM.from_config(model.config, dtype=model.config.dtype)
     copy.load_state_dict(state)
+    return copy.eval()
+
+
+def full_copy_on_every_rank(model: nn.Module) -> nn.Module:
+    """An unsharded model on every rank, on the device the shards live on; every rank calls.
+
+    Evaluation is split across ranks by items, so each rank needs the whole M1 (for
+    generation, and for the relearning attack, which fine-tunes it). Unsharded models
+    (single device, DDP replicas) are returned as they are. Sharded ones (FSDP1, FSDP2)
+    are gathered into a full state dict on every rank's device (``cpu_offload=False``:
+    with it, only rank 0 would receive the tensors) and loaded into a fresh model built
+    from the same config there. Peak memory per rank while copying: the gathered state
+    dict plus the copy (two full models in the training dtype); afterwards one full copy,
+    freed when the evaluation drops it.
+    """
+    if not is_sharded(model):
+        return model
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    from unpact_exp.analysis.inference import model_device
+
+    device = model_device(model)
+    state = get_model_state_dict(
+        model, options=StateDictOptions(full_state_dict=True, cpu_offload=False)
+    )
+    with torch.device(device):
+        copy = AutoModelForCausalLM.from_config(model.config, dtype=model.config.dtype)
+    copy.load_state_dict(state)
+    del state
     return copy.eval()
 
 

@@ -1,0 +1,138 @@
+"""Evaluating items across ranks: each rank answers its shard, every rank gets every answer.
+
+Under DDP, FSDP and FSDP2 every rank holds a full model for evaluation (see
+:func:`unpact_exp.training.distributed.full_copy_on_every_rank`). :class:`ShardedTask`
+wraps a :class:`~unpact_exp.analysis.tasks.Task` so that each rank runs the inner task
+on ``items[rank::world_size]`` and the per-item outputs are gathered from every rank
+and put back in item order. :class:`~unpact_exp.analysis.pair_analysis.PairAnalysis`
+then runs unchanged on every rank, and every rank computes the same aggregates from
+the same per-item results (rank 0 writes them).
+
+Why the numbers equal one process's: every per-item output of ``answer``,
+``contributions`` and ``focus`` depends only on the item (greedy decoding and scoring
+with an attention mask over left padding), not on which other items share its batch.
+Sampling does not have that property: PROBAB draws from one seeded generator across
+all items in batch order, so an item's samples depend on the items before it. ``sample``
+is therefore not sharded: every rank runs it on all items (the same seeded draw as one
+process), which costs the PROBAB generation once per rank instead of once in total.
+
+The wrapper calls ``gather`` exactly once per sharded call, on every rank in the same
+order: ``PairAnalysis`` decides what to call from gathered (hence identical) results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from unpact_exp.analysis.config import ProbabConfig
+from unpact_exp.analysis.contributions import PromptContributions
+from unpact_exp.analysis.focus_on_key import Recovery
+from unpact_exp.analysis.tasks import Answers, Task
+
+Gather = Callable[[Any], list[Any]]
+"""A collective: this rank's object in, every rank's object out, in rank order."""
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """``obj`` from every rank of the default process group (``all_gather_object``)."""
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which items this rank evaluates, and how the other ranks' results are collected.
+
+    Attributes:
+        rank: this process's global rank.
+        world_size: how many ranks share the items.
+        gather: the collective that returns every rank's object in rank order.
+    """
+
+    rank: int
+    world_size: int
+    gather: Gather
+
+    def take(self, values: Sequence[Any]) -> list[Any]:
+        """This rank's shard: every ``world_size``-th value from position ``rank``."""
+        return list(values)[self.rank :: self.world_size]
+
+    def merge(self, parts: Sequence[Sequence[Any]]) -> list[Any]:
+        """Every rank's shard (in rank order) back into one list in the original order."""
+        merged: list[Any] = [None] * sum(len(p) for p in parts)
+        for rank, part in enumerate(parts):
+            merged[rank :: self.world_size] = list(part)
+        return merged
+
+    def gather_merged(self, local: Sequence[Any]) -> list[Any]:
+        """Gather this rank's per-item outputs from every rank, in item order."""
+        return self.merge(self.gather(list(local)))
+
+
+@dataclass(frozen=True)
+class ShardedTask:
+    """A :class:`~unpact_exp.analysis.tasks.Task` whose items are split across ranks.
+
+    Args:
+        inner: the task run on this rank's shard.
+        shard: this rank's place and the gather collective.
+    """
+
+    inner: Task
+    shard: Shard
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else (``kind``, ``ctx``, ``prompts``) is the inner task's."""
+        if name in ("inner", "shard"):  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def gold(self, items: Sequence[Any]) -> list[str]:
+        """Gold answers: read from the items, no model involved, not sharded."""
+        return self.inner.gold(items)
+
+    def answer(self, model: torch.nn.Module, items: Sequence[Any]) -> Answers:
+        """Each rank answers its shard; the answers are gathered in item order."""
+        local = self.shard.take(items)
+        answers = self.inner.answer(model, local) if local else Answers([], [])
+        merged = self.shard.gather_merged(list(zip(answers.texts, answers.correct)))
+        return Answers(texts=[t for t, _ in merged], correct=[c for _, c in merged])
+
+    def contributions(
+        self, model: torch.nn.Module, items: Sequence[Any], answers: Answers
+    ) -> list[PromptContributions]:
+        """UNPACT on this rank's shard (with the matching answers), gathered in item order."""
+        local = self.shard.take(items)
+        mine = Answers(self.shard.take(answers.texts), self.shard.take(answers.correct))
+        results = self.inner.contributions(model, local, mine) if local else []
+        return self.shard.gather_merged(results)
+
+    def focus(
+        self,
+        model: torch.nn.Module,
+        items: Sequence[Any],
+        keys: Sequence[str],
+        templates: Sequence[str],
+    ) -> Recovery:
+        """FocusOnKey on this rank's shard (greedy, so per item), gathered in item order."""
+        local = self.shard.take(items)
+        recovery = (
+            self.inner.focus(model, local, self.shard.take(keys), templates)
+            if local
+            else Recovery([], [])
+        )
+        merged = self.shard.gather_merged(list(zip(recovery.recovered, recovery.answers)))
+        return Recovery(recovered=[r for r, _ in merged], answers=[a for _, a in merged])
+
+    def sample(
+        self, model: torch.nn.Module, items: Sequence[Any], num_samples: int, cfg: ProbabConfig
+    ) -> Recovery:
+        """PROBAB on all items on every rank: one seeded draw, as in one process (see above)."""
+        return self.inner.sample(model, items, num_samples, cfg)
