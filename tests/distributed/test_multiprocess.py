@@ -103,6 +103,7 @@ def test_evaluation_across_ranks_matches_one_process(
     )
     assert results["status"] == "completed" and results["world_size"] == 2
     assert results["eval_world_size"] == 2
+    assert results["sharded"] == ("trainer=fsdp2" in strategy)  # fsdp2: M1 gathered per rank
     final = results["eval"]["6"]
     # Something was forgotten, so FocusOnKey, PROBAB and the attacks ran on shards too.
     assert final["n_forgotten"] >= 2 and final["relearn_recovery_rate_counts"][1] >= 1

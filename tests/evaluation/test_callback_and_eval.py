@@ -45,7 +45,7 @@ def test_callback_results_wandb_and_eval_py(make_cfg, tiny_target) -> None:
     main(cfg)
     run = Path(cfg.paths.output_dir)
     results = read_results(run)
-    assert results["status"] == "completed"
+    assert results["status"] == "completed" and results["eval_world_size"] == 1
     assert list(results["eval"]) == ["0", "3", "6"]
     start, final = results["eval"]["0"], results["eval"]["6"]
     for key in KEYS:
@@ -80,7 +80,9 @@ def test_callback_results_wandb_and_eval_py(make_cfg, tiny_target) -> None:
     # eval.py on the saved models reproduces the callback's final numbers exactly.
     ev = make_cfg(f"unlearned={run / 'unlearned'}", output="eval", config_name="evaluate")
     main(ev)
-    offline = read_results(Path(ev.paths.output_dir))["eval"]["final"]
+    offline_results = read_results(Path(ev.paths.output_dir))
+    assert offline_results["eval_world_size"] == 1  # eval.py runs in one process
+    offline = offline_results["eval"]["final"]
     assert offline.keys() == final.keys()
     for key, value in final.items():
         assert same(value, offline[key]), (key, value, offline[key])
