@@ -88,8 +88,13 @@ class ShardedTask:
     inner: Task
     shard: Shard
 
+    @property
+    def kind(self) -> str:
+        """The inner task's kind (``qa`` or ``mc``)."""
+        return self.inner.kind
+
     def __getattr__(self, name: str) -> Any:
-        """Everything else (``kind``, ``ctx``, ``prompts``) is the inner task's."""
+        """Everything else (``ctx``, ``prompts``) is the inner task's."""
         if name in ("inner", "shard"):  # not set yet (unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.inner, name)
