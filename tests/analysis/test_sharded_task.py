@@ -16,6 +16,7 @@ import pytest
 from unpact_exp.analysis.focus_on_key import Recovery
 from unpact_exp.analysis.sharded_task import Shard, ShardedTask
 from unpact_exp.analysis.tasks import Answers
+from unpact_exp.errors import DataError
 
 
 class FakeTask:
@@ -88,19 +89,18 @@ def thread_gathers(world: int) -> list[Callable[[Any], list[Any]]]:
     return [make(r) for r in range(world)]
 
 
-@pytest.mark.parametrize(("world", "n_items"), [(2, 7), (3, 7), (4, 2), (3, 0)])
-def test_every_rank_gets_the_single_process_outputs(world: int, n_items: int) -> None:
-    items = [10 + i for i in range(n_items)]
-    expected = run_all(FakeTask(), items)
-    inners = [FakeTask() for _ in range(world)]
+def on_fake_ranks(
+    world: int, inners: list[Any], items: list[int]
+) -> tuple[list[Any], list[BaseException | None]]:
+    """``run_all`` on a ShardedTask per fake rank (threads); each rank's result or error."""
     results: list[Any] = [None] * world
-    errors: list[BaseException] = []
+    errors: list[BaseException | None] = [None] * world
 
     def rank_main(rank: int, gather: Callable[[Any], list[Any]]) -> None:
         try:
             results[rank] = run_all(ShardedTask(inners[rank], Shard(rank, world, gather)), items)
         except BaseException as exc:  # surface thread failures in the test
-            errors.append(exc)
+            errors[rank] = exc
 
     threads = [
         threading.Thread(target=rank_main, args=(r, g)) for r, g in enumerate(thread_gathers(world))
@@ -108,8 +108,18 @@ def test_every_rank_gets_the_single_process_outputs(world: int, n_items: int) ->
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    assert not errors, errors
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a fake rank is stuck in the gather"
+    return results, errors
+
+
+@pytest.mark.parametrize(("world", "n_items"), [(2, 7), (3, 7), (4, 2), (3, 0)])
+def test_every_rank_gets_the_single_process_outputs(world: int, n_items: int) -> None:
+    items = [10 + i for i in range(n_items)]
+    expected = run_all(FakeTask(), items)
+    inners = [FakeTask() for _ in range(world)]
+    results, errors = on_fake_ranks(world, inners, items)
+    assert errors == [None] * world
     for rank in range(world):
         assert results[rank] == expected
         mine = items[rank::world]
@@ -125,3 +135,38 @@ def test_merge_restores_order_from_strided_shards() -> None:
     assert shard.take(list("abcdefg")) == ["a", "d", "g"]
     assert shard.merge([["a", "d", "g"], ["b", "e"], ["c", "f"]]) == list("abcdefg")
     assert shard.merge([[], [], []]) == []
+
+
+class FailingTask(FakeTask):
+    """Fails on its shard's answers, as a bad item or a SIGTERM between batches would."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def answer(self, model: Any, items: Sequence[int]) -> Answers:
+        raise self.error
+
+
+class Unpicklable(Exception):
+    """An error that cannot travel to the other ranks."""
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle")
+
+
+def test_a_failure_on_one_rank_is_raised_on_every_rank() -> None:
+    """No rank waits forever in the gather: the failing rank's error reaches all of them."""
+    error = DataError("multiple-choice item 'q' has 0 choices")
+    results, errors = on_fake_ranks(2, [FakeTask(), FailingTask(error)], [1, 2, 3])
+    assert results == [None, None]
+    assert errors[1] is error
+    assert isinstance(errors[0], DataError) and str(errors[0]) == str(error)
+
+
+def test_an_unpicklable_failure_reaches_the_other_ranks_as_a_runtime_error() -> None:
+    error = Unpicklable("odd")
+    _, errors = on_fake_ranks(3, [FakeTask(), FakeTask(), FailingTask(error)], [1, 2, 3, 4])
+    assert errors[2] is error
+    for other in errors[:2]:
+        assert isinstance(other, RuntimeError) and "Unpicklable('odd')" in str(other)

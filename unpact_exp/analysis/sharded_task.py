@@ -17,11 +17,13 @@ is therefore not sharded: every rank runs it on all items (the same seeded draw 
 process), which costs the PROBAB generation once per rank instead of once in total.
 
 The wrapper calls ``gather`` exactly once per sharded call, on every rank in the same
-order: ``PairAnalysis`` decides what to call from gathered (hence identical) results.
+order: ``PairAnalysis`` decides what to call from gathered (hence identical) results,
+and a rank whose part fails still enters the gather, so the failure reaches every rank.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,9 +73,34 @@ class Shard:
             merged[rank :: self.world_size] = list(part)
         return merged
 
-    def gather_merged(self, local: Sequence[Any]) -> list[Any]:
-        """Gather this rank's per-item outputs from every rank, in item order."""
-        return self.merge(self.gather(list(local)))
+    def run(self, compute: Callable[[], Sequence[Any]]) -> list[Any]:
+        """Compute this rank's per-item outputs and gather every rank's, in item order.
+
+        A failure on one rank (a data error, a SIGTERM's ``Interrupted`` between batches)
+        is gathered too and raised on every rank, so no rank is left waiting in the
+        gather until the process group times out.
+        """
+        own: BaseException | None = None
+        try:
+            local, failure = list(compute()), None
+        except BaseException as exc:  # re-raised below, on every rank
+            own, local, failure = exc, [], _portable(exc)
+        parts = self.gather((local, failure))
+        if own is not None:
+            raise own
+        for _, remote in parts:
+            if remote is not None:
+                raise remote
+        return self.merge([outputs for outputs, _ in parts])
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it can travel to the other ranks (pickles), else a RuntimeError naming it."""
+    try:
+        pickle.dumps(exc)
+    except Exception:  # any pickling failure
+        return RuntimeError(f"another rank failed during evaluation: {exc!r}")
+    return exc
 
 
 @dataclass(frozen=True)
@@ -105,19 +132,26 @@ class ShardedTask:
 
     def answer(self, model: torch.nn.Module, items: Sequence[Any]) -> Answers:
         """Each rank answers its shard; the answers are gathered in item order."""
-        local = self.shard.take(items)
-        answers = self.inner.answer(model, local) if local else Answers([], [])
-        merged = self.shard.gather_merged(list(zip(answers.texts, answers.correct)))
+
+        def compute() -> list[tuple[str, bool]]:
+            local = self.shard.take(items)
+            answers = self.inner.answer(model, local) if local else Answers([], [])
+            return list(zip(answers.texts, answers.correct))
+
+        merged = self.shard.run(compute)
         return Answers(texts=[t for t, _ in merged], correct=[c for _, c in merged])
 
     def contributions(
         self, model: torch.nn.Module, items: Sequence[Any], answers: Answers
     ) -> list[PromptContributions]:
         """UNPACT on this rank's shard (with the matching answers), gathered in item order."""
-        local = self.shard.take(items)
-        mine = Answers(self.shard.take(answers.texts), self.shard.take(answers.correct))
-        results = self.inner.contributions(model, local, mine) if local else []
-        return self.shard.gather_merged(results)
+
+        def compute() -> list[PromptContributions]:
+            local = self.shard.take(items)
+            mine = Answers(self.shard.take(answers.texts), self.shard.take(answers.correct))
+            return self.inner.contributions(model, local, mine) if local else []
+
+        return self.shard.run(compute)
 
     def focus(
         self,
@@ -127,13 +161,15 @@ class ShardedTask:
         templates: Sequence[str],
     ) -> Recovery:
         """FocusOnKey on this rank's shard (greedy, so per item), gathered in item order."""
-        local = self.shard.take(items)
-        recovery = (
-            self.inner.focus(model, local, self.shard.take(keys), templates)
-            if local
-            else Recovery([], [])
-        )
-        merged = self.shard.gather_merged(list(zip(recovery.recovered, recovery.answers)))
+
+        def compute() -> list[tuple[bool, list[str]]]:
+            local = self.shard.take(items)
+            if not local:
+                return []
+            recovery = self.inner.focus(model, local, self.shard.take(keys), templates)
+            return list(zip(recovery.recovered, recovery.answers))
+
+        merged = self.shard.run(compute)
         return Recovery(recovered=[r for r, _ in merged], answers=[a for _, a in merged])
 
     def sample(
