@@ -170,7 +170,7 @@ def _pair_logprobs(
     pairs: Sequence[Pair],
     batch_size: int,
     pad_token_id: int,
-    label: str,
+    label: str = "scoring",
 ) -> list[float]:
     """Every pair its own left-padded row, ``batch_size`` rows per forward pass."""
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
