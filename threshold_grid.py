@@ -1,4 +1,4 @@
-"""Tune the KeyToken thresholds of a run: ``python threshold_grid.py RUN_DIR --alpha .. --beta ..``."""
+"""Tune a run's KeyToken thresholds: ``python threshold_grid.py RUN_DIR --alpha A --beta B``."""
 
 import sys
 

@@ -22,6 +22,39 @@ from unpact_exp.errors import DataError, ModelLoadError, UnpactConfigError
 EXIT_USAGE = 2
 
 
+def load_run_config(run_dir: Path) -> Any:
+    """The config a train.py run was composed with, its ``${hydra:...}`` paths resolvable.
+
+    ``.hydra/config.yaml`` keeps the interpolations ``paths.root_dir:
+    ${oc.env:UNPACT_ROOT,${hydra:runtime.cwd}}`` and ``paths.output_dir:
+    ${hydra:runtime.output_dir}``, which only resolve inside a Hydra run. ``root_dir`` becomes
+    ``$UNPACT_ROOT`` if set, else the run's working directory (from ``.hydra/hydra.yaml``),
+    and ``output_dir`` the folder given (the run may have been moved since).
+
+    Raises:
+        DataError: ``run_dir`` holds no ``.hydra/config.yaml`` or ``.hydra/hydra.yaml``.
+    """
+    import os
+
+    from omegaconf import OmegaConf, open_dict
+
+    import unpact_exp.resolvers  # noqa: F401  (config resolvers)
+
+    saved, hydra = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "hydra.yaml"
+    for path in (saved, hydra):
+        if not path.is_file():
+            raise DataError(
+                f"{path} does not exist; {run_dir} is not a train.py run directory (give the "
+                "folder of one job, e.g. multirun/DATE/TIME/0)."
+            )
+    cwd = OmegaConf.load(hydra).hydra.runtime.cwd
+    cfg = OmegaConf.load(saved)
+    with open_dict(cfg):
+        cfg.paths.root_dir = os.environ.get("UNPACT_ROOT", cwd)
+        cfg.paths.output_dir = str(run_dir)
+    return cfg
+
+
 def _answer_fn(cfg: Any, run_dir: Path) -> Any:
     """M1's greedy answers to rewritten questions, rendered as the run's evaluation renders them."""
     from unpact_exp.analysis.config import EvalConfig
@@ -80,11 +113,8 @@ def run_grid(
         alphas: values of ``unpact.alpha``.
         betas: values of ``unpact.beta``.
         out: output folder.
-        cfg: the run's config; default ``run_dir/.hydra/config.yaml``.
+        cfg: the run's config; default :func:`load_run_config` of ``run_dir``.
     """
-    from omegaconf import OmegaConf
-
-    import unpact_exp.resolvers  # noqa: F401  (config resolvers)
     from unpact_exp.analysis.config import EvalConfig, FocusOnKeyConfig, UnpactConfig
     from unpact_exp.analysis.question_table import QUESTIONS_CSV
     from unpact_exp.analysis.threshold_grid import (
@@ -99,10 +129,7 @@ def run_grid(
     from unpact_exp.results import atomic_write_text
 
     if cfg is None:
-        saved = run_dir / ".hydra" / "config.yaml"
-        if not saved.is_file():
-            raise DataError(f"{saved} does not exist; {run_dir} is not a train.py run directory.")
-        cfg = OmegaConf.load(saved)
+        cfg = load_run_config(run_dir)
     unpact = UnpactConfig.from_config(cfg.unpact)
     focus = FocusOnKeyConfig.from_config(cfg.focus_on_key)
     ev = EvalConfig.from_config(cfg.eval)
