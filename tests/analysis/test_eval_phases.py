@@ -116,12 +116,12 @@ def test_forced_bar_shows_the_phase_and_its_count(monkeypatch) -> None:
 
     out = io.StringIO()
     monkeypatch.setattr(rich, "_console", Console(file=out, force_terminal=True, width=100))
-    with progress_mode(True):
+    with progress_mode(True, "M1"):
         with phase("generation", 4) as advance:
             with phase("inner helper", 9) as inner:
                 assert inner is progress._noop  # the outer bar counts this work
             advance(2)
             advance(2)
     text = out.getvalue()
-    assert "generation" in text and "0/4" in text and "4/4" in text
+    assert "M1 generation" in text and "0/4" in text and "4/4" in text
     assert "inner helper" not in text

@@ -255,7 +255,7 @@ class PairAnalysis:
             for name, task, items in (forget[1], utility[1])
             if task.kind not in kinds and items
         }
-        with analysis_mode(model), progress_mode(self.eval.progress):
+        with analysis_mode(model), progress_mode(self.eval.progress, "M0"):
             self._forget = [
                 self._forget_group(model, task, take_first(items, forget_cap))
                 for _, task, items in forget
@@ -361,7 +361,7 @@ class PairAnalysis:
             For each attack in ``attacks`` (see :mod:`unpact_exp.analysis.attacks`)
             its rate with counts and interval, and its budget.
         """
-        with analysis_mode(model), progress_mode(self.eval.progress):
+        with analysis_mode(model), progress_mode(self.eval.progress, "M1"):
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
             metrics.update(self._attack_metrics(model, rows, attacks))

@@ -24,16 +24,23 @@ Advance = Callable[[int], None]
 
 _MODE: ContextVar[str | bool] = ContextVar("unpact_progress_mode", default="auto")
 _OPEN: ContextVar[bool] = ContextVar("unpact_progress_open", default=False)
+_SCOPE: ContextVar[str] = ContextVar("unpact_progress_scope", default="")
 
 
 @contextmanager
-def progress_mode(mode: str | bool) -> Iterator[None]:
-    """Within the block, bars follow ``mode`` (``eval.progress``: auto | True | False)."""
-    token = _MODE.set(mode)
+def progress_mode(mode: str | bool, scope: str = "") -> Iterator[None]:
+    """Within the block, bars follow ``mode`` (``eval.progress``: auto | True | False).
+
+    Args:
+        mode: ``eval.progress``.
+        scope: prefixed to every phase label in the block (e.g. ``"M1"``: "M1 generation").
+    """
+    tokens = (_MODE.set(mode), _SCOPE.set(scope))
     try:
         yield
     finally:
-        _MODE.reset(token)
+        _MODE.reset(tokens[0])
+        _SCOPE.reset(tokens[1])
 
 
 def enabled() -> bool:
@@ -84,7 +91,7 @@ def phase(label: str, total: int) -> Iterator[Advance]:
     token = _OPEN.set(True)
     try:
         with Progress(*columns, console=get_console(), transient=True) as bar:
-            task = bar.add_task(label, total=total)
+            task = bar.add_task(" ".join(filter(None, (_SCOPE.get(), label))), total=total)
             yield lambda n: bar.advance(task, n)
     finally:
         _OPEN.reset(token)
