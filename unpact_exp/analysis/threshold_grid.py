@@ -278,7 +278,17 @@ def plot_grid(
         image = ax.imshow(grid, cmap=cmap, aspect="auto", origin="lower")
         for row, b in enumerate(betas):
             for col, a in enumerate(alphas):
-                ax.text(col, row, f"{grid[row, col]:.2f}", ha="center", va="center", fontsize=8)
+                value = grid[row, col]
+                dark = bool(np.isfinite(value) and image.norm(value) < 0.5)  # light text on dark
+                ax.text(
+                    col,
+                    row,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if dark else "black",
+                )
                 if mark == (a, b):
                     ax.add_patch(
                         plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, lw=2, ec="red")
