@@ -125,3 +125,13 @@ def test_forced_bar_shows_the_phase_and_its_count(monkeypatch) -> None:
     text = out.getvalue()
     assert "M1 generation" in text and "0/4" in text and "4/4" in text
     assert "inner helper" not in text
+
+
+def test_knobs_compose_in_analyze_py(tmp_path) -> None:
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(
+        ["eval.mc_batch_size=3", "unpact.batch_size=7"], tmp_path / "o", tmp_path / "a", "analyze"
+    )
+    ev = EvalConfig.from_config(cfg.eval)
+    assert (ev.mc_batch_size, ev.scoring_batch_size, ev.generation_batch_size) == (3, 7, 32)
