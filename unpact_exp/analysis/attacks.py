@@ -154,7 +154,7 @@ def _ask(
             prompts,
             eval_cfg.max_new_tokens,
             eval_cfg.stop_strings,
-            eval_cfg.batch_size,
+            eval_cfg.generation_batch_size,
         )
     )
     return [[next(outputs) for _ in qs] for qs in questions]

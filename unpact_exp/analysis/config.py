@@ -23,6 +23,13 @@ SCOPES = ("question",)
 TARGETS = ("generated", "reference")
 NORMALIZATIONS = ("max", "sum")
 KEYTOKENS_FROM = ("original", "unlearned")
+PHASE_BATCH_SIZES = (
+    "batch_size",
+    "generation_batch_size",
+    "sampling_batch_size",
+    "mc_batch_size",
+    "scoring_batch_size",
+)
 
 
 def _get(cfg: Any, group: str, key: str) -> Any:
@@ -229,7 +236,15 @@ class EvalConfig:
         max_new_tokens: greedy answer length limit.
         stop_strings: answers are cut at the first of these.
         correct_threshold: ROUGE-L recall of the gold answer needed to be correct, in (0, 1].
-        batch_size: prompts per generation / multiple-choice scoring batch.
+        batch_size: the default batch size of every phase below (kept for overrides).
+        generation_batch_size: prompts per greedy ``generate`` call (answers, FocusOnKey,
+            attacks).
+        sampling_batch_size: prompts per PROBAB sampling call.
+        mc_batch_size: multiple-choice items per letter-scoring forward pass.
+        scoring_batch_size: UNPACT prompt variants per forward pass (default
+            ``unpact.batch_size``).
+        progress: ``auto`` (a bar per evaluation phase on an interactive terminal only),
+            ``true`` or ``false`` (see :mod:`unpact_exp.analysis.progress`).
         max_forget_questions: evaluate only the first N forget items (``None``: all).
         max_utility_items: evaluate only the first N of each utility / retain list.
         rate_items: which item kinds feed the pooled rates: auto | qa | mc | both
@@ -242,6 +257,11 @@ class EvalConfig:
     stop_strings: tuple[str, ...]
     correct_threshold: float
     batch_size: int
+    generation_batch_size: int
+    sampling_batch_size: int
+    mc_batch_size: int
+    scoring_batch_size: int
+    progress: str | bool
     max_forget_questions: int | None
     max_utility_items: int | None
     rate_items: str
@@ -253,7 +273,12 @@ class EvalConfig:
             raise UnpactConfigError(
                 f"eval.rouge_stemming={self.rouge_stemming!r} is not valid; use true or false."
             )
-        check_positive_int("eval.batch_size", self.batch_size)
+        for phase in PHASE_BATCH_SIZES:
+            check_positive_int(f"eval.{phase}", getattr(self, phase))
+        if not (isinstance(self.progress, bool) or self.progress == "auto"):
+            raise UnpactConfigError(
+                f"eval.progress={self.progress!r} is not valid; choose one of auto, true, false."
+            )
         check_unit_interval("eval.correct_threshold", self.correct_threshold)
         _optional_cap("eval.max_forget_questions", self.max_forget_questions)
         _optional_cap("eval.max_utility_items", self.max_utility_items)
@@ -272,6 +297,11 @@ class EvalConfig:
             stop_strings=_strings(cfg, g, "stop_strings"),
             correct_threshold=_number(cfg, g, "correct_threshold"),
             batch_size=_get(cfg, g, "batch_size"),
+            generation_batch_size=_get(cfg, g, "generation_batch_size"),
+            sampling_batch_size=_get(cfg, g, "sampling_batch_size"),
+            mc_batch_size=_get(cfg, g, "mc_batch_size"),
+            scoring_batch_size=_get(cfg, g, "scoring_batch_size"),
+            progress=_get(cfg, g, "progress"),
             max_forget_questions=_get(cfg, g, "max_forget_questions"),
             max_utility_items=_get(cfg, g, "max_utility_items"),
             rate_items=str(_get(cfg, g, "rate_items")),

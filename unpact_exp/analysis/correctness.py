@@ -91,7 +91,9 @@ def mc_letter_logprobs(
         for letter in LETTERS[: len(item.choices)]:
             encoded, target = encode_target(tokenizer, parts, letter, prompt_format.answer_prefix)
             pairs.append((encoded.input_ids, target))
-    scores = mean_target_logprobs(model, pairs, batch_size, padding_id(tokenizer))
+    scores = mean_target_logprobs(
+        model, pairs, batch_size, padding_id(tokenizer), "multiple-choice scoring"
+    )
     result: list[list[float]] = []
     cursor = 0
     for item in items:

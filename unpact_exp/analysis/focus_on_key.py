@@ -90,7 +90,7 @@ def focus_on_key(
         prompts,
         eval_cfg.max_new_tokens,
         eval_cfg.stop_strings,
-        eval_cfg.batch_size,
+        eval_cfg.generation_batch_size,
     )
     answers: list[list[str]] = [[] for _ in items]
     for owner, output in zip(owners, outputs):

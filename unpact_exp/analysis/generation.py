@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from unpact_exp.analysis.inference import analysis_mode, model_device
+from unpact_exp.analysis.progress import phase
 from unpact_exp.analysis.scoring import left_pad, padding_id
 from unpact_exp.models.prompt import PromptParts, encode_parts
 from unpact_exp.stop import check_stop
@@ -64,14 +65,18 @@ def _generate(
     num_return_sequences: int,
     stop_strings: Sequence[str],
     generate_kwargs: dict[str, Any],
+    label: str,
 ) -> list[list[str]]:
-    """Generate ``num_return_sequences`` answers per prompt, returned in prompt order."""
+    """Generate ``num_return_sequences`` answers per prompt, returned in prompt order.
+
+    ``label`` names the progress bar of this phase (:mod:`unpact_exp.analysis.progress`).
+    """
     encoded = [encode_parts(tokenizer, parts).input_ids for parts in prompts]
     pad_id = padding_id(tokenizer)
     eos_ids = _eos_ids(model, tokenizer)
     device = model_device(model)
     answers: list[list[str]] = []
-    with analysis_mode(model):
+    with analysis_mode(model), phase(label, len(encoded)) as advance:
         for start in range(0, len(encoded), batch_size):
             check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
             chunk = encoded[start : start + batch_size]
@@ -89,6 +94,7 @@ def _generate(
                 answers.append(
                     [decode_answer(tokenizer, ids, eos_ids, stop_strings) for ids in rows]
                 )
+            advance(len(chunk))
     return answers
 
 
@@ -108,12 +114,14 @@ def greedy_answers(
         prompts: rendered prompts.
         max_new_tokens: answer length limit (``eval.max_new_tokens``).
         stop_strings: the answer is cut at the first of these (``eval.stop_strings``).
-        batch_size: prompts per ``generate`` call (``eval.batch_size``).
+        batch_size: prompts per ``generate`` call (``eval.generation_batch_size``).
     """
     kwargs = {"do_sample": False, "num_beams": 1, "max_new_tokens": max_new_tokens}
     return [
         rows[0]
-        for rows in _generate(model, tokenizer, prompts, batch_size, 1, stop_strings, kwargs)
+        for rows in _generate(
+            model, tokenizer, prompts, batch_size, 1, stop_strings, kwargs, "generation"
+        )
     ]
 
 
@@ -151,4 +159,13 @@ def sampled_answers(
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        return _generate(model, tokenizer, prompts, batch_size, num_samples, stop_strings, kwargs)
+        return _generate(
+            model,
+            tokenizer,
+            prompts,
+            batch_size,
+            num_samples,
+            stop_strings,
+            kwargs,
+            f"sampling (x{num_samples})",
+        )

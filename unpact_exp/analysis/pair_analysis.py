@@ -58,6 +58,7 @@ from unpact_exp.analysis.keytokens import (
     keytoken_similarity,
     keytokens,
 )
+from unpact_exp.analysis.progress import progress_mode
 from unpact_exp.analysis.sharded_task import Shard, ShardedTask
 from unpact_exp.analysis.tasks import Answers, MCTask, QATask, Task, TaskContext
 from unpact_exp.data.schema import Benchmark
@@ -262,7 +263,7 @@ class PairAnalysis:
             for name, task, items in (forget[1], utility[1])
             if task.kind not in kinds and items
         }
-        with analysis_mode(model):
+        with analysis_mode(model), progress_mode(self.eval.progress, "M0"):
             self._forget = [
                 self._forget_group(model, task, take_first(items, forget_cap))
                 for _, task, items in forget
@@ -370,7 +371,7 @@ class PairAnalysis:
             For each attack in ``attacks`` (see :mod:`unpact_exp.analysis.attacks`)
             its rate with counts and interval, and its budget.
         """
-        with analysis_mode(model):
+        with analysis_mode(model), progress_mode(self.eval.progress, "M1"):
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
             metrics.update(self._attack_metrics(model, rows, attacks))
@@ -453,6 +454,10 @@ class PairAnalysis:
                         "recovered_probab": sampled[i][0],
                         "focus_answers": focus[i][1],
                         "probab_answers": sampled[i][1],
+                        # Stored so thresholds can be re-tuned later (threshold_grid.py).
+                        "units": list(c0.units),
+                        "contributions_original": list(c0.contributions),
+                        "contributions_unlearned": list(c1[i].contributions),
                     }
                 )
             m0_correct += group.answers.correct

@@ -55,7 +55,7 @@ def probab(
         probab_cfg.seed,
         eval_cfg.max_new_tokens,
         eval_cfg.stop_strings,
-        eval_cfg.batch_size,
+        eval_cfg.sampling_batch_size,
     )
     recovered = any_correct(
         [item.answer for item in items],

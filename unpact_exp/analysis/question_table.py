@@ -2,7 +2,9 @@
 
 The rates say how often recovery worked; this table shows *what* happened on each question:
 the gold answer, M0's and M1's answers, both KeyToken sets, the FocusOnKey prompts and answers,
-the PROBAB samples and whether each attack recovered the answer. It opens in any spreadsheet.
+the PROBAB samples and whether each attack recovered the answer, and the question's UNPACT units
+with M0's and M1's contributions (so the KeyToken thresholds can be re-tuned afterwards without
+re-scoring: :mod:`unpact_exp.analysis.threshold_grid`). It opens in any spreadsheet.
 List cells (KeyTokens, prompts, answers) are JSON arrays, so answers holding commas or
 quotes stay unambiguous; an attack that was not run (the question was not forgotten) is an
 empty cell, not ``False``.
@@ -42,6 +44,9 @@ QUESTION_COLUMNS = (
     ("recovered_focus", "recovered_focus"),
     ("probab_samples", "probab_answers"),
     ("recovered_probab", "recovered_probab"),
+    ("units", "units"),
+    ("m0_contributions", "contributions_original"),
+    ("m1_contributions", "contributions_unlearned"),
 )
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from unpact_exp.analysis.inference import analysis_mode, forward_kwargs, model_device
+from unpact_exp.analysis.progress import phase
 from unpact_exp.errors import DataError
 from unpact_exp.models.prompt import common_prefix
 from unpact_exp.stop import check_stop
@@ -122,6 +123,7 @@ def mean_target_logprobs(
     pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
     batch_size: int,
     pad_token_id: int,
+    label: str = "scoring",
 ) -> list[float]:
     """LP(x, y) = (1/T) sum_k log p(y_k | x, y_<k) for every (prompt ids, target ids) pair.
 
@@ -137,6 +139,7 @@ def mean_target_logprobs(
         pairs: (prompt ids, target ids); both must be non-empty.
         batch_size: sequences per forward pass.
         pad_token_id: padding id.
+        label: the progress bar's name for this phase (:mod:`unpact_exp.analysis.progress`).
 
     Returns:
         One float per pair.
@@ -154,22 +157,26 @@ def mean_target_logprobs(
         families = [[pairs[i] for i in group] for group in members]
         scores = [0.0] * len(pairs)
         for group, values in zip(
-            members, family_target_logprobs(model, families, batch_size, pad_token_id)
+            members, family_target_logprobs(model, families, batch_size, pad_token_id, label)
         ):
             for index, value in zip(group, values):
                 scores[index] = value
         return scores
-    return _pair_logprobs(model, pairs, batch_size, pad_token_id)
+    return _pair_logprobs(model, pairs, batch_size, pad_token_id, label)
 
 
 def _pair_logprobs(
-    model: torch.nn.Module, pairs: Sequence[Pair], batch_size: int, pad_token_id: int
+    model: torch.nn.Module,
+    pairs: Sequence[Pair],
+    batch_size: int,
+    pad_token_id: int,
+    label: str = "scoring",
 ) -> list[float]:
     """Every pair its own left-padded row, ``batch_size`` rows per forward pass."""
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     scores = [0.0] * len(pairs)
     device = model_device(model)
-    with analysis_mode(model):
+    with analysis_mode(model), phase(label, len(pairs)) as advance:
         for start in range(0, len(order), batch_size):
             check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
             chunk = order[start : start + batch_size]
@@ -177,6 +184,7 @@ def _pair_logprobs(
                 chunk, _score_batch(model, [pairs[i] for i in chunk], pad_token_id, device)
             ):
                 scores[index] = value
+            advance(len(chunk))
     return scores
 
 
@@ -250,6 +258,7 @@ def family_target_logprobs(
     families: Sequence[Sequence[Pair]],
     batch_size: int,
     pad_token_id: int,
+    label: str = "UNPACT scoring",
 ) -> list[list[float]]:
     """LP(x, y) for every (prompt, target) pair of every family, shared prefixes computed once.
 
@@ -267,6 +276,7 @@ def family_target_logprobs(
             members is split into rows of ``batch_size`` members, each repeating the
             shared prefix.
         pad_token_id: padding id.
+        label: the progress bar's name for this phase (:mod:`unpact_exp.analysis.progress`).
 
     Returns:
         One list of floats per family, aligned with its pairs.
@@ -278,7 +288,7 @@ def family_target_logprobs(
     flat = [pair for family in families for pair in family]
     _check_pairs(flat)
     if not supports_shared_prefix(model):
-        scores = iter(_pair_logprobs(model, flat, batch_size, pad_token_id))
+        scores = iter(_pair_logprobs(model, flat, batch_size, pad_token_id, label))
         return [[next(scores) for _ in range(size)] for size in sizes]
     rows = [
         _layout_row(family, index, list(range(start, min(start + batch_size, len(family)))))
@@ -288,16 +298,18 @@ def family_target_logprobs(
     rows.sort(key=lambda row: len(row.ids))  # similar widths together: less padding
     results = [[0.0] * size for size in sizes]
     device = model_device(model)
-    with analysis_mode(model):
+    with analysis_mode(model), phase(label, len(flat)) as advance:
         batch: list[_Row] = []
         for row in rows:
             if batch and sum(len(r.members) for r in batch) + len(row.members) > batch_size:
                 check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
                 _score_rows(model, batch, pad_token_id, device, results)
+                advance(sum(len(r.members) for r in batch))
                 batch = []
             batch.append(row)
         if batch:
             _score_rows(model, batch, pad_token_id, device, results)
+            advance(sum(len(r.members) for r in batch))
     return results
 
 

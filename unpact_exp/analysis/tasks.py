@@ -114,7 +114,7 @@ def _unpact(
         ctx.unpact.granularity,
         ctx.unpact.removal,
         ctx.unpact.filler,
-        ctx.unpact.batch_size,
+        ctx.eval.scoring_batch_size,
     )
 
 
@@ -163,7 +163,7 @@ class QATask(_ItemTask):
             self.prompts(items),
             cfg.max_new_tokens,
             cfg.stop_strings,
-            cfg.batch_size,
+            cfg.generation_batch_size,
         )
         correct = [
             is_correct(item.answer, text, cfg.correct_threshold, stemming=cfg.rouge_stemming)
@@ -221,7 +221,7 @@ class MCTask(_ItemTask):
         self.prompts(items)  # validation only
         ctx = self.ctx
         predictions = mc_predictions(
-            model, ctx.tokenizer, ctx.prompt_format, items, ctx.eval.batch_size
+            model, ctx.tokenizer, ctx.prompt_format, items, ctx.eval.mc_batch_size
         )
         return Answers(
             texts=[LETTERS[p] for p in predictions],
@@ -238,7 +238,7 @@ class MCTask(_ItemTask):
         """FocusOnKey with the rewritten question and the same choices."""
         ctx = self.ctx
         return focus_on_key_mc(
-            model, ctx.tokenizer, ctx.prompt_format, items, keys, templates, ctx.eval.batch_size
+            model, ctx.tokenizer, ctx.prompt_format, items, keys, templates, ctx.eval.mc_batch_size
         )
 
     def sample(
@@ -247,5 +247,5 @@ class MCTask(_ItemTask):
         """PROBAB with letters sampled from the model's letter distribution."""
         ctx = self.ctx
         return probab_mc(
-            model, ctx.tokenizer, ctx.prompt_format, items, num_samples, cfg, ctx.eval.batch_size
+            model, ctx.tokenizer, ctx.prompt_format, items, num_samples, cfg, ctx.eval.mc_batch_size
         )
