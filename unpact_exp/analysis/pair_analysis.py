@@ -58,6 +58,7 @@ from unpact_exp.analysis.keytokens import (
     keytoken_similarity,
     keytokens,
 )
+from unpact_exp.analysis.muse_metrics import MuseMetrics
 from unpact_exp.analysis.tasks import Answers, MCTask, QATask, Task, TaskContext
 from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import UnpactConfigError
@@ -211,6 +212,8 @@ class PairAnalysis:
         probab_cfg: the ``probab`` node (or a :class:`ProbabConfig`).
         eval_cfg: the ``eval`` node (or an :class:`EvalConfig`).
         attacks_cfg: the ``attacks`` node (or an :class:`AttackConfig`); None: no attacks.
+        muse: MUSE's VerbMem / PrivLeak on M0 and each M1 (see
+            :mod:`unpact_exp.analysis.muse_metrics`); None: not computed.
     """
 
     def __init__(
@@ -224,7 +227,9 @@ class PairAnalysis:
         probab_cfg: Any,
         eval_cfg: Any,
         attacks_cfg: Any = None,
+        muse: MuseMetrics | None = None,
     ) -> None:
+        self._muse = muse
         self.unpact: UnpactConfig = _coerce(UnpactConfig, unpact_cfg)
         self.attacks: AttackConfig | None = (
             None if attacks_cfg is None else _coerce(AttackConfig, attacks_cfg)
@@ -288,6 +293,7 @@ class PairAnalysis:
             cfg.probab,
             cfg.eval,
             cfg.get("attacks"),
+            MuseMetrics.from_config(model, tokenizer, benchmark, cfg),
         )
 
     def _keytokens(self, result: PromptContributions) -> list[int]:
@@ -358,14 +364,24 @@ class PairAnalysis:
             destructive, utility, prompt ignorance, the accuracies and the M0 baselines)
             also has ``r_counts`` ``[k, n]`` and ``r_ci`` (95% Wilson, None when n = 0).
             For each attack in ``attacks`` (see :mod:`unpact_exp.analysis.attacks`)
-            its rate with counts and interval, and its budget.
+            its rate with counts and interval, and its budget. Where the dataset has the
+            splits, MUSE's ``verbmem_forget`` and ``privleak_auc`` (and ``privleak`` with
+            ``privleak_auc_retrain`` when ``eval.retrain_model`` is set), each with its M0
+            value ``*_original`` (:mod:`unpact_exp.analysis.muse_metrics`).
         """
         with analysis_mode(model):
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
             metrics.update(self._attack_metrics(model, rows, attacks))
+            metrics.update(self._muse_metrics(model))
         metrics.update(self._original_metrics)
         return PairResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
+
+    def _muse_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        """MUSE's ``verbmem_forget`` / ``privleak_auc`` (``privleak``) of M1 and M0's values."""
+        if self._muse is None:
+            return {}
+        return self._muse.measure(model) | self._muse.original
 
     def _recover(
         self,
