@@ -121,3 +121,10 @@ def test_from_config_loads_the_retrain_model_folder(cfg, tokenizer, tiny_factory
     expected = privleak_auc(retrain, tokenizer, FORGET, HOLDOUT, 0.4, "min_k", 32)
     assert muse.original["privleak_auc_retrain"] == pytest.approx(expected, abs=1e-12)
     assert "privleak" in muse.measure(tiny_factory(1))
+
+
+def test_worldfacts_experiment_cuts_verbmem_to_its_short_references(tmp_path, artifacts) -> None:
+    from tests.conftest import compose_cfg
+
+    composed = compose_cfg(["experiment=smollm2_worldfacts"], tmp_path, artifacts)
+    assert MuseConfig.from_config(composed.eval).verbmem_max_new_tokens == 8
