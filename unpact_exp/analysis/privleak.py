@@ -124,9 +124,13 @@ def text_scores(
                 input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
                 mask[row, : len(ids)] = 1
             logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-            stats = token_statistics(logits[:, :-1], input_ids[:, 1:].to(device), score).cpu()
+            targets = input_ids[:, 1:].to(device)
             for row, ids in enumerate(chunk):
-                scores.append(lowest_k_mean(stats[row, : len(ids) - 1].tolist(), k))
+                # One row at a time: the float32 [T, V] softmax of a whole batch of long texts
+                # (MUSE's are ~2k tokens, 32k vocabulary) would need gigabytes.
+                n = len(ids) - 1
+                stats = token_statistics(logits[row, :n], targets[row, :n], score)
+                scores.append(lowest_k_mean(stats.cpu().tolist(), k))
     return scores
 
 
