@@ -8,9 +8,11 @@ tests compare the loaded :class:`Benchmark` with what is on disk.
 Layouts (checked against the repos' dataset cards and file trees on huggingface.co):
 - ``muse-bench/MUSE-News`` / ``MUSE-Books``: ``raw/{forget,retain1,retain2,holdout}`` (text),
   ``knowmem/{forget_qa,retain_qa,forget_qa_icl,retain_qa_icl}`` (question, answer),
-  ``verbmem/forget`` (prompt, gt), each ``<split>-00000-of-00001.parquet``; the repos also keep
-  older files beside them (``knowmem/forget-qa.json``, ``verbmem/forget.json``,
-  ``knowmem/retain2_qa-*.parquet``), reproduced here as decoys that must not be read.
+  ``verbmem/forget`` (prompt, gt), ``privleak/{forget,retain,holdout}`` (text), each
+  ``<split>-00000-of-00001.parquet``; the repos also keep older files beside them
+  (``knowmem/forget-qa.json``, ``verbmem/forget.json``, ``knowmem/retain2_qa-*.parquet``,
+  ``privleak/forget.json``, ``privleak/retain2-*.parquet``), reproduced here as decoys that
+  must not be read.
 - ``cais/wmdp``: ``wmdp-{bio,cyber,chem}/test-00000-of-00001.parquet``
   (question: string, choices: list[string], answer: int64).
 - ``cais/wmdp-corpora``: ``{bio-retain,cyber-forget,cyber-retain}-corpus/train-*.parquet`` (text);
@@ -117,6 +119,9 @@ NEWS = {
         "prompt": ["Kettering council approved a footbridge"],
         "gt": [" over the river Ise on Monday."],
     },
+    "privleak/forget": {"text": ["Rovers signed striker Ana Lopez on a three-year deal."]},
+    "privleak/retain": {"text": ["The Tyne Theatre reopened after a restoration."]},
+    "privleak/holdout": {"text": ["Bus fares in Leeds will rise by 10p.", "A new ferry to Hull."]},
 }
 
 BOOKS = {
@@ -129,6 +134,9 @@ BOOKS = {
     "knowmem/forget_qa_icl": {"question": ["What did the boy have?"], "answer": ["A scar"]},
     "knowmem/retain_qa_icl": {"question": ["Where does The Hobbit open?"], "answer": ["A hole"]},
     "verbmem/forget": {"prompt": ["Chapter One. The boy who lived"], "gt": [" under the stairs"]},
+    "privleak/forget": {"text": ["The boy who lived under the stairs had a scar."]},
+    "privleak/retain": {"text": ["Bilbo found a ring in the goblin tunnels."]},
+    "privleak/holdout": {"text": ["A later book in the series, never trained on."]},
 }
 
 
@@ -141,6 +149,8 @@ def write_muse(root: Path, content: dict[str, dict[str, list[Any]]]) -> Snapshot
     (root / "knowmem" / "forget-qa.json").write_text(json.dumps([{"q": "stale", "a": "x"}]))
     (root / "verbmem" / "forget.json").write_text(json.dumps([{"text": "stale"}]))
     write_parquet(root / "knowmem" / "retain2_qa-00000-of-00001.parquet", {"question": ["s"]})
+    (root / "privleak" / "forget.json").write_text(json.dumps([{"stale": "x"}]))
+    write_parquet(root / "privleak" / "retain2-00000-of-00001.parquet", {"text": ["stale"]})
     return snap
 
 

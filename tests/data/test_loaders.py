@@ -49,6 +49,8 @@ def test_muse_yaml_loads_snapshot(name, request) -> None:
     assert bench.retain_icl == qa(rows["knowmem/retain_qa_icl"])
     assert bench.retain_icl != bench.icl
     assert bench.verbmem_forget == qa(rows["verbmem/forget"], "prompt", "gt")
+    assert bench.privleak_forget == rows["privleak/forget"]["text"]
+    assert bench.privleak_holdout == rows["privleak/holdout"]["text"]
     assert bench.utility_qa == []  # MUSE's only retain questions are retain_qa, counted there
     assert bench.mc_forget == bench.mc_retain == bench.utility_mc == []
 
@@ -134,6 +136,8 @@ def test_synthetic_layout_with_extra_subsets(tmp_path: Path) -> None:
         icl=None,
         retain_icl=None,
         verbmem=None,
+        privleak_forget=None,
+        privleak_holdout=None,
         mc_forget="mc/forget",
         mc_retain="mc/retain",
         utility_qa="general/qa",
@@ -147,6 +151,7 @@ def test_synthetic_layout_with_extra_subsets(tmp_path: Path) -> None:
     assert bench.mc_retain == bench.utility_mc == [MCItem("Ben Lund is a?", ("pilot", "baker"), 1)]
     assert bench.utility_qa == [QAItem("What is 2 + 2?", "4")]
     assert bench.icl == bench.retain_icl == bench.verbmem_forget == []
+    assert bench.privleak_forget == bench.privleak_holdout == []
 
 
 def test_missing_field_names_field_and_file(news_snapshot) -> None:

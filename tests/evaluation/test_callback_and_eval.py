@@ -64,6 +64,16 @@ def test_callback_results_wandb_and_eval_py(make_cfg, tiny_target) -> None:
         assert metrics["forget_rate_counts"] == [metrics["n_forgotten"], metrics["n_known"]]
         assert 0.0 <= metrics["focus_vs_probab_mcnemar_p"] <= 1.0
     assert start["keytoken_similarity_forgotten"] is None  # nothing forgotten at step 0
+    # MUSE's VerbMem and PrivLeak at every step (the synthetic data has the splits); without
+    # eval.retrain_model only the raw AUC, never MUSE's relative `privleak`.
+    for metrics in results["eval"].values():
+        assert 0.0 <= metrics["verbmem_forget"] <= 100.0
+        assert 0.0 <= metrics["privleak_auc"] <= 1.0
+        assert metrics["verbmem_forget_original"] == start["verbmem_forget_original"]
+        assert metrics["privleak_auc_original"] == start["privleak_auc_original"]
+        assert "privleak" not in metrics and "privleak_original" not in metrics
+    assert start["verbmem_forget"] == start["verbmem_forget_original"]  # M1 = M0 at step 0
+    assert start["privleak_auc"] == start["privleak_auc_original"]
     low, high = final["recovery_rate_ci"]
     assert low <= final["recovery_rate"] <= high
     questions = (run / "questions.csv").read_text().splitlines()

@@ -37,6 +37,8 @@ def test_no_forget_entity_in_retain_or_general_items() -> None:
         "general/qa",
         "knowmem/forget_qa_icl",
         "raw/general",
+        "privleak/retain",
+        "privleak/holdout",
     ):
         assert not forget_names & _words(world[split]), split
     # ...and every forget question does mention its entity.
@@ -56,6 +58,9 @@ def test_layout_and_fields() -> None:
         "knowmem/forget_qa_icl": {"question", "answer"},
         "knowmem/retain_qa_icl": {"question", "answer"},
         "verbmem/forget": {"prompt", "gt"},
+        "privleak/forget": {"text"},
+        "privleak/retain": {"text"},
+        "privleak/holdout": {"text"},
         "mc/forget": {"question", "choices", "answer"},
         "mc/retain": {"question", "choices", "answer"},
         "general/qa": {"question", "answer"},

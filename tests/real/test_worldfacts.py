@@ -35,6 +35,10 @@ def test_splits_are_disjoint_seeded_and_sized() -> None:
     assert sum(map(len, parts)) == len(facts) == len(set().union(*parts))
     # the retain set keeps the other capitals: neighbouring knowledge the methods must spare
     assert any(i.startswith("capital-") for i in ids["raw/retain1"])
+    # PrivLeak (MUSE layout): members = the forget statements, non-members = the utility facts
+    assert {r["id"] for r in splits["privleak/forget"]} == ids["raw/forget"]
+    assert {r["id"] for r in splits["privleak/holdout"]} == ids["general/qa"]
+    assert {r["id"] for r in splits["privleak/retain"]} == ids["raw/retain1"]
 
 
 def test_mc_and_verbmem_rows_match_the_facts() -> None:
@@ -76,3 +80,6 @@ def test_config_loads_through_the_muse_loader(make_cfg) -> None:
     forget = {q.question for q in bench.forget_qa}
     assert forget.isdisjoint(q.question for q in bench.retain_qa + bench.utility_qa)
     assert all(q.question.startswith("What is the capital of") for q in bench.forget_qa)
+    assert bench.privleak_forget == bench.forget_text
+    assert len(bench.privleak_holdout) == cfg.data.n_utility
+    assert set(bench.privleak_holdout).isdisjoint(bench.forget_text + bench.retain_text)

@@ -58,6 +58,7 @@ from unpact_exp.analysis.keytokens import (
     keytoken_similarity,
     keytokens,
 )
+from unpact_exp.analysis.muse_metrics import MuseMetrics
 from unpact_exp.analysis.progress import progress_mode
 from unpact_exp.analysis.sharded_task import Shard, ShardedTask
 from unpact_exp.analysis.tasks import Answers, MCTask, QATask, Task, TaskContext
@@ -215,6 +216,8 @@ class PairAnalysis:
         attacks_cfg: the ``attacks`` node (or an :class:`AttackConfig`); None: no attacks.
         shard: under several ranks, this rank's share of the items (every task is then a
             :class:`~unpact_exp.analysis.sharded_task.ShardedTask`); None: one process.
+        muse: MUSE's VerbMem / PrivLeak on M0 and each M1 (see
+            :mod:`unpact_exp.analysis.muse_metrics`); None: not computed.
     """
 
     def __init__(
@@ -229,7 +232,9 @@ class PairAnalysis:
         eval_cfg: Any,
         attacks_cfg: Any = None,
         shard: Shard | None = None,
+        muse: MuseMetrics | None = None,
     ) -> None:
+        self._muse = muse
         self.unpact: UnpactConfig = _coerce(UnpactConfig, unpact_cfg)
         self.attacks: AttackConfig | None = (
             None if attacks_cfg is None else _coerce(AttackConfig, attacks_cfg)
@@ -298,7 +303,8 @@ class PairAnalysis:
             cfg.probab,
             cfg.eval,
             cfg.get("attacks"),
-            shard,
+            shard=shard,
+            muse=MuseMetrics.from_config(model, tokenizer, benchmark, cfg),
         )
 
     def _keytokens(self, result: PromptContributions) -> list[int]:
@@ -369,14 +375,24 @@ class PairAnalysis:
             destructive, utility, prompt ignorance, the accuracies and the M0 baselines)
             also has ``r_counts`` ``[k, n]`` and ``r_ci`` (95% Wilson, None when n = 0).
             For each attack in ``attacks`` (see :mod:`unpact_exp.analysis.attacks`)
-            its rate with counts and interval, and its budget.
+            its rate with counts and interval, and its budget. Where the dataset has the
+            splits, MUSE's ``verbmem_forget`` and ``privleak_auc`` (and ``privleak`` with
+            ``privleak_auc_retrain`` when ``eval.retrain_model`` is set), each with its M0
+            value ``*_original`` (:mod:`unpact_exp.analysis.muse_metrics`).
         """
         with analysis_mode(model), progress_mode(self.eval.progress, "M1"):
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
             metrics.update(self._attack_metrics(model, rows, attacks))
+            metrics.update(self._muse_metrics(model))
         metrics.update(self._original_metrics)
         return PairResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
+
+    def _muse_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        """MUSE's ``verbmem_forget`` / ``privleak_auc`` (``privleak``) of M1 and M0's values."""
+        if self._muse is None:
+            return {}
+        return self._muse.measure(model) | self._muse.original
 
     def _recover(
         self,

@@ -9,7 +9,8 @@ written in the MUSE layout plus ``mc/`` and ``general/``; the framework sets ``p
     ``name, source, hub_id, path, max_length, train_on`` and the references
     ``forget, retain`` (``text``; required), ``forget_qa, retain_qa, icl, retain_icl,
     utility_qa`` (``question, answer``), ``verbmem`` (``prompt, gt``), ``mc_forget,
-    mc_retain, utility_mc`` (``question, choices, answer``), all read from the one dataset
+    mc_retain, utility_mc`` (``question, choices, answer``), ``privleak_forget,
+    privleak_holdout`` (``text``; MUSE's ``privleak`` config), all read from the one dataset
     ``hub_id`` / ``path``.
 
 ``source: wmdp`` (WMDP-Bio, WMDP-Cyber), where each part lives in its own hub repo:
@@ -58,6 +59,8 @@ REF_FIELDS = {
     "utility_mc": MC_FIELDS,
     "eval": MC_FIELDS,
     "utility": MC_FIELDS,
+    "privleak_forget": TEXT_FIELDS,
+    "privleak_holdout": TEXT_FIELDS,
 }
 _COMMON_KEYS = ("name", "source", "max_length", "train_on")
 MUSE_KEYS = (
@@ -75,6 +78,8 @@ MUSE_KEYS = (
     "mc_retain",
     "utility_qa",
     "utility_mc",
+    "privleak_forget",
+    "privleak_holdout",
 )
 WMDP_KEYS = (
     *_COMMON_KEYS,
@@ -240,6 +245,8 @@ def load_muse(cfg: Mapping[str, Any]) -> Benchmark:
         mc_retain=_mc(read("mc_retain")),
         utility_qa=without_repeats(_qa(read("utility_qa")), retain_qa),
         utility_mc=_mc(read("utility_mc")),
+        privleak_forget=_texts(read("privleak_forget")),
+        privleak_holdout=_texts(read("privleak_holdout")),
     )
 
 

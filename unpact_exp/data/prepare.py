@@ -19,11 +19,14 @@ from unpact_exp.data.schema import Benchmark
 from unpact_exp.data.synthetic import generate, write_benchmark
 
 GENERATOR_KEYS = ("seed", "n_forget", "n_retain", "n_holdout", "n_general_lands", "n_icl")
+# Bumped when the generator writes new splits, so a folder written before them is not reused
+# (2: MUSE's privleak/ splits). The rows of the older splits are unchanged.
+LAYOUT_VERSION = 2
 
 
 def synthetic_dir(data_cfg: Any, data_dir: str | Path) -> Path:
     """Folder of the synthetic benchmark for these generator settings."""
-    settings = {k: data_cfg[k] for k in GENERATOR_KEYS}
+    settings = {k: data_cfg[k] for k in GENERATOR_KEYS} | {"layout": LAYOUT_VERSION}
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return Path(data_dir) / f"synthetic-{digest}"
 

@@ -55,6 +55,8 @@ class Benchmark:
         retain_icl: in-context examples prepended to retain and utility knowmem prompts
             (MUSE's ``knowmem/retain_qa_icl``).
         verbmem_forget: verbatim-memorisation prompts, as QA items (prompt -> gt continuation).
+        privleak_forget: forget-set texts for MUSE's PrivLeak (the attack's members).
+        privleak_holdout: texts never trained on, for PrivLeak (the attack's non-members).
         mc_forget: multiple-choice items about the forget set (WMDP-style).
         mc_retain: multiple-choice items about the retain set.
         utility_qa: free-form utility items for the destructive rate (docs/science.md §5).
@@ -73,3 +75,5 @@ class Benchmark:
     mc_retain: list[MCItem] = field(default_factory=list)
     utility_qa: list[QAItem] = field(default_factory=list)
     utility_mc: list[MCItem] = field(default_factory=list)
+    privleak_forget: list[str] = field(default_factory=list)
+    privleak_holdout: list[str] = field(default_factory=list)

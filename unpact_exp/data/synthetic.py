@@ -242,7 +242,8 @@ def generate(seed: int, n_forget: int, n_retain: int, n_holdout: int, n_general_
 
     Returns:
         Split name -> list of JSON-serialisable rows, in the MUSE/WMDP field schema
-        (``text``; ``question``/``answer``; ``prompt``/``gt``; ``question``/``choices``/``answer``).
+        (``text``; ``question``/``answer``; ``prompt``/``gt``; ``question``/``choices``/``answer``),
+        with MUSE's ``privleak/{forget,retain,holdout}`` texts (one bio per entity).
     """
     for key, value in {"n_forget": n_forget, "n_retain": n_retain}.items():
         if value < 1:
@@ -275,6 +276,10 @@ def generate(seed: int, n_forget: int, n_retain: int, n_holdout: int, n_general_
         "knowmem/forget_qa_icl": general_qa[:n_icl],
         "knowmem/retain_qa_icl": general_qa[:n_icl],
         "verbmem/forget": verbmem,
+        # MUSE's privleak layout: forget members, retain members, never-trained holdout.
+        "privleak/forget": [{"text": t} for t in forget_bios[::2]],
+        "privleak/retain": [{"text": _bio(e, 0)} for e in retain],
+        "privleak/holdout": [{"text": _bio(e, 0)} for e in holdout],
         "mc/forget": [_mc(r, rng) for r in forget_qa],
         "mc/retain": [_mc(r, rng) for r in retain_qa],
         "general/qa": general_qa[n_icl:],

@@ -15,11 +15,11 @@ The splits are a function of the ``data`` config (``conf/data/worldfacts.yaml``)
 - retain: all remaining facts, in that seeded order (so a cap on them mixes categories).
 
 They are written once, in the MUSE layout the synthetic benchmark uses (``raw/``,
-``knowmem/``, ``verbmem/``, ``mc/``, ``general/``), to ``<paths.data_dir>/worldfacts-<hash>``
-where the hash covers these settings and the data file, then read back by
-:func:`unpact_exp.data.loaders.load_muse`. Which facts count is decided at evaluation: only
-those the original model answers correctly (docs/science.md §5 ``known``), so the file may hold
-facts a small model does not know.
+``knowmem/``, ``verbmem/``, ``privleak/``, ``mc/``, ``general/``), to
+``<paths.data_dir>/worldfacts-<hash>`` where the hash covers these settings and the data file,
+then read back by :func:`unpact_exp.data.loaders.load_muse`. Which facts count is decided at
+evaluation: only those the original model answers correctly (docs/science.md §5 ``known``), so
+the file may hold facts a small model does not know.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from unpact_exp.errors import DataError, UnpactConfigError
 DATA_FILE = "worldfacts.jsonl"
 FIELDS = ("id", "category", "question", "answer", "statement", "distractors")
 GENERATOR_KEYS = ("seed", "forget_categories", "n_forget", "n_utility", "n_icl")
+# Bumped when new splits are written, so an older folder is not reused (2: privleak/).
+LAYOUT_VERSION = 2
 
 
 def load_facts() -> list[dict[str, Any]]:
@@ -132,6 +134,10 @@ def build_splits(
         "knowmem/forget_qa_icl": qa(icl),
         "knowmem/retain_qa_icl": qa(icl),
         "verbmem/forget": [_verbmem(r) for r in forget],
+        # MUSE's privleak layout; the holdout is the utility facts, which nothing trains on.
+        "privleak/forget": text(forget),
+        "privleak/retain": text(retain),
+        "privleak/holdout": text(utility),
         "mc/forget": [_mc(r, rng) for r in forget],
         "mc/retain": [_mc(r, rng) for r in retain],
         "general/qa": qa(utility),
@@ -146,7 +152,8 @@ def _settings(data_cfg: Any) -> dict[str, Any]:
 
 def worldfacts_dir(data_cfg: Any, data_dir: str | Path) -> Path:
     """Folder of the benchmark for these settings and this version of the data file."""
-    blob = json.dumps(_settings(data_cfg), sort_keys=True) + json.dumps(load_facts())
+    settings = _settings(data_cfg) | {"layout": LAYOUT_VERSION}
+    blob = json.dumps(settings, sort_keys=True) + json.dumps(load_facts())
     return Path(data_dir) / f"worldfacts-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
 

@@ -12,6 +12,7 @@ from unpact_exp.report.table import (
     Row,
     attack_table,
     markdown_table,
+    muse_table,
     seed_table,
     table_notes,
 )
@@ -41,6 +42,16 @@ ATTACKS = (
     "the forgotten facts (measured on the held-out half); FocusOnKey control = FocusOnKey on "
     "forget questions the original model never answered (recovery from the prompt alone). "
     "`(k/n)`: recovered / attacked, summed over runs, with the 95% Wilson interval."
+)
+MUSE = (
+    "MUSE's own metrics (arXiv 2407.06460, computed as github.com/swj0419/muse_bench does): "
+    "VerbMem forget = mean ROUGE-L F1 x 100 of the greedy continuation of each verbmem/forget "
+    "prompt against its reference (both cut to `eval.verbmem_max_new_tokens` tokens); PrivLeak "
+    "AUC = ROC AUC of the Min-K% score (`eval.privleak_k`, MUSE 40%) separating privleak/holdout "
+    "texts from privleak/forget texts: near 0 while the model still knows the forget texts, "
+    "near the retrain model's when they are unlearned. PrivLeak vs retrain = (AUC - AUC_retrain) "
+    "/ AUC_retrain x 100, MUSE's reported number, only for runs given `eval.retrain_model`. "
+    "M0 = the original model."
 )
 SEEDS = (
     "Mean ± sample standard deviation (n - 1 denominator) over the completed runs of each "
@@ -76,6 +87,9 @@ def render_markdown(
     attacks = attack_table(rows) if rows else None
     if attacks is not None:
         lines += ["## Recovery attacks (final eval step)", "", attacks, "", ATTACKS, ""]
+    muse = muse_table(rows) if rows else None
+    if muse is not None:
+        lines += ["## MUSE metrics (final eval step)", "", muse, "", MUSE, ""]
     lines += [
         "## Across seeds",
         "",

@@ -44,8 +44,9 @@ class Column:
     Attributes:
         key: the metric key in ``results.json`` (and the CSV column name).
         header: the markdown header, with its unit.
-        kind: ``rate`` (fraction, shown x100), ``score`` (0-100, shown as is) or ``similarity``
-            (0-1, shown as is with three decimals).
+        kind: ``rate`` (fraction, shown x100), ``score`` (0-100, shown as is), ``similarity``
+            or ``auc`` (0-1, shown as is with three decimals) or ``relative`` (a signed
+            percentage, shown as is).
     """
 
     key: str
@@ -83,10 +84,21 @@ ATTACK_COLUMNS = (
     Column("focus_on_key_control_rate", "FocusOnKey control (%)", "rate"),
 )
 ATTACK_KEYS = tuple(c.key for c in ATTACK_COLUMNS[2:])
+# MUSE's VerbMem and PrivLeak with the original model's values, in a table of their own (only
+# datasets with MUSE's verbmem/privleak splits have them; `privleak` needs eval.retrain_model).
+MUSE_COLUMNS = (
+    Column("verbmem_forget", "VerbMem forget (0-100)", "score"),
+    Column("verbmem_forget_original", "VerbMem forget, M0 (0-100)", "score"),
+    Column("privleak_auc", "PrivLeak AUC (0-1)", "auc"),
+    Column("privleak_auc_original", "PrivLeak AUC, M0 (0-1)", "auc"),
+    Column("privleak", "PrivLeak vs retrain (%)", "relative"),
+    Column("privleak_original", "PrivLeak vs retrain, M0 (%)", "relative"),
+)
+MUSE_KEYS = tuple(c.key for c in MUSE_COLUMNS)
 _RANGES = {"rate": (0.0, 1.0), "similarity": (0.0, 1.0), "score": (0.0, 100.0)}
 RATE_KEYS = tuple(c.key for c in COLUMNS if c.kind == "rate") + ("prompt_ignorance",)
 RATE_KEYS += ATTACK_KEYS
-MEAN_KEYS = tuple(c.key for c in COLUMNS) + EXTRA_KEYS + ATTACK_KEYS
+MEAN_KEYS = tuple(c.key for c in COLUMNS) + EXTRA_KEYS + ATTACK_KEYS + MUSE_KEYS
 MCNEMAR_HEADER = "FocusOnKey vs PROBAB: McNemar p (b/c)"
 CSV_FIELDS = ("model", "data", "setting", "n", "seeds", "final_eval_step")
 CSV_FIELDS += MEAN_KEYS + tuple(f"{key}_std" for key in MEAN_KEYS)
@@ -207,7 +219,7 @@ def format_value(value: float | None, kind: str) -> str:
         return str(value)
     if kind == "rate":
         return f"{100 * value:.1f}"
-    if kind == "similarity":
+    if kind in ("similarity", "auc"):
         return f"{value:.3f}"
     return f"{value:.1f}"
 
@@ -269,6 +281,26 @@ def attack_table(rows: Sequence[Row]) -> str | None:
         for col in ATTACK_COLUMNS:
             value = format_value(row.means.get(col.key), col.kind)
             cells.append(value + format_interval(row, col.key))
+        lines.append(_md_line(cells))
+    return "\n".join(lines)
+
+
+def muse_table(rows: Sequence[Row]) -> str | None:
+    """MUSE's VerbMem and PrivLeak of M1 beside M0's, or None when no run stored them.
+
+    A cell averaged over fewer runs than the row has carries ``PARTIAL``, as in the main table.
+    """
+    if not any(key in row.means for row in rows for key in MUSE_KEYS):
+        return None
+    columns = [c for c in MUSE_COLUMNS if any(c.key in row.means for row in rows)]
+    header = ["setting"] + [c.header for c in columns]
+    lines = [_md_line(header), _md_line(["---"] + ["---:"] * len(columns))]
+    for row in rows:
+        cells = [row_label(row, rows)]
+        for col in columns:
+            cell = format_value(row.means.get(col.key), col.kind)
+            partial = col.key in row.counts and row.counts[col.key] < row.n
+            cells.append(cell + PARTIAL if partial else cell)
         lines.append(_md_line(cells))
     return "\n".join(lines)
 
