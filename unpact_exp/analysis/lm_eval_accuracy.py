@@ -28,13 +28,17 @@ import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
 
+from unpact_exp.analysis import statistics
 from unpact_exp.analysis.inference import analysis_mode
 from unpact_exp.errors import DataError, UnpactConfigError
+
+if TYPE_CHECKING:
+    from unpact_exp.analysis.lm_eval_config import LmEvalConfig
 
 # lm-eval task name -> its YAML under lm_eval/tasks/ (MMLU: one YAML per subject).
 TASK_YAMLS = {
@@ -220,3 +224,25 @@ def lm_eval_correct(
         ]
         for task, group in parts.items()
     }
+
+
+def lm_eval_metrics(
+    model: torch.nn.Module, tokenizer: Any, config: LmEvalConfig | None, suffix: str
+) -> dict[str, Any]:
+    """``lm_eval_<task>_acc<suffix>`` with ``_counts`` ``[k, n]`` and ``_ci`` (95% Wilson).
+
+    Args:
+        model: the model scored (M1, or M0 with ``suffix="_original"``).
+        tokenizer: its tokenizer.
+        config: the ``eval.lm_eval`` node; None reports nothing.
+        suffix: appended to every key.
+    """
+    if config is None:
+        return {}
+    counts = lm_eval_counts(
+        model, tokenizer, config.tasks, config.data_files, config.limit, config.batch_size
+    )
+    metrics: dict[str, Any] = {}
+    for task, (k, n) in counts.items():
+        metrics |= statistics.rate_entry(f"lm_eval_{task}_acc{suffix}", k, n)
+    return metrics

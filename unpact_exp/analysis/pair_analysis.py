@@ -58,6 +58,8 @@ from unpact_exp.analysis.keytokens import (
     keytoken_similarity,
     keytokens,
 )
+from unpact_exp.analysis.lm_eval_accuracy import lm_eval_metrics
+from unpact_exp.analysis.lm_eval_config import LmEvalConfig
 from unpact_exp.analysis.tasks import Answers, MCTask, QATask, Task, TaskContext
 from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import UnpactConfigError
@@ -211,6 +213,8 @@ class PairAnalysis:
         probab_cfg: the ``probab`` node (or a :class:`ProbabConfig`).
         eval_cfg: the ``eval`` node (or an :class:`EvalConfig`).
         attacks_cfg: the ``attacks`` node (or an :class:`AttackConfig`); None: no attacks.
+        lm_eval_cfg: the ``eval.lm_eval`` node (or an :class:`LmEvalConfig`); None: no
+            lm-eval accuracies.
     """
 
     def __init__(
@@ -224,6 +228,7 @@ class PairAnalysis:
         probab_cfg: Any,
         eval_cfg: Any,
         attacks_cfg: Any = None,
+        lm_eval_cfg: Any = None,
     ) -> None:
         self.unpact: UnpactConfig = _coerce(UnpactConfig, unpact_cfg)
         self.attacks: AttackConfig | None = (
@@ -266,6 +271,12 @@ class PairAnalysis:
                 if task.kind in kinds
             }
         self._original_metrics = self._original()
+        self.lm_eval: LmEvalConfig | None = (
+            lm_eval_cfg if isinstance(lm_eval_cfg, LmEvalConfig)
+            else LmEvalConfig.from_config(lm_eval_cfg)
+        )  # fmt: skip
+        self._tokenizer = tokenizer
+        self._original_metrics |= lm_eval_metrics(model, tokenizer, self.lm_eval, "_original")
 
     @classmethod
     def from_config(
@@ -288,6 +299,7 @@ class PairAnalysis:
             cfg.probab,
             cfg.eval,
             cfg.get("attacks"),
+            cfg.eval.get("lm_eval"),
         )
 
     def _keytokens(self, result: PromptContributions) -> list[int]:
@@ -358,12 +370,15 @@ class PairAnalysis:
             destructive, utility, prompt ignorance, the accuracies and the M0 baselines)
             also has ``r_counts`` ``[k, n]`` and ``r_ci`` (95% Wilson, None when n = 0).
             For each attack in ``attacks`` (see :mod:`unpact_exp.analysis.attacks`)
-            its rate with counts and interval, and its budget.
+            its rate with counts and interval, and its budget. For each task of
+            ``eval.lm_eval.tasks``, lm-eval's accuracy ``lm_eval_<task>_acc`` and M0's
+            ``lm_eval_<task>_acc_original``, with counts and intervals.
         """
         with analysis_mode(model):
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
             metrics.update(self._attack_metrics(model, rows, attacks))
+        metrics.update(lm_eval_metrics(model, self._tokenizer, self.lm_eval, ""))
         metrics.update(self._original_metrics)
         return PairResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
 

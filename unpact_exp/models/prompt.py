@@ -182,7 +182,9 @@ class PromptFormat:
         question = item.question.strip()
         description = mc_description(item.subject)
         if self.use_chat_template:
-            rendered = self._render(description + _SENTINEL + choices + MC_ANSWER_CUE, tokenizer, ())
+            rendered = self._render(
+                description + _SENTINEL + choices + MC_ANSWER_CUE, tokenizer, ()
+            )
             prefix, _, suffix = rendered.partition(_SENTINEL)
             return PromptParts(prefix=prefix, question=question, suffix=suffix)
         return PromptParts(prefix=description, question=question, suffix=choices + MC_ANSWER_CUE)
