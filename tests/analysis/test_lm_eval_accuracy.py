@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from omegaconf import OmegaConf
 
 from unpact_exp.analysis.correctness import mc_predictions
 from unpact_exp.analysis.lm_eval_accuracy import (
@@ -22,7 +23,10 @@ from unpact_exp.analysis.lm_eval_accuracy import (
     lm_eval_correct,
     lm_eval_counts,
 )
-from unpact_exp.data.schema import MCItem
+from unpact_exp.analysis.lm_eval_config import LmEvalConfig
+from unpact_exp.analysis.pair_analysis import PairAnalysis
+from unpact_exp.analysis.statistics import wilson_interval
+from unpact_exp.data.schema import Benchmark, MCItem
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.models.prompt import MC_TARGET_DELIMITER, mc_description
 
@@ -106,3 +110,66 @@ def test_bad_task_and_missing_file_are_refused(tiny_llama, tokenizer, tmp_path):
     write_jsonl(rows, [MCItem("q?", ("a", "b", "c", "d"), 0)], ["cooking"])
     with pytest.raises(DataError, match="'cooking'"):
         lm_eval_counts(tiny_llama, tokenizer, ["mmlu"], {"mmlu": str(rows)}, None, 4)
+
+
+def test_config_is_off_by_default_and_on_in_wmdp_paper(make_cfg):
+    default = make_cfg()
+    assert OmegaConf.to_container(default.eval.lm_eval) == {
+        "tasks": [],
+        "limit": None,
+        "batch_size": 8,
+        "data_files": {},
+    }
+    assert LmEvalConfig.from_config(default.eval.lm_eval) is None
+    paper = make_cfg("data=wmdp_bio", "experiment=wmdp_paper")  # data=: no synthetic sizes
+    assert (paper.data.name, paper.method.name) == ("wmdp_bio", "rmu")
+    config = LmEvalConfig.from_config(paper.eval.lm_eval)
+    assert config.tasks == ("wmdp_bio", "wmdp_cyber", "mmlu")
+    assert config.limit is None  # full test sets, as published
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("tasks", ["mmlu_pro"], r"tasks names 'mmlu_pro'; choose from \['mmlu'"),
+        ("tasks", "mmlu", r"tasks='mmlu' must be a list"),
+        ("limit", 0, r"limit=0 would score nothing"),
+        ("limit", -2, r"limit=-2 is not valid"),
+        ("batch_size", 0, r"batch_size=0 is not valid"),
+        ("data_files", {"wmdp": "x.jsonl"}, r"data_files names 'wmdp'"),
+    ],
+)
+def test_bad_lm_eval_knobs_are_refused(key, value, message):
+    node = {"tasks": ["wmdp_bio"], "limit": None, "batch_size": 8, "data_files": {}, key: value}
+    with pytest.raises(UnpactConfigError, match=message):
+        LmEvalConfig.from_config(OmegaConf.create(node))
+
+
+def test_pair_analysis_reports_lm_eval_beside_its_own_mc_accuracy(
+    tmp_path, cfg, tiny_factory, tokenizer, prompt_format
+):
+    """M0 and M1 on the same WMDP items: lm-eval's accuracy equals the framework's."""
+    m0, m1 = tiny_factory(0), tiny_factory(3)
+    items = half_right(
+        m0, tokenizer, prompt_format, [MCItem(q, c, 0, "biology") for q, c in QUESTIONS]
+    )
+    bench = Benchmark(name="wmdp_fixture", mc_forget=items, utility_mc=items[:2])
+    root = OmegaConf.merge(cfg, {"eval": {"batch_size": 8, "rate_items": "mc"}})
+    root.eval.lm_eval = {
+        "tasks": ["wmdp_bio"],
+        "limit": None,
+        "batch_size": 4,
+        "data_files": {"wmdp_bio": str(write_jsonl(tmp_path / "bio.jsonl", items))},
+    }
+    analysis = PairAnalysis.from_config(m0, tokenizer, prompt_format, bench, root)
+    metrics = analysis.evaluate(m1).metrics
+    assert metrics["lm_eval_wmdp_bio_acc_original_counts"] == [3, 6]
+    m1_right = sum(
+        p == i.answer for p, i in zip(mc_predictions(m1, tokenizer, prompt_format, items, 4), items)
+    )
+    assert metrics["lm_eval_wmdp_bio_acc_counts"] == [m1_right, 6]
+    assert metrics["lm_eval_wmdp_bio_acc"] == pytest.approx(m1_right / 6)
+    assert metrics["mc_forget_acc_counts"] == metrics["lm_eval_wmdp_bio_acc_counts"]
+    low, high = metrics["lm_eval_wmdp_bio_acc_ci"]
+    assert low < m1_right / 6 < high or m1_right in (0, 6)
+    assert metrics["lm_eval_wmdp_bio_acc_original_ci"] == pytest.approx(list(wilson_interval(3, 6)))
