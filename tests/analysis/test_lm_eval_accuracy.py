@@ -118,14 +118,23 @@ def test_config_is_off_by_default_and_on_in_wmdp_paper(make_cfg):
         "tasks": [],
         "limit": None,
         "batch_size": 8,
-        "data_files": {},
+        "data_files": {"wmdp_bio": None, "wmdp_cyber": None, "mmlu": None},
     }
     assert LmEvalConfig.from_config(default.eval.lm_eval) is None
-    paper = make_cfg("data=wmdp_bio", "experiment=wmdp_paper")  # data=: no synthetic sizes
+    paper = make_cfg(
+        "data=wmdp_bio",  # data=: no synthetic sizes
+        "experiment=wmdp_paper",
+        "eval.lm_eval.data_files.mmlu=/snapshots/mmlu/all/test-00000-of-00001.parquet",
+    )
     assert (paper.data.name, paper.method.name) == ("wmdp_bio", "rmu")
     config = LmEvalConfig.from_config(paper.eval.lm_eval)
     assert config.tasks == ("wmdp_bio", "wmdp_cyber", "mmlu")
     assert config.limit is None  # full test sets, as published
+    assert config.data_files == {
+        "wmdp_bio": None,
+        "wmdp_cyber": None,
+        "mmlu": "/snapshots/mmlu/all/test-00000-of-00001.parquet",
+    }
 
 
 @pytest.mark.parametrize(
