@@ -182,3 +182,10 @@ def test_pair_analysis_reports_lm_eval_beside_its_own_mc_accuracy(
     low, high = metrics["lm_eval_wmdp_bio_acc_ci"]
     assert low < m1_right / 6 < high or m1_right in (0, 6)
     assert metrics["lm_eval_wmdp_bio_acc_original_ci"] == pytest.approx(list(wilson_interval(3, 6)))
+
+
+def test_a_bad_lm_eval_task_fails_before_any_model_work(make_cfg):
+    from unpact_exp.stages.unlearn import validate
+
+    with pytest.raises(UnpactConfigError, match="'wmdp'"):
+        validate(make_cfg("eval.lm_eval.tasks=[wmdp]"))

@@ -237,6 +237,10 @@ class PairAnalysis:
         self.focus_on_key: FocusOnKeyConfig = _coerce(FocusOnKeyConfig, focus_on_key_cfg)
         self.probab: ProbabConfig = _coerce(ProbabConfig, probab_cfg)
         self.eval: EvalConfig = _coerce(EvalConfig, eval_cfg)
+        self.lm_eval: LmEvalConfig | None = (
+            lm_eval_cfg if isinstance(lm_eval_cfg, LmEvalConfig)
+            else LmEvalConfig.from_config(lm_eval_cfg)
+        )  # fmt: skip
         ctx = TaskContext(tokenizer, prompt_format, tuple(benchmark.icl), self.unpact, self.eval)
         self._qa, self._mc = QATask(ctx), MCTask(ctx)
         # Retain and utility questions get the retain ICL examples (MUSE's knowmem_r).
@@ -271,10 +275,6 @@ class PairAnalysis:
                 if task.kind in kinds
             }
         self._original_metrics = self._original()
-        self.lm_eval: LmEvalConfig | None = (
-            lm_eval_cfg if isinstance(lm_eval_cfg, LmEvalConfig)
-            else LmEvalConfig.from_config(lm_eval_cfg)
-        )  # fmt: skip
         self._tokenizer = tokenizer
         self._original_metrics |= lm_eval_metrics(model, tokenizer, self.lm_eval, "_original")
 
