@@ -11,6 +11,7 @@ from unpact_exp.report.table import (
     PARTIAL,
     Row,
     attack_table,
+    lm_eval_table,
     markdown_table,
     seed_table,
     table_notes,
@@ -41,6 +42,12 @@ ATTACKS = (
     "the forgotten facts (measured on the held-out half); FocusOnKey control = FocusOnKey on "
     "forget questions the original model never answered (recovery from the prompt alone). "
     "`(k/n)`: recovered / attacked, summed over runs, with the 95% Wilson interval."
+)
+LM_EVAL = (
+    "Zero-shot accuracy by lm-evaluation-harness's own tasks (`eval.lm_eval`), as published "
+    "WMDP/MMLU numbers are measured; `original` = the model before unlearning. MMLU pools "
+    "its subjects (correct / all items, lm-eval's group score). `(k/n)`: correct / scored, "
+    "summed over runs, with the 95% Wilson interval."
 )
 SEEDS = (
     "Mean ± sample standard deviation (n - 1 denominator) over the completed runs of each "
@@ -76,6 +83,10 @@ def render_markdown(
     attacks = attack_table(rows) if rows else None
     if attacks is not None:
         lines += ["## Recovery attacks (final eval step)", "", attacks, "", ATTACKS, ""]
+    lm_eval = lm_eval_table(rows) if rows else None
+    if lm_eval is not None:
+        lines += ["## WMDP and MMLU (lm-evaluation-harness, final eval step)", ""]
+        lines += [lm_eval, "", LM_EVAL, ""]
     lines += [
         "## Across seeds",
         "",
