@@ -189,3 +189,22 @@ def test_a_bad_lm_eval_task_fails_before_any_model_work(make_cfg):
 
     with pytest.raises(UnpactConfigError, match="'wmdp'"):
         validate(make_cfg("eval.lm_eval.tasks=[wmdp]"))
+
+
+def test_lm_eval_leaves_the_random_generators_as_found(tmp_path, tiny_llama, tokenizer):
+    """simple_evaluate seeds random, numpy and torch; training must not see that."""
+    import random
+
+    import numpy as np
+    import torch
+
+    files = {
+        "wmdp_bio": str(
+            write_jsonl(tmp_path / "bio.jsonl", [MCItem("q?", ("a", "b", "c", "d"), 0)])
+        )
+    }
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    lm_eval_counts(tiny_llama, tokenizer, ["wmdp_bio"], files, None, 4)
+    after = (random.random(), float(np.random.rand()), float(torch.rand(())))
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    assert after == (random.random(), float(np.random.rand()), float(torch.rand(())))

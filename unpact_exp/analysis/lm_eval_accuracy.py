@@ -24,9 +24,11 @@ at most 570 items.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +157,25 @@ def check_tasks(tasks: Sequence[str], data_files: Mapping[str, str | None]) -> N
                 )
 
 
+@contextlib.contextmanager
+def kept_rng_state() -> Iterator[None]:
+    """Restore the Python, NumPy and torch (CPU and CUDA) generators after the block.
+
+    ``simple_evaluate`` seeds all three globally (its ``random_seed`` & co.), which inside
+    training would reset the data order and dropout of every step after an evaluation.
+    """
+    import numpy as np
+
+    python, numpy = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)
+
+
 def lm_eval_counts(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -204,7 +225,7 @@ def lm_eval_correct(
         # lm-eval's own index only when a task reads the hub (indexing it takes seconds).
         hub = any(data_files.get(task) is None for task in tasks)
         manager = TaskManager(include_path=tmp, include_defaults=hub)
-        with analysis_mode(model):
+        with analysis_mode(model), kept_rng_state():
             lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
             out = simple_evaluate(
                 model=lm,
