@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from datasets import ClassLabel, Dataset, Features, List, Value
 from omegaconf import OmegaConf
 
 from unpact_exp.analysis.correctness import mc_predictions
@@ -97,6 +98,17 @@ def test_mmlu_accuracy_pools_subjects_as_lm_eval(tmp_path, tiny_llama, tokenizer
     files = {"mmlu": str(write_jsonl(tmp_path / "mmlu.jsonl", items, subjects))}
     counts = lm_eval_counts(tiny_llama, tokenizer, ["mmlu"], files, None, 8)
     assert counts == {"mmlu": (3, 6)}
+    # The hub ships parquet (answer a ClassLabel A-D): the same rows, the same counts.
+    parquet = str(tmp_path / "test-00000-of-00001.parquet")
+    features = Features(
+        question=Value("string"),
+        subject=Value("string"),
+        choices=List(Value("string")),
+        answer=ClassLabel(names=list("ABCD")),
+    )
+    rows = [json.loads(line) for line in Path(files["mmlu"]).read_text().splitlines()]
+    Dataset.from_list(rows, features=features).to_parquet(parquet)
+    assert lm_eval_counts(tiny_llama, tokenizer, ["mmlu"], {"mmlu": parquet}, None, 8) == counts
     # limit is per subject, as lm-eval's: at most 1 of anatomy's 3, 1 of virology's 2.
     assert lm_eval_counts(tiny_llama, tokenizer, ["mmlu"], files, 1, 8)["mmlu"][1] == 3
 
@@ -106,6 +118,9 @@ def test_bad_task_and_missing_file_are_refused(tiny_llama, tokenizer, tmp_path):
         check_tasks(["wmdp_chemistry"], {})
     with pytest.raises(DataError, match="data_files.wmdp_bio="):
         lm_eval_counts(tiny_llama, tokenizer, ["wmdp_bio"], {"wmdp_bio": "nope.jsonl"}, None, 4)
+    three = write_jsonl(tmp_path / "three.jsonl", [MCItem("q?", ("a", "b", "c"), 0)])
+    with pytest.raises(DataError, match="row 0 of .*three.jsonl has 3 choices"):
+        lm_eval_counts(tiny_llama, tokenizer, ["wmdp_bio"], {"wmdp_bio": str(three)}, None, 4)
     rows = tmp_path / "mmlu.jsonl"
     write_jsonl(rows, [MCItem("q?", ("a", "b", "c", "d"), 0)], ["cooking"])
     with pytest.raises(DataError, match="'cooking'"):

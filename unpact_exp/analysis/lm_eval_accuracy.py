@@ -49,6 +49,7 @@ TASK_YAMLS = {
     "mmlu": "mmlu/default",
 }
 LOCAL_PREFIX = "unpact_local_"
+N_CHOICES = 4  # MMLU's doc_to_choice (A-D), as WMDP's
 # Keys dropped from a local copy: hub names and tags (the copy must not join lm-eval's own
 # groups) and the few-shot splits (zero-shot: the local file has the test split only).
 _NOT_LOCAL = ("tag", "task_alias", "dataset_name", "fewshot_split", "fewshot_config")
@@ -97,10 +98,29 @@ def _read_rows(data_file: Path) -> list[dict[str, Any]]:
         raise DataError(f"cannot read lm-eval data file {data_file}: {err}") from err
 
 
+def _checked_rows(data_file: Path, n_choices: int) -> list[dict[str, Any]]:
+    """The rows of ``data_file``, each with the fields and choice count lm-eval's template uses.
+
+    lm-eval's WMDP/MMLU ``doc_to_text`` writes exactly four lettered choices: a row with
+    fewer fails inside its template, one with more is scored on its first four only.
+    """
+    rows = _read_rows(data_file)
+    for index, row in enumerate(rows):
+        missing = [k for k in ("question", "choices", "answer") if k not in row]
+        if missing:
+            raise DataError(f"row {index} of {data_file} lacks {missing}; the hub schema has them.")
+        if len(row["choices"]) != n_choices:
+            raise DataError(
+                f"row {index} of {data_file} has {len(row['choices'])} choices; lm-eval's "
+                f"template writes exactly {n_choices}. Remove or fix that row."
+            )
+    return rows
+
+
 def _mmlu_tasks(data_file: Path, out_dir: Path) -> list[str]:
     """One local task per MMLU subject present in ``data_file`` (hub ``all`` schema)."""
     by_subject: dict[str, list[dict[str, Any]]] = {}
-    for row in _read_rows(data_file):
+    for row in _checked_rows(data_file, N_CHOICES):
         if "subject" not in row:
             raise DataError(
                 f"MMLU file {data_file} has no 'subject' field; give the hub's 'all' split "
@@ -138,7 +158,9 @@ def _declare(task: str, data_file: str | None, out_dir: Path) -> list[str]:
     if task == "mmlu":
         return _mmlu_tasks(path, out_dir)
     name = f"{LOCAL_PREFIX}{task}"
-    config = _local_task(name, installed_task_config(TASK_YAMLS[task]), path)
+    installed = installed_task_config(TASK_YAMLS[task])
+    _checked_rows(path, len(installed["doc_to_choice"]))
+    config = _local_task(name, installed, path)
     (out_dir / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return [name]
 
