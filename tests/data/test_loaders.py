@@ -28,10 +28,12 @@ def qa(columns: dict, q: str = "question", a: str = "answer") -> list[QAItem]:
     return [QAItem(x, y) for x, y in zip(columns[q], columns[a])]
 
 
-def mc(columns: dict) -> list[MCItem]:
+def mc(columns: dict, subject: str = "") -> list[MCItem]:
+    """MC items of hub columns; the subject is the ``subject`` column's, else ``subject``."""
+    subjects = columns.get("subject", [subject] * len(columns["question"]))
     return [
-        MCItem(q, tuple(c), a)
-        for q, c, a in zip(columns["question"], columns["choices"], columns["answer"])
+        MCItem(q, tuple(c), a, s.replace("_", " "))
+        for q, c, a, s in zip(columns["question"], columns["choices"], columns["answer"], subjects)
     ]
 
 
@@ -75,7 +77,7 @@ def test_wmdp_bio_yaml_loads_snapshots(wmdp_paths) -> None:
     paths = {k: str(v.path) for k, v in wmdp_paths.items() if k.endswith("path")}
     bench = load_benchmark(data_cfg("wmdp_bio", **paths))
     assert bench.name == "wmdp_bio"
-    assert bench.mc_forget == mc(wmdp_paths["path"].rows["wmdp-bio/test"])
+    assert bench.mc_forget == mc(wmdp_paths["path"].rows["wmdp-bio/test"], "biology")
     assert bench.forget_text == wmdp_paths["forget_path"].rows["train"]["text"]
     assert bench.retain_text == wmdp_paths["corpora"].rows["bio-retain-corpus/train"]["text"]
     # utility_size 200 > 30 test rows: all of MMLU all/test, in file order.
@@ -93,7 +95,7 @@ def test_wmdp_cyber_yaml_reads_both_corpora_from_one_repo(wmdp_paths) -> None:
         utility_path=str(wmdp_paths["utility_path"].path),
     )
     bench = load_benchmark(cfg)
-    assert bench.mc_forget == mc(wmdp_paths["path"].rows["wmdp-cyber/test"])
+    assert bench.mc_forget == mc(wmdp_paths["path"].rows["wmdp-cyber/test"], "cybersecurity")
     assert bench.forget_text == corpora.rows["cyber-forget-corpus/train"]["text"]
     assert bench.retain_text == corpora.rows["cyber-retain-corpus/train"]["text"]
 

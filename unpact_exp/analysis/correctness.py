@@ -7,8 +7,9 @@ ROUGE-L F1 x 100. ROUGE comes from the ``rouge-score`` package; ``eval.rouge_ste
 (default false, as MUSE's ``rouge_scorer.RougeScorer(["rougeL"])``) turns on its Porter
 stemmer (``use_stemmer=True``, as TOFU and open-unlearning), so "capitals" matches "capital".
 
-Multiple choice (WMDP): the prediction is the choice letter with the highest mean
-log-probability right after the zero-shot prompt; aggregate = accuracy.
+Multiple choice (WMDP, MMLU): lm-eval's zero-shot prompt and ``acc`` rule: the prediction is
+the choice letter whose continuation (" A", " B", ...) has the highest summed log-probability
+after the prompt (first on ties, as ``numpy.argmax``); aggregate = accuracy.
 """
 
 from __future__ import annotations
@@ -80,20 +81,25 @@ def mc_letter_logprobs(
     items: Sequence[MCItem],
     batch_size: int,
 ) -> list[list[float]]:
-    """Mean log-prob of each choice letter (``answer_prefix + letter``) after each item's prompt.
+    """Summed log-prob of each choice letter (``mc_answer_prefix + letter``) after each prompt.
 
-    Each letter is tokenized together with its prompt (one string, as the model would
+    lm-eval's ``acc`` rule: the log-likelihood of the whole continuation (" A", " B", ...)
+    summed over its tokens, so a letter split into several tokens is not favoured by a
+    mean. Each letter is tokenized together with its prompt (one string, as the model would
     read it). All letters of all items are scored in the same batched passes.
     """
     pairs: list[tuple[list[int], list[int]]] = []
     for item in items:
         parts = prompt_format.mc_parts(item, tokenizer)
         for letter in LETTERS[: len(item.choices)]:
-            encoded, target = encode_target(tokenizer, parts, letter, prompt_format.answer_prefix)
+            encoded, target = encode_target(
+                tokenizer, parts, letter, prompt_format.mc_answer_prefix
+            )
             pairs.append((encoded.input_ids, target))
-    scores = mean_target_logprobs(
+    means = mean_target_logprobs(
         model, pairs, batch_size, padding_id(tokenizer), "multiple-choice scoring"
     )
+    scores = [mean * len(target) for mean, (_, target) in zip(means, pairs)]
     result: list[list[float]] = []
     cursor = 0
     for item in items:

@@ -58,6 +58,8 @@ from unpact_exp.analysis.keytokens import (
     keytoken_similarity,
     keytokens,
 )
+from unpact_exp.analysis.lm_eval_accuracy import lm_eval_metrics
+from unpact_exp.analysis.lm_eval_config import LmEvalConfig
 from unpact_exp.analysis.muse_metrics import MuseMetrics
 from unpact_exp.analysis.progress import progress_mode
 from unpact_exp.analysis.sharded_task import Shard, ShardedTask
@@ -218,6 +220,8 @@ class PairAnalysis:
             :class:`~unpact_exp.analysis.sharded_task.ShardedTask`); None: one process.
         muse: MUSE's VerbMem / PrivLeak on M0 and each M1 (see
             :mod:`unpact_exp.analysis.muse_metrics`); None: not computed.
+        lm_eval_cfg: the ``eval.lm_eval`` node (or an :class:`LmEvalConfig`); None: no
+            lm-eval accuracies.
     """
 
     def __init__(
@@ -233,6 +237,7 @@ class PairAnalysis:
         attacks_cfg: Any = None,
         shard: Shard | None = None,
         muse: MuseMetrics | None = None,
+        lm_eval_cfg: Any = None,
     ) -> None:
         self._muse = muse
         self.unpact: UnpactConfig = _coerce(UnpactConfig, unpact_cfg)
@@ -242,6 +247,10 @@ class PairAnalysis:
         self.focus_on_key: FocusOnKeyConfig = _coerce(FocusOnKeyConfig, focus_on_key_cfg)
         self.probab: ProbabConfig = _coerce(ProbabConfig, probab_cfg)
         self.eval: EvalConfig = _coerce(EvalConfig, eval_cfg)
+        self.lm_eval: LmEvalConfig | None = (
+            lm_eval_cfg if isinstance(lm_eval_cfg, LmEvalConfig)
+            else LmEvalConfig.from_config(lm_eval_cfg)
+        )  # fmt: skip
         ctx = TaskContext(tokenizer, prompt_format, tuple(benchmark.icl), self.unpact, self.eval)
         self._qa, self._mc = QATask(ctx), MCTask(ctx)
         # Retain and utility questions get the retain ICL examples (MUSE's knowmem_r).
@@ -280,6 +289,8 @@ class PairAnalysis:
                 if task.kind in kinds
             }
         self._original_metrics = self._original()
+        self._tokenizer = tokenizer
+        self._original_metrics |= lm_eval_metrics(model, tokenizer, self.lm_eval, "_original")
 
     @classmethod
     def from_config(
@@ -305,6 +316,7 @@ class PairAnalysis:
             cfg.get("attacks"),
             shard=shard,
             muse=MuseMetrics.from_config(model, tokenizer, benchmark, cfg),
+            lm_eval_cfg=cfg.eval.get("lm_eval"),
         )
 
     def _keytokens(self, result: PromptContributions) -> list[int]:
@@ -378,13 +390,16 @@ class PairAnalysis:
             its rate with counts and interval, and its budget. Where the dataset has the
             splits, MUSE's ``verbmem_forget`` and ``privleak_auc`` (and ``privleak`` with
             ``privleak_auc_retrain`` when ``eval.retrain_model`` is set), each with its M0
-            value ``*_original`` (:mod:`unpact_exp.analysis.muse_metrics`).
+            value ``*_original`` (:mod:`unpact_exp.analysis.muse_metrics`). For each task of
+            ``eval.lm_eval.tasks``, lm-eval's accuracy ``lm_eval_<task>_acc`` and M0's
+            ``lm_eval_<task>_acc_original``, with counts and intervals.
         """
         with analysis_mode(model), progress_mode(self.eval.progress, "M1"):
             metrics, rows, contributions = self._forget_metrics(model)
             metrics.update(self._utility_metrics(model))
             metrics.update(self._attack_metrics(model, rows, attacks))
             metrics.update(self._muse_metrics(model))
+        metrics.update(lm_eval_metrics(model, self._tokenizer, self.lm_eval, ""))
         metrics.update(self._original_metrics)
         return PairResult(metrics=metrics, rows=rows, unlearned_contributions=contributions)
 

@@ -128,7 +128,7 @@ def answer_reserve(tokenizer: Any, item: QAItem, fmt: PromptFormat, limits: Prom
 def _mc_after(tokenizer: Any, item: MCItem, fmt: PromptFormat) -> int:
     letters = LETTERS[: len(item.choices)]
     return max(
-        len(tokenizer(fmt.answer_prefix + letter, add_special_tokens=False)["input_ids"])
+        len(tokenizer(fmt.mc_answer_prefix + letter, add_special_tokens=False)["input_ids"])
         for letter in letters
     )
 

@@ -104,13 +104,14 @@ def _unpact(
     ctx: TaskContext,
     prompts: Sequence[PromptParts],
     targets: Sequence[str],
+    answer_prefix: str,
 ) -> list[PromptContributions]:
     return prompt_contributions(
         model,
         ctx.tokenizer,
         prompts,
         targets,
-        ctx.prompt_format.answer_prefix,
+        answer_prefix,
         ctx.unpact.granularity,
         ctx.unpact.removal,
         ctx.unpact.filler,
@@ -130,12 +131,16 @@ class _ItemTask:
     def gold(self, items: Sequence[Any]) -> list[str]:
         raise NotImplementedError
 
+    def answer_prefix(self) -> str:
+        """Text between the prompt and a scored target."""
+        return self.ctx.prompt_format.answer_prefix
+
     def contributions(
         self, model: torch.nn.Module, items: Sequence[Any], answers: Answers
     ) -> list[PromptContributions]:
         """UNPACT with the model's answer or the gold one as target (``unpact.target``)."""
         targets = select_targets(self.ctx.unpact.target, answers.texts, self.gold(items))
-        return _unpact(model, self.ctx, self.prompts(items), targets)
+        return _unpact(model, self.ctx, self.prompts(items), targets, self.answer_prefix())
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,10 @@ class MCTask(_ItemTask):
     def gold(self, items: Sequence[MCItem]) -> list[str]:
         """The gold letters."""
         return [LETTERS[item.answer] for item in items]
+
+    def answer_prefix(self) -> str:
+        """lm-eval's delimiter before the letter (:attr:`PromptFormat.mc_answer_prefix`)."""
+        return self.ctx.prompt_format.mc_answer_prefix
 
     def answer(self, model: torch.nn.Module, items: Sequence[MCItem]) -> Answers:
         """Predicted letters and exact-match correctness."""

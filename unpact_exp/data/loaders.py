@@ -86,6 +86,7 @@ WMDP_KEYS = (
     "hub_id",
     "path",
     "eval",
+    "eval_subject",
     "forget_hub_id",
     "forget_path",
     "forget",
@@ -158,12 +159,20 @@ def _qa(
     ]
 
 
-def _mc(loaded: tuple[datasets.Dataset, str] | None, rows: list[int] | None = None) -> list[MCItem]:
-    """MC items; ``answer`` must index ``choices``. ``rows`` selects a subset, in order."""
+def _mc(
+    loaded: tuple[datasets.Dataset, str] | None, rows: list[int] | None = None, subject: str = ""
+) -> list[MCItem]:
+    """MC items; ``answer`` must index ``choices``. ``rows`` selects a subset, in order.
+
+    The subject of lm-eval's description line is the row's ``subject`` column when the
+    data has one (MMLU's ``high_school_physics`` read as "high school physics", as lm-eval's
+    MMLU tasks), else ``subject``.
+    """
     if loaded is None:
         return []
     ds, where = loaded
     questions, choices, answers = ds["question"], ds["choices"], ds["answer"]
+    column = ds["subject"] if "subject" in ds.column_names else None
     items = []
     for i in range(len(ds)) if rows is None else rows:
         options, answer = tuple(str(c) for c in choices[i]), answers[i]
@@ -171,7 +180,10 @@ def _mc(loaded: tuple[datasets.Dataset, str] | None, rows: list[int] | None = No
             raise DataError(f"Row {i} of {where}: 'answer' must be an int index, got {answer!r}.")
         if not 0 <= answer < len(options):
             raise DataError(f"Row {i} of {where}: answer {answer} not in 0..{len(options) - 1}.")
-        items.append(MCItem(question=str(questions[i]), choices=options, answer=answer))
+        topic = str(column[i]).replace("_", " ") if column is not None else subject
+        items.append(
+            MCItem(question=str(questions[i]), choices=options, answer=answer, subject=topic)
+        )
     return items
 
 
@@ -282,7 +294,7 @@ def load_wmdp(cfg: Mapping[str, Any]) -> Benchmark:
     def read(key: str, prefix: str) -> tuple[datasets.Dataset, str]:
         return _read_ref(cfg, key, cfg[f"{prefix}hub_id"], cfg[f"{prefix}path"], f"{prefix}path")
 
-    mc_forget = _mc(read("eval", ""))
+    mc_forget = _mc(read("eval", ""), subject=str(cfg["eval_subject"] or ""))
     forget_text = _texts(read("forget", "forget_"))
     retain_text = _texts(read("retain", "retain_"))
     utility = read("utility", "utility_")

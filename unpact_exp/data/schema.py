@@ -34,11 +34,14 @@ class MCItem:
         question: the question text, without the lettered choices.
         choices: the answer options, in order; letters A, B, C, ... are assigned by position.
         answer: index into ``choices`` of the correct option.
+        subject: the subject of lm-eval's description line ("biology", "high school
+            physics"); empty when the data names none, and then no description line is written.
     """
 
     question: str
     choices: tuple[str, ...]
     answer: int
+    subject: str = ""
 
 
 @dataclass

@@ -21,6 +21,12 @@ from unpact_exp.errors import UnpactConfigError
 
 _SENTINEL = "\u2063UNPACT_QUESTION\u2063"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# lm-evaluation-harness's WMDP/MMLU format (lm_eval/tasks/{wmdp,mmlu/default}): the cue after
+# the lettered choices, and the text between the prompt and a scored letter (its default
+# ``target_delimiter``). tests/analysis/test_lm_eval_accuracy.py checks both against the
+# installed lm-eval.
+MC_ANSWER_CUE = "\nAnswer:"
+MC_TARGET_DELIMITER = " "
 
 
 @dataclass(frozen=True)
@@ -164,9 +170,41 @@ class PromptFormat:
         return PromptParts(prefix=prefix, question=question, suffix=rest)
 
     def mc_parts(self, item: MCItem, tokenizer: Any = None) -> PromptParts:
-        """Render a multiple-choice item: lettered choices after the question, zero-shot."""
+        """Render a multiple-choice item as lm-eval's WMDP/MMLU prompt, zero-shot.
+
+        The text is lm-eval's ``description + doc_to_text`` (see :func:`mc_description`
+        and :data:`MC_ANSWER_CUE`), so the framework's accuracy equals lm-eval's: in
+        plain-text mode it *is* the whole prompt (the model's ``template`` is not used);
+        with a chat template it is the user turn. The question span is the stripped
+        question, as lm-eval's ``{{question.strip()}}``.
+        """
         choices = "".join(f"\n{LETTERS[i]}. {c}" for i, c in enumerate(item.choices))
-        return self.parts(item.question, tokenizer, extra_after_question=choices)
+        question = item.question.strip()
+        description = mc_description(item.subject)
+        if self.use_chat_template:
+            rendered = self._render(
+                description + _SENTINEL + choices + MC_ANSWER_CUE, tokenizer, ()
+            )
+            prefix, _, suffix = rendered.partition(_SENTINEL)
+            return PromptParts(prefix=prefix, question=question, suffix=suffix)
+        return PromptParts(prefix=description, question=question, suffix=choices + MC_ANSWER_CUE)
+
+    @property
+    def mc_answer_prefix(self) -> str:
+        """Text between an MC prompt and the letter scored after it.
+
+        In plain-text mode lm-eval's ``target_delimiter`` (a space: the continuations are
+        " A", " B", ...); with a chat template ``answer_prefix`` (the assistant turn
+        starts with the letter).
+        """
+        return self.answer_prefix if self.use_chat_template else MC_TARGET_DELIMITER
+
+
+def mc_description(subject: str) -> str:
+    """lm-eval's description line for ``subject`` (WMDP and MMLU); empty without a subject."""
+    if not subject:
+        return ""
+    return f"The following are multiple choice questions (with answers) about {subject}.\n\n"
 
 
 def adds_bos(tokenizer: Any, text: str) -> bool:

@@ -11,6 +11,7 @@ from unpact_exp.report.table import (
     PARTIAL,
     Row,
     attack_table,
+    lm_eval_table,
     markdown_table,
     muse_table,
     seed_table,
@@ -53,6 +54,12 @@ MUSE = (
     "/ AUC_retrain x 100, MUSE's reported number, only for runs given `eval.retrain_model`. "
     "M0 = the original model."
 )
+LM_EVAL = (
+    "Zero-shot accuracy by lm-evaluation-harness's own tasks (`eval.lm_eval`), as published "
+    "WMDP/MMLU numbers are measured; `original` = the model before unlearning. MMLU pools "
+    "its subjects (correct / all items, lm-eval's group score). `(k/n)`: correct / scored, "
+    "summed over runs, with the 95% Wilson interval."
+)
 SEEDS = (
     "Mean ± sample standard deviation (n - 1 denominator) over the completed runs of each "
     "setting, same units as above; `n=` is how many runs report the metric."
@@ -90,6 +97,10 @@ def render_markdown(
     muse = muse_table(rows) if rows else None
     if muse is not None:
         lines += ["## MUSE metrics (final eval step)", "", muse, "", MUSE, ""]
+    lm_eval = lm_eval_table(rows) if rows else None
+    if lm_eval is not None:
+        lines += ["## WMDP and MMLU (lm-evaluation-harness, final eval step)", ""]
+        lines += [lm_eval, "", LM_EVAL, ""]
     lines += [
         "## Across seeds",
         "",

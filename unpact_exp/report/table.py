@@ -95,10 +95,17 @@ MUSE_COLUMNS = (
     Column("privleak_original", "PrivLeak vs retrain, M0 (%)", "relative"),
 )
 MUSE_KEYS = tuple(c.key for c in MUSE_COLUMNS)
+# lm-evaluation-harness accuracies (eval.lm_eval), M1 and the original M0, in a table of their own.
+LM_EVAL_COLUMNS = tuple(
+    Column(f"lm_eval_{task}_acc{suffix}", f"{label}{who} (%)", "rate")
+    for task, label in (("wmdp_bio", "WMDP-Bio"), ("wmdp_cyber", "WMDP-Cyber"), ("mmlu", "MMLU"))
+    for suffix, who in (("", ""), ("_original", " original"))
+)
+LM_EVAL_KEYS = tuple(c.key for c in LM_EVAL_COLUMNS)
 _RANGES = {"rate": (0.0, 1.0), "similarity": (0.0, 1.0), "score": (0.0, 100.0)}
 RATE_KEYS = tuple(c.key for c in COLUMNS if c.kind == "rate") + ("prompt_ignorance",)
-RATE_KEYS += ATTACK_KEYS
-MEAN_KEYS = tuple(c.key for c in COLUMNS) + EXTRA_KEYS + ATTACK_KEYS + MUSE_KEYS
+RATE_KEYS += ATTACK_KEYS + LM_EVAL_KEYS
+MEAN_KEYS = tuple(c.key for c in COLUMNS) + EXTRA_KEYS + ATTACK_KEYS + MUSE_KEYS + LM_EVAL_KEYS
 MCNEMAR_HEADER = "FocusOnKey vs PROBAB: McNemar p (b/c)"
 CSV_FIELDS = ("model", "data", "setting", "n", "seeds", "final_eval_step")
 CSV_FIELDS += MEAN_KEYS + tuple(f"{key}_std" for key in MEAN_KEYS)
@@ -301,6 +308,25 @@ def muse_table(rows: Sequence[Row]) -> str | None:
             cell = format_value(row.means.get(col.key), col.kind)
             partial = col.key in row.counts and row.counts[col.key] < row.n
             cells.append(cell + PARTIAL if partial else cell)
+        lines.append(_md_line(cells))
+    return "\n".join(lines)
+
+
+def lm_eval_table(rows: Sequence[Row]) -> str | None:
+    """lm-eval's WMDP/MMLU accuracies of M1 and M0, or None when no run stored one.
+
+    Only the tasks some run measured get a column; cells are ``mean [low, high] (k/n)``.
+    """
+    columns = [c for c in LM_EVAL_COLUMNS if any(c.key in row.means for row in rows)]
+    if not columns:
+        return None
+    header = ["setting"] + [c.header for c in columns]
+    lines = [_md_line(header), _md_line(["---"] + ["---:"] * len(columns))]
+    for row in rows:
+        cells = [row_label(row, rows)]
+        for col in columns:
+            value = format_value(row.means.get(col.key), col.kind)
+            cells.append(value + format_interval(row, col.key))
         lines.append(_md_line(cells))
     return "\n".join(lines)
 

@@ -52,6 +52,7 @@ def validate(cfg: Any) -> None:
         ProbabConfig,
         UnpactConfig,
     )
+    from unpact_exp.analysis.lm_eval_config import LmEvalConfig
     from unpact_exp.analysis.prompt_bounds import PromptLimits
 
     _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
@@ -71,6 +72,7 @@ def validate(cfg: Any) -> None:
     FocusOnKeyConfig.from_config(cfg.focus_on_key)
     ProbabConfig.from_config(cfg.probab)
     EvalConfig.from_config(cfg.eval)
+    LmEvalConfig.from_config(cfg.eval.get("lm_eval"))
     _check_int("method.batch_size", cfg.method.batch_size, 1)
     if cfg.data.train_on not in TRAIN_ON:
         raise UnpactConfigError(f"data.train_on={cfg.data.train_on!r} is not one of {TRAIN_ON}.")
