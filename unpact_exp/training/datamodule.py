@@ -124,7 +124,8 @@ class UnlearnDataModule(pl.LightningDataModule):
 
     Args:
         forget: encoded forget examples.
-        retain: encoded retain examples, or None when no term uses them.
+        retain: retain examples (a list, or a dataset that encodes them when fetched), or
+            None when no term uses them.
         batch_size: sequences per batch for each of forget and retain.
         pad_id: padding token id.
         seed: seeds the per-epoch order (the run's ``seed``).
@@ -140,7 +141,7 @@ class UnlearnDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.forget = list(forget)
-        self.retain = list(retain) if retain is not None else None
+        self.retain = retain  # kept as given: a lazily tokenized corpus must not be listed
         self.batch_size = batch_size
         self.collate = PadCollator(pad_id)
         self.seed = seed
