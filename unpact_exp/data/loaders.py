@@ -15,7 +15,8 @@ written in the MUSE layout plus ``mc/`` and ``general/``; the framework sets ``p
 ``source: wmdp`` (WMDP-Bio, WMDP-Cyber), where each part lives in its own hub repo:
     ``name, source, max_length, train_on, max_retain_examples``; ``hub_id, path, eval``
     (MC questions -> ``mc_forget``); ``forget_hub_id, forget_path, forget`` and
-    ``retain_hub_id, retain_path, retain`` (``text`` corpora); ``utility_hub_id,
+    ``retain_hub_id, retain_path, retain`` (``text`` corpora); ``retain_source`` with
+    ``wikitext_hub_id, wikitext_path, wikitext`` (the RMU paper's retain set); ``utility_hub_id,
     utility_path, utility, utility_size, utility_seed`` (a seeded sample of MMLU -> ``utility_mc``).
 
 ``max_retain_examples`` (an int, or null for all) keeps the first N documents of the retain
@@ -62,7 +63,11 @@ REF_FIELDS = {
     "utility_mc": MC_FIELDS,
     "eval": MC_FIELDS,
     "utility": MC_FIELDS,
+    "wikitext": TEXT_FIELDS,
 }
+# Where WMDP's retain corpus comes from (``data.retain_source``): the WMDP retain corpora, or
+# wikitext as the RMU paper's code trained with.
+RETAIN_SOURCES = ("wmdp_corpus", "wikitext")
 _COMMON_KEYS = ("name", "source", "max_length", "train_on", "max_retain_examples")
 MUSE_KEYS = (
     *_COMMON_KEYS,
@@ -91,6 +96,10 @@ WMDP_KEYS = (
     "retain_hub_id",
     "retain_path",
     "retain",
+    "retain_source",
+    "wikitext_hub_id",
+    "wikitext_path",
+    "wikitext",
     "utility_hub_id",
     "utility_path",
     "utility",
@@ -127,11 +136,13 @@ def _read_ref(
     path: str | None,
     path_key: str,
     limit: int | None = None,
+    drop_blank: bool = False,
 ) -> tuple[datasets.Dataset, str] | None:
     """Load the split named by ``cfg[key]`` (None if null); checks it has rows and fields.
 
     ``limit`` keeps the first rows only, before any column is read into Python (the rest of
-    a large corpus stays in the memory-mapped Arrow file, unread).
+    a large corpus stays in the memory-mapped Arrow file, unread). ``drop_blank`` first drops
+    rows whose ``text`` is empty or whitespace (wikitext's blank lines between paragraphs).
     """
     ref = cfg[key]
     if ref is None:
@@ -144,6 +155,8 @@ def _read_ref(
         raise DataError(
             f"The {key} split {ref!r} of {cfg['name']!r} is empty: {where} has no rows."
         )
+    if drop_blank and "text" in ds.column_names:
+        ds = ds.filter(lambda text: bool(str(text or "").strip()), input_columns="text")
     if limit is not None and limit < len(ds):
         ds = ds.select(range(limit))
     require_fields(ds, REF_FIELDS[key], where)
@@ -291,6 +304,11 @@ def sample_rows(n: int, size: Any, seed: Any) -> list[int]:
 def load_wmdp(cfg: Mapping[str, Any]) -> Benchmark:
     """Load WMDP: MC questions, forget/retain corpora and a seeded MMLU utility sample.
 
+    The retain corpus is WMDP's own (``retain_source: wmdp_corpus``: ``retain_hub_id``,
+    ``retain_path``, ``retain``) or wikitext (``retain_source: wikitext``: ``wikitext_hub_id``,
+    ``wikitext_path``, ``wikitext``), whose blank lines are dropped, as the RMU code keeps
+    only non-empty lines (``len(text) > min_len`` with ``min_len`` 0 in ``rmu/utils.py``).
+
     Raises:
         UnpactConfigError: a key is missing or invalid (``train_on`` must be ``text``: WMDP
             has no question/answer pairs to train on).
@@ -303,13 +321,26 @@ def load_wmdp(cfg: Mapping[str, Any]) -> Benchmark:
     size, seed = cfg["utility_size"], cfg["utility_seed"]
     sample_rows(1, size, seed)  # validates both before any loading
 
-    def read(key: str, prefix: str, limit: int | None = None) -> tuple[datasets.Dataset, str]:
+    retain_source = cfg["retain_source"]
+    if retain_source not in RETAIN_SOURCES:
+        raise UnpactConfigError(
+            f"{CONFIG_NODE}.retain_source={retain_source!r} is not valid; choose one of "
+            f"{list(RETAIN_SOURCES)} (wikitext: the retain set of the RMU paper's code)."
+        )
+
+    def read(
+        key: str, prefix: str, limit: int | None = None, drop_blank: bool = False
+    ) -> tuple[datasets.Dataset, str]:
         hub_id, path = cfg[f"{prefix}hub_id"], cfg[f"{prefix}path"]
-        return _read_ref(cfg, key, hub_id, path, f"{prefix}path", limit)
+        return _read_ref(cfg, key, hub_id, path, f"{prefix}path", limit, drop_blank)
 
     mc_forget = _mc(read("eval", ""))
     forget_text = _texts(read("forget", "forget_"))
-    retain_text = _texts(read("retain", "retain_", cfg["max_retain_examples"]))
+    cap = cfg["max_retain_examples"]
+    if retain_source == "wikitext":
+        retain_text = _texts(read("wikitext", "wikitext_", cap, drop_blank=True))
+    else:
+        retain_text = _texts(read("retain", "retain_", cap))
     utility = read("utility", "utility_")
     return Benchmark(
         name=str(cfg["name"]),
