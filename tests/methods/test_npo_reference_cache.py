@@ -87,7 +87,10 @@ def test_resume_reaching_past_the_cache_is_refused(tmp_path, artifacts, tiny_tar
     run_dir = tmp_path / "run"
     base = ["method=npo", "method.batch_size=2", "trainer.checkpoint_every_n_steps=1"]
     main(_cfg(run_dir, artifacts, *base, "trainer.max_steps=1"))
-    with pytest.raises(UnpactConfigError, match="trainer.max_steps was raised"):
+    with pytest.raises(
+        UnpactConfigError,
+        match=r"for 2 forget examples, but this run reaches 4 more.*trainer\.max_steps was raised",
+    ):
         main(_cfg(run_dir, artifacts, *base, "trainer.max_steps=3"))
 
 

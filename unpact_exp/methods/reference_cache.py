@@ -37,9 +37,10 @@ def check_covered(known: Tensor, batches: Iterable[dict[str, Tensor]], what: str
         raise UnpactConfigError(
             f"{what} in the checkpoint were computed with the original model for "
             f"{int(known.sum())} forget examples, but this run reaches {len(missing)} more "
-            f"(e.g. index {missing[0]}): trainer.max_steps was raised after the checkpoint. "
-            "The original model is no longer there to compute them: resume with the "
-            "trainer.max_steps of the interrupted run, or start a new run directory."
+            f"(e.g. index {missing[0]}): trainer.max_steps was raised (or method.batch_size or "
+            "seed changed) after the checkpoint. The original model is no longer there to "
+            "compute them: resume with the settings of the interrupted run, or start a new "
+            "run directory."
         )
 
 
