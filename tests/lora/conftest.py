@@ -92,7 +92,7 @@ def make_module() -> Callable[..., UnlearnModule]:
             lr=1e-2,
             weight_decay=0.0,
             forget_nll_stop=None,
-            forget_batches_in_order=lambda: [batch(0)],
+            forget_batches_in_order=lambda *_: [batch(0)],
             fsdp2=False,
             decoder_layer_cls=None,
             lora=lora,

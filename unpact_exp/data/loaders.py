@@ -6,7 +6,7 @@ where a part is optional. Every key below is required in the YAML (no Python def
 
 ``source: muse`` (MUSE-News, MUSE-Books) and ``source: synthetic`` (the generated benchmark,
 written in the MUSE layout plus ``mc/`` and ``general/``; the framework sets ``path``):
-    ``name, source, hub_id, path, max_length, train_on`` and the references
+    ``name, source, hub_id, path, max_length, train_on, max_retain_examples`` and the references
     ``forget, retain`` (``text``; required), ``forget_qa, retain_qa, icl, retain_icl,
     utility_qa`` (``question, answer``), ``verbmem`` (``prompt, gt``), ``mc_forget,
     mc_retain, utility_mc`` (``question, choices, answer``), ``privleak_forget,
@@ -14,10 +14,15 @@ written in the MUSE layout plus ``mc/`` and ``general/``; the framework sets ``p
     ``hub_id`` / ``path``.
 
 ``source: wmdp`` (WMDP-Bio, WMDP-Cyber), where each part lives in its own hub repo:
-    ``name, source, max_length, train_on``; ``hub_id, path, eval`` (MC questions ->
-    ``mc_forget``); ``forget_hub_id, forget_path, forget`` and ``retain_hub_id, retain_path,
-    retain`` (``text`` corpora); ``utility_hub_id, utility_path, utility, utility_size,
-    utility_seed`` (a seeded sample of MMLU -> ``utility_mc``).
+    ``name, source, max_length, train_on, max_retain_examples``; ``hub_id, path, eval``
+    (MC questions -> ``mc_forget``); ``forget_hub_id, forget_path, forget`` and
+    ``retain_hub_id, retain_path, retain`` (``text`` corpora); ``retain_source`` with
+    ``wikitext_hub_id, wikitext_path, wikitext`` (the RMU paper's retain set); ``utility_hub_id,
+    utility_path, utility, utility_size, utility_seed`` (a seeded sample of MMLU -> ``utility_mc``).
+
+``max_retain_examples`` (an int, or null for all) keeps the first N documents of the retain
+corpus, read no further (WMDP-Bio's has about 61k, 1.9 GB); the unlearn stage caps retain QA
+pairs for training the same way (evaluation keeps every retain question).
 
 A ``*path`` key, when set, is a local copy (see :mod:`unpact_exp.data.hub_sources`) and wins
 over the matching hub id.
@@ -61,8 +66,12 @@ REF_FIELDS = {
     "utility": MC_FIELDS,
     "privleak_forget": TEXT_FIELDS,
     "privleak_holdout": TEXT_FIELDS,
+    "wikitext": TEXT_FIELDS,
 }
-_COMMON_KEYS = ("name", "source", "max_length", "train_on")
+# Where WMDP's retain corpus comes from (``data.retain_source``): the WMDP retain corpora, or
+# wikitext as the RMU paper's code trained with.
+RETAIN_SOURCES = ("wmdp_corpus", "wikitext")
+_COMMON_KEYS = ("name", "source", "max_length", "train_on", "max_retain_examples")
 MUSE_KEYS = (
     *_COMMON_KEYS,
     "hub_id",
@@ -93,6 +102,10 @@ WMDP_KEYS = (
     "retain_hub_id",
     "retain_path",
     "retain",
+    "retain_source",
+    "wikitext_hub_id",
+    "wikitext_path",
+    "wikitext",
     "utility_hub_id",
     "utility_path",
     "utility",
@@ -123,9 +136,20 @@ def parse_ref(ref: Any, key: str) -> tuple[str | None, str]:
 
 
 def _read_ref(
-    cfg: Mapping[str, Any], key: str, hub_id: str | None, path: str | None, path_key: str
+    cfg: Mapping[str, Any],
+    key: str,
+    hub_id: str | None,
+    path: str | None,
+    path_key: str,
+    limit: int | None = None,
+    drop_blank: bool = False,
 ) -> tuple[datasets.Dataset, str] | None:
-    """Load the split named by ``cfg[key]`` (None if null); checks it has rows and fields."""
+    """Load the split named by ``cfg[key]`` (None if null); checks it has rows and fields.
+
+    ``limit`` keeps the first rows only, before any column is read into Python (the rest of
+    a large corpus stays in the memory-mapped Arrow file, unread). ``drop_blank`` first drops
+    rows whose ``text`` is empty or whitespace (wikitext's blank lines between paragraphs).
+    """
     ref = cfg[key]
     if ref is None:
         return None
@@ -137,6 +161,10 @@ def _read_ref(
         raise DataError(
             f"The {key} split {ref!r} of {cfg['name']!r} is empty: {where} has no rows."
         )
+    if drop_blank and "text" in ds.column_names:
+        ds = ds.filter(lambda text: bool(str(text or "").strip()), input_columns="text")
+    if limit is not None and limit < len(ds):
+        ds = ds.select(range(limit))
     require_fields(ds, REF_FIELDS[key], where)
     return ds, where
 
@@ -202,9 +230,25 @@ def _check_keys(cfg: Mapping[str, Any], keys: tuple[str, ...], train_ons: tuple[
     for key in ("forget", "retain"):
         if cfg[key] is None:
             raise UnpactConfigError(f"{CONFIG_NODE}.{key} must name a split (it is the {key} set).")
+    check_max_retain(cfg["max_retain_examples"])
     for key in keys:
         if key in REF_FIELDS and cfg[key] is not None:
             parse_ref(cfg[key], key)
+
+
+def check_max_retain(value: Any) -> None:
+    """``data.max_retain_examples``: an int >= 1, or null for every retain example.
+
+    Raises:
+        UnpactConfigError: naming the key and the bad value.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UnpactConfigError(
+            f"{CONFIG_NODE}.max_retain_examples={value!r} must be an int >= 1 (the first N "
+            "retain documents or QA pairs the retain term trains on) or null (all of them)."
+        )
 
 
 def without_repeats(items: list[QAItem], seen: list[QAItem]) -> list[QAItem]:
@@ -240,14 +284,14 @@ def load_muse(cfg: Mapping[str, Any]) -> Benchmark:
             if cfg[key] is None:
                 raise UnpactConfigError(f"{CONFIG_NODE}.train_on=qa needs {CONFIG_NODE}.{key}.")
 
-    def read(key: str) -> tuple[datasets.Dataset, str] | None:
-        return _read_ref(cfg, key, cfg["hub_id"], cfg["path"], "path")
+    def read(key: str, limit: int | None = None) -> tuple[datasets.Dataset, str] | None:
+        return _read_ref(cfg, key, cfg["hub_id"], cfg["path"], "path", limit)
 
     retain_qa = _qa(read("retain_qa"))
     return Benchmark(
         name=str(cfg["name"]),
         forget_text=_texts(read("forget")),
-        retain_text=_texts(read("retain")),
+        retain_text=_texts(read("retain", cfg["max_retain_examples"])),
         forget_qa=_qa(read("forget_qa")),
         retain_qa=retain_qa,
         icl=_qa(read("icl")),
@@ -279,6 +323,11 @@ def sample_rows(n: int, size: Any, seed: Any) -> list[int]:
 def load_wmdp(cfg: Mapping[str, Any]) -> Benchmark:
     """Load WMDP: MC questions, forget/retain corpora and a seeded MMLU utility sample.
 
+    The retain corpus is WMDP's own (``retain_source: wmdp_corpus``: ``retain_hub_id``,
+    ``retain_path``, ``retain``) or wikitext (``retain_source: wikitext``: ``wikitext_hub_id``,
+    ``wikitext_path``, ``wikitext``), whose blank lines are dropped, as the RMU code keeps
+    only non-empty lines (``len(text) > min_len`` with ``min_len`` 0 in ``rmu/utils.py``).
+
     Raises:
         UnpactConfigError: a key is missing or invalid (``train_on`` must be ``text``: WMDP
             has no question/answer pairs to train on).
@@ -291,12 +340,26 @@ def load_wmdp(cfg: Mapping[str, Any]) -> Benchmark:
     size, seed = cfg["utility_size"], cfg["utility_seed"]
     sample_rows(1, size, seed)  # validates both before any loading
 
-    def read(key: str, prefix: str) -> tuple[datasets.Dataset, str]:
-        return _read_ref(cfg, key, cfg[f"{prefix}hub_id"], cfg[f"{prefix}path"], f"{prefix}path")
+    retain_source = cfg["retain_source"]
+    if retain_source not in RETAIN_SOURCES:
+        raise UnpactConfigError(
+            f"{CONFIG_NODE}.retain_source={retain_source!r} is not valid; choose one of "
+            f"{list(RETAIN_SOURCES)} (wikitext: the retain set of the RMU paper's code)."
+        )
+
+    def read(
+        key: str, prefix: str, limit: int | None = None, drop_blank: bool = False
+    ) -> tuple[datasets.Dataset, str]:
+        hub_id, path = cfg[f"{prefix}hub_id"], cfg[f"{prefix}path"]
+        return _read_ref(cfg, key, hub_id, path, f"{prefix}path", limit, drop_blank)
 
     mc_forget = _mc(read("eval", ""), subject=str(cfg["eval_subject"] or ""))
     forget_text = _texts(read("forget", "forget_"))
-    retain_text = _texts(read("retain", "retain_"))
+    cap = cfg["max_retain_examples"]
+    if retain_source == "wikitext":
+        retain_text = _texts(read("wikitext", "wikitext_", cap, drop_blank=True))
+    else:
+        retain_text = _texts(read("retain", "retain_", cap))
     utility = read("utility", "utility_")
     return Benchmark(
         name=str(cfg["name"]),

@@ -29,6 +29,7 @@ training stage supplies them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -57,8 +58,16 @@ class MethodContext(Protocol):
         """Forward a padded batch through ``model``; returns the HF output (``.logits``)."""
         ...
 
-    def forget_batches_in_order(self) -> Iterable[Batch]:
-        """The forget set in a fixed order, with each example's ``index``."""
+    def forget_batches_to_train(self) -> Iterable[Batch]:
+        """The forget batches the fit can train on, each example with its ``index``.
+
+        The first epoch in training order, cut where ``max_steps`` ends the fit: what a
+        cache of the original model's values (computed before the first update) needs.
+        """
+        ...
+
+    def reference_context(self) -> AbstractContextManager[Any]:
+        """The precision context (autocast) of the training forward, for those caches."""
         ...
 
 

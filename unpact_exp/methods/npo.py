@@ -42,6 +42,7 @@ from torch import Tensor
 
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import Batch, MethodContext, Objective
+from unpact_exp.methods.reference_cache import check_covered, fill_missing_mask, guard_known
 from unpact_exp.methods.registry import register
 from unpact_exp.methods.regularizers import check_forget_weight
 from unpact_exp.methods.token_logprobs import mean_nll, sequence_logprob, token_logprobs
@@ -108,9 +109,11 @@ class NPO(Objective):
     """NPO with sequence log-probs; reference log-probs cached once (arXiv 2404.05868).
 
     The reference model is the policy before the first update, and the forget set
-    never changes, so its log-probs are computed in one pass at the start of fit and
-    stored in a buffer (saved in checkpoints, so a resumed run reuses them rather
-    than recomputing them with the partly unlearned policy).
+    never changes, so its log-probs are computed in one pass at the start of fit, for
+    the examples the fit trains on and under the training precision, and stored in a
+    buffer with a mask of the examples computed (saved in checkpoints, so a resumed run
+    reuses them rather than recomputing them with the partly unlearned policy; see
+    :mod:`unpact_exp.methods.reference_cache`).
 
     With token weights, the reference is cached per token (in ``token_weights``), because
     the weights are normalised per batch and batches are reshuffled every epoch.
@@ -147,23 +150,39 @@ class NPO(Objective):
         self.forget_weight = forget_weight
         self.forget_prompts = forget_prompts
         self.register_buffer("ref_logp", torch.zeros(n_forget))
+        self.register_buffer("ref_known", torch.zeros(n_forget, dtype=torch.bool))
         self.register_buffer("cache_ready", torch.zeros((), dtype=torch.bool))
 
     @torch.no_grad()
     def on_fit_start(self, ctx: MethodContext) -> None:
-        """Fill the reference cache with the untouched policy, unless restored from a checkpoint."""
+        """Cache the untouched policy's log-probs of the examples this fit trains on.
+
+        Only the batches the fit can reach (:meth:`MethodContext.forget_batches_to_train`),
+        under the training precision (:meth:`MethodContext.reference_context`): on one
+        process they are the training batches themselves, so the first step's log-ratio is
+        exactly 0 under ``bf16-mixed`` too. A cache restored from a checkpoint is kept
+        (after checking it covers this fit).
+        """
         if self.token_weights is not None:
             fill_weights(self.token_weights, ctx, self.forget_prompts)
+        batches = ctx.forget_batches_to_train()
         if bool(self.cache_ready):
+            check_covered(self.ref_known, batches, "NPO's reference log-probs")
             return
         was_training = ctx.policy.training
         ctx.policy.eval()
-        for batch in ctx.forget_batches_in_order():
+        for batch in batches:
             batch = {k: v.to(ctx.device) for k, v in batch.items()}
-            logp = sequence_logprob(ctx.forward_batch(ctx.policy, batch).logits, batch["labels"])
-            self.ref_logp[batch["index"]] = logp.float()
+            with ctx.reference_context():
+                logits = ctx.forward_batch(ctx.policy, batch).logits
+            self.ref_logp[batch["index"]] = sequence_logprob(logits, batch["labels"]).float()
+            self.ref_known[batch["index"]] = True
         ctx.policy.train(was_training)
         self.cache_ready.fill_(True)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        fill_missing_mask(state_dict, prefix, "ref_known", "cache_ready", "ref_logp")
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def loss(
         self, ctx: MethodContext, forget: Batch, retain: Batch | None
@@ -173,6 +192,7 @@ class NPO(Objective):
         labels, index = forget["labels"], forget["index"]
         logs = {"forget_nll": mean_nll(logits.detach(), labels)}
         if self.token_weights is None:
+            guard_known(self.ref_known, index, "NPO's reference log-probs")
             policy_logp = sequence_logprob(logits, labels)
             return npo_loss(policy_logp.float(), self.ref_logp[index], self.beta), logs
         mask = labels[:, 1:] != -100

@@ -9,8 +9,9 @@ question units of ``x`` and ``x \\ K`` the prompt with all of them removed::
     w_k = max(d_k, 0)                 normalised to mean 1 over the batch's answer tokens
 
 ``p0`` is the original model M0 (the policy before the first update); weights are computed
-once, at the start of fit, and cached in a buffer (checkpointed: a resumed run never recomputes
-them with a partly unlearned policy). ``method.token_weighting`` chooses ``K``:
+once, at the start of fit, for the forget examples the fit trains on, and cached in a buffer
+(checkpointed: a resumed run never recomputes them with a partly unlearned policy; see
+:mod:`unpact_exp.methods.reference_cache`). ``method.token_weighting`` chooses ``K``:
 
 - ``uniform``: no weights, plain GA/NPO (every answer token weighs 1);
 - ``keytoken``: ``K`` = M0's KeyTokens of ``x`` for ``y`` (UNPACT contributions of the question
@@ -48,6 +49,7 @@ from unpact_exp.analysis.scoring import left_pad, padding_id
 from unpact_exp.analysis.units import PromptUnits, split_units
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import MethodContext
+from unpact_exp.methods.reference_cache import check_covered, fill_missing_mask, guard_known
 from unpact_exp.methods.token_logprobs import IGNORE_INDEX, token_logprobs
 
 WEIGHTINGS = ("uniform", "keytoken", "question")
@@ -301,6 +303,7 @@ class TokenWeights(nn.Module):
         self.window = window
         self.register_buffer("raw", torch.zeros(n_forget, 0))
         self.register_buffer("ref_logp", torch.zeros(n_forget, 0))
+        self.register_buffer("known", torch.zeros(n_forget, dtype=torch.bool))
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
 
     @torch.no_grad()
@@ -357,10 +360,12 @@ class TokenWeights(nn.Module):
             for i, length in lengths.items():
                 raw[i, : min(self.window, length - 1)] = mean
         self.raw, self.ref_logp = raw, ref_logp
+        self.known[list(lengths)] = True
         self.ready.fill_(True)
 
     def batch(self, index: Tensor, mask: Tensor) -> Tensor:
         """Normalised weights ``[B, T-1]`` of a forget batch (its ``index`` and target mask)."""
+        guard_known(self.known, index, "The token weights")
         return normalize_weights(self.rows(self.raw, index, mask.shape[1]), mask)
 
     def reference(self, index: Tensor, width: int) -> Tensor:
@@ -376,6 +381,7 @@ class TokenWeights(nn.Module):
         return torch.nn.functional.pad(picked, (0, width - picked.shape[1]))
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        fill_missing_mask(state_dict, prefix, "known", "ready", "raw")
         # The buffers' width is that of the checkpointed run: take it before copying.
         for name in ("raw", "ref_logp"):
             saved = state_dict.get(prefix + name)
@@ -399,9 +405,23 @@ def weight_logs(weights: Tensor, mask: Tensor) -> dict[str, Tensor]:
 def fill_weights(
     weights: TokenWeights, ctx: MethodContext, forget_prompts: Callable[..., ForgetPrompts] | None
 ) -> None:
-    """Fill ``weights`` with the policy before its first update (M0), unless restored."""
-    if bool(weights.ready) or forget_prompts is None:
+    """Fill ``weights`` with the policy before its first update (M0), unless restored.
+
+    For the forget examples the fit trains on, M0's token log-probs under the training
+    precision (as NPO's reference, :mod:`unpact_exp.methods.reference_cache`); a restored
+    cache is checked to cover this fit.
+    """
+    if forget_prompts is None:
         return
+    batches = ctx.forget_batches_to_train()
+    if bool(weights.ready):
+        check_covered(weights.known, batches, "The token weights")
+        return
+
+    def forward(model: nn.Module, batch: dict[str, Tensor]) -> Any:
+        with ctx.reference_context():
+            return ctx.forward_batch(model, batch)
+
     unpact = weights.unpact
     prompts = forget_prompts(unpact.granularity, unpact.filler, unpact.removal)
-    weights.fill(ctx.policy, ctx.forget_batches_in_order(), ctx.forward_batch, prompts)
+    weights.fill(ctx.policy, batches, forward, prompts)

@@ -19,9 +19,11 @@ import functools
 import logging
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from unpact_exp.data.loaders import check_max_retain
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import DataError, UnpactConfigError
@@ -74,6 +76,7 @@ def validate(cfg: Any) -> None:
     EvalConfig.from_config(cfg.eval)
     LmEvalConfig.from_config(cfg.eval.get("lm_eval"))
     _check_int("method.batch_size", cfg.method.batch_size, 1)
+    check_max_retain(cfg.data.max_retain_examples)
     if cfg.data.train_on not in TRAIN_ON:
         raise UnpactConfigError(f"data.train_on={cfg.data.train_on!r} is not one of {TRAIN_ON}.")
     method = registry.check(cfg.method)
@@ -167,6 +170,34 @@ def encode_split(
     return examples
 
 
+def encode_retain(
+    tokenizer: Any,
+    fmt: PromptFormat,
+    bench: Benchmark,
+    train_on: str,
+    max_length: int,
+    max_examples: int | None,
+) -> Sequence[Example]:
+    """The retain training examples: QA pairs encoded now, raw documents when fetched.
+
+    Raw documents become a :class:`~unpact_exp.training.lazy_examples.LazyTextExamples` (one
+    example per document, tokenized in ``__getitem__``); the corpus was already cut to
+    ``data.max_retain_examples`` documents by the loader. QA pairs (small) are encoded up
+    front, the first ``max_examples`` of them.
+    """
+    from unpact_exp.training.lazy_examples import LazyTextExamples
+
+    if train_on == "qa":
+        return encode_split(tokenizer, fmt, bench, "retain", train_on, max_length)[:max_examples]
+    texts = bench.retain_text[:max_examples]
+    if not texts:
+        raise DataError(
+            f"the retain set of data={bench.name} is empty for data.train_on={train_on}; "
+            "check the dataset's retain split."
+        )
+    return LazyTextExamples(tokenizer, texts, max_length)
+
+
 def forget_prompts(
     tokenizer: Any, fmt: PromptFormat, bench: Benchmark, train_on: str, forget: list[Example]
 ) -> Any:
@@ -234,12 +265,14 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     objective = registry.build(cfg.method, runtime)
     regularizer = build_regularizer(cfg.regularizer)
     uses_retain = objective.uses_retain or regularizer.uses_retain
-    retain = (
-        encode_split(tokenizer, fmt, bench, "retain", cfg.data.train_on, max_length)
-        if uses_retain
-        else None
+    retain = None
+    if uses_retain:
+        cap = cfg.data.max_retain_examples
+        retain = encode_retain(tokenizer, fmt, bench, cfg.data.train_on, max_length, cap)
+    # Lazily tokenized documents are not counted (that would tokenize them all).
+    warn_truncated(
+        {"forget": forget, "retain": retain if isinstance(retain, list) else []}, max_length
     )
-    warn_truncated({"forget": forget, "retain": retain or []}, max_length)
     data = UnlearnDataModule(
         forget, retain, int(cfg.method.batch_size), tokenizer.pad_token_id, int(cfg.seed)
     )

@@ -124,7 +124,8 @@ class UnlearnDataModule(pl.LightningDataModule):
 
     Args:
         forget: encoded forget examples.
-        retain: encoded retain examples, or None when no term uses them.
+        retain: retain examples (a list, or a dataset that encodes them when fetched), or
+            None when no term uses them.
         batch_size: sequences per batch for each of forget and retain.
         pad_id: padding token id.
         seed: seeds the per-epoch order (the run's ``seed``).
@@ -140,7 +141,7 @@ class UnlearnDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.forget = list(forget)
-        self.retain = list(retain) if retain is not None else None
+        self.retain = retain  # kept as given: a lazily tokenized corpus must not be listed
         self.batch_size = batch_size
         self.collate = PadCollator(pad_id)
         self.seed = seed
@@ -162,8 +163,25 @@ class UnlearnDataModule(pl.LightningDataModule):
         mode = "min_size" if len(self.retain) >= len(self.forget) else "max_size_cycle"
         return CombinedLoader(loaders, mode=mode)
 
-    def forget_batches_in_order(self) -> DataLoader:
-        """The whole forget set in fixed order (for caches keyed by example index)."""
+    def forget_batches_in_order(self, n_batches: int | None, world_size: int) -> DataLoader:
+        """The forget batches the fit's first epoch trains on, in its order (caches by index).
+
+        The first epoch is where every example is first seen, so per-example caches of M0
+        (NPO's reference, token weights) need exactly these. On one process the batches
+        are the training batches themselves (same examples, same padding), so a value
+        computed here equals the one the first step computes.
+
+        Args:
+            n_batches: batches per process the fit can run (``max_steps`` times gradient
+                accumulation), or None for the whole epoch.
+            world_size: processes sharing each step; under DDP/FSDP rank ``r`` takes every
+                ``world_size``-th example of the same order, so ``n_batches`` steps cover
+                the first ``n_batches * batch_size * world_size`` examples.
+        """
+        sampler = EpochSampler(len(self.forget), self.seed, FORGET_STREAM)
+        order = list(sampler)
+        if n_batches is not None:
+            order = order[: n_batches * self.batch_size * world_size]
         return DataLoader(
-            self.forget, batch_size=self.batch_size, shuffle=False, collate_fn=self.collate
+            self.forget, batch_size=self.batch_size, sampler=order, collate_fn=self.collate
         )

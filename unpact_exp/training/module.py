@@ -23,7 +23,9 @@ submodule, so no parameter is listed twice.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import lightning.pytorch as pl
@@ -49,7 +51,8 @@ class UnlearnModule(pl.LightningModule):
         lr: AdamW learning rate (constant schedule).
         weight_decay: AdamW weight decay.
         forget_nll_stop: stop once the forget NLL of a batch exceeds this (None: never).
-        forget_batches_in_order: yields the forget set in fixed order (NPO's cache).
+        forget_batches_in_order: ``(n_batches, world_size)`` to the forget batches of the
+            first epoch, as far as the fit reaches (NPO's cache, token weights).
         fsdp2: shard policy and reference with ``fully_shard`` per decoder layer
             (set under Lightning's ModelParallelStrategy).
         decoder_layer_cls: class of the decoder layer (the FSDP2 shard unit).
@@ -66,7 +69,7 @@ class UnlearnModule(pl.LightningModule):
         lr: float,
         weight_decay: float,
         forget_nll_stop: float | None,
-        forget_batches_in_order: Callable[[], Iterable[dict[str, Tensor]]],
+        forget_batches_in_order: Callable[[int | None, int], Iterable[dict[str, Tensor]]],
         fsdp2: bool,
         decoder_layer_cls: type | None,
         lora: LoraSettings | None,
@@ -149,6 +152,30 @@ class UnlearnModule(pl.LightningModule):
     def forward_batch(model: nn.Module, batch: dict[str, Tensor]) -> Any:
         """Forward a padded batch (right padding: positions follow from the mask)."""
         return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+
+    def forget_batches_to_train(self) -> Iterable[dict[str, Tensor]]:
+        """The forget batches this fit can train on (the first epoch, cut at ``max_steps``).
+
+        Without a trainer (an objective driven by hand) or without a step limit: the whole
+        first epoch.
+        """
+        trainer = self._trainer
+        if trainer is None:
+            return self.forget_batches_in_order(None, 1)
+        n_batches = None
+        if trainer.max_steps >= 0:
+            n_batches = trainer.max_steps * trainer.accumulate_grad_batches
+        return self.forget_batches_in_order(n_batches, trainer.world_size)
+
+    def reference_context(self) -> AbstractContextManager[Any]:
+        """The precision context of the training forward (autocast under ``*-mixed``).
+
+        Values of M0 cached before the first step are computed under it, so under
+        ``bf16-mixed`` NPO's log-ratio at step 0 is exactly 0, as the method defines it.
+        """
+        if self._trainer is None:
+            return contextlib.nullcontext()
+        return self._trainer.precision_plugin.train_step_context()
 
     def on_fit_start(self) -> None:
         """Let the objective prepare (NPO cache, TV snapshot, RMU layer check)."""
