@@ -100,7 +100,9 @@ def test_encode_retain_makes_a_capped_lazy_corpus() -> None:
     tok = CountingTokenizer()
     lazy = encode_retain(tok, Fmt(), bench, "text", 5, 3)
     assert isinstance(lazy, LazyTextExamples) and len(lazy) == 3 and tok.seen == []
-    assert [lazy[i].input_ids for i in range(3)] == []
+    fetched = [lazy[i].input_ids for i in range(3)]
+    assert tok.seen == DOCS[:3]  # the cap keeps the first documents, tokenized when fetched
+    assert fetched == [encode_texts(CountingTokenizer(), [d], 5)[0].input_ids for d in DOCS[:3]]
     assert len(encode_retain(tok, Fmt(), bench, "text", 5, None)) == len(DOCS)
 
 
