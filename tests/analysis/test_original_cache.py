@@ -208,3 +208,17 @@ def test_cache_dir_follows_the_switch_and_paths(root_cfg, tmp_path):
     off = OmegaConf.merge(with_paths, {"eval": {"cache_original": False}})
     assert original_cache.cache_dir_of(off) is None
     assert original_cache.cache_dir_of(root_cfg) is None  # no paths group: no cache
+
+
+def test_filesystem_without_flock_still_caches_with_a_warning(tmp_path, caplog, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with caplog.at_level(logging.WARNING, logger=original_cache.__name__):
+        first = original_cache.load_or_compute(tmp_path, "k", lambda: {"v": 1}, dict, dict)
+    assert first == ({"v": 1}, False) and "cannot lock" in caplog.text
+    assert original_cache.load_or_compute(tmp_path, "k", dict, dict, dict) == ({"v": 1}, True)
