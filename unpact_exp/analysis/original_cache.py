@@ -188,6 +188,7 @@ class CacheEntry:
                 json.dump({"format": FORMAT, "payload": payload}, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by jobs
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
