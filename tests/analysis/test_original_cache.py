@@ -222,3 +222,12 @@ def test_filesystem_without_flock_still_caches_with_a_warning(tmp_path, caplog, 
         first = original_cache.load_or_compute(tmp_path, "k", lambda: {"v": 1}, dict, dict)
     assert first == ({"v": 1}, False) and "cannot lock" in caplog.text
     assert original_cache.load_or_compute(tmp_path, "k", dict, dict, dict) == ({"v": 1}, True)
+
+
+def test_key_follows_the_analysis_code(
+    tiny_llama, tokenizer, prompt_format, bench, root_cfg, monkeypatch
+):
+    base = _key(tiny_llama, tokenizer, prompt_format, bench, root_cfg)
+    assert len(original_cache.code_fingerprint()) == 64
+    monkeypatch.setattr(original_cache, "code_fingerprint", lambda: "edited")
+    assert _key(tiny_llama, tokenizer, prompt_format, bench, root_cfg) != base

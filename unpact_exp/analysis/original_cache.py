@@ -12,7 +12,8 @@ The key is a SHA-256 over everything that can change those numbers:
   of every tensor of its ``state_dict`` (dtype, shape and bytes), so a retrained target at
   the same path gets a new key;
 - the device type (CPU and GPU kernels differ in the last bits), the torch and transformers
-  versions;
+  versions, and the source of ``unpact_exp/analysis/`` and ``unpact_exp/models/prompt.py``
+  (an entry written by other code is never reused);
 - the tokenizer (its full serialisation or vocabulary, special tokens, padding side, chat
   template) and the prompt format;
 - the items analysed (after the ``eval.max_*`` caps) and the in-context examples;
@@ -96,6 +97,17 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     ).hexdigest()
 
 
+def code_fingerprint() -> str:
+    """SHA-256 of the source that computes the analysis (this package's ``analysis/`` and
+    prompt rendering), so an entry written by older code is never read by newer code."""
+    package = Path(__file__).resolve().parents[1]
+    files = sorted((package / "analysis").glob("*.py")) + [package / "models" / "prompt.py"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def _model_identity(model: torch.nn.Module) -> dict[str, Any]:
     config = getattr(model, "config", None)
     as_dict = config.to_dict() if config is not None and hasattr(config, "to_dict") else {}
@@ -128,6 +140,7 @@ def analysis_key(
 
     material = {
         "format": FORMAT,
+        "code": code_fingerprint(),
         "model": _model_identity(model),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
