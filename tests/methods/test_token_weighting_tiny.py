@@ -204,7 +204,7 @@ def test_weighted_worldfacts_experiment_composes(tmp_path, artifacts) -> None:
     cfg = compose_cfg([*base, "setting=npo_gd"], tmp_path, artifacts)
     assert (cfg.method.name, cfg.regularizer.name) == ("npo", "gd")
     assert cfg.method.token_weighting == "keytoken" and cfg.model.name == "smollm2_135m"
-    assert cfg.method.lr == 2.0e-5  # the per-model specialisation still applies
+    assert cfg.method.lr == 4.0e-5  # the per-model specialisation still applies
     cfg = compose_cfg(
         [*base, "setting=ga_gd", "method.token_weighting=question"], tmp_path, artifacts
     )

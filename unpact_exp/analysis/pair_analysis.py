@@ -29,11 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from unpact_exp.analysis import rates, statistics
+from unpact_exp.analysis import original_cache, rates, statistics
 from unpact_exp.analysis.attacks import (
     ATTACK_RATES,
     AttackConfig,
@@ -181,6 +183,39 @@ def _paired_test(
     }
 
 
+def _encode_groups(groups: tuple[list[_ForgetGroup], dict[str, _UtilityGroup]]) -> dict[str, Any]:
+    """M0's groups as JSON values for :mod:`unpact_exp.analysis.original_cache`."""
+    forget, utility = groups
+    return {
+        "forget": [
+            original_cache.forget_to_json(g.answers, g.contributions, g.keytokens) for g in forget
+        ],
+        "utility": {
+            n: original_cache.utility_to_json(g.answers, g.known, g.contributions)
+            for n, g in utility.items()
+        },
+    }
+
+
+def _decode_groups(
+    forget_sets: list[tuple[Task, list[Any]]],
+    utility_sets: dict[str, tuple[Task, list[Any]]],
+    payload: dict[str, Any],
+) -> tuple[list[_ForgetGroup], dict[str, _UtilityGroup]]:
+    """Inverse of :func:`_encode_groups` for these items (ValueError when they do not fit)."""
+    if len(payload["forget"]) != len(forget_sets) or set(payload["utility"]) != set(utility_sets):
+        raise ValueError("the entry's groups differ from this run's")
+    forget = [
+        _ForgetGroup(task, items, *original_cache.forget_from_json(data, len(items)))
+        for (task, items), data in zip(forget_sets, payload["forget"])
+    ]
+    utility = {
+        n: _UtilityGroup(t, i, *original_cache.utility_from_json(payload["utility"][n], len(i)))
+        for n, (t, i) in utility_sets.items()
+    }
+    return forget, utility
+
+
 RATE_ITEMS = ("auto", "qa", "mc", "both")
 
 
@@ -222,6 +257,8 @@ class PairAnalysis:
             :mod:`unpact_exp.analysis.muse_metrics`); None: not computed.
         lm_eval_cfg: the ``eval.lm_eval`` node (or an :class:`LmEvalConfig`); None: no
             lm-eval accuracies.
+        original_cache_dir: where M0's analysis is cached across jobs
+            (:mod:`unpact_exp.analysis.original_cache`); None: always computed.
     """
 
     def __init__(
@@ -238,6 +275,7 @@ class PairAnalysis:
         shard: Shard | None = None,
         muse: MuseMetrics | None = None,
         lm_eval_cfg: Any = None,
+        original_cache_dir: Path | None = None,
     ) -> None:
         self._muse = muse
         self.unpact: UnpactConfig = _coerce(UnpactConfig, unpact_cfg)
@@ -277,17 +315,14 @@ class PairAnalysis:
             for name, task, items in (forget[1], utility[1])
             if task.kind not in kinds and items
         }
+        forget_sets = [(t, take_first(i, forget_cap)) for _, t, i in forget if t.kind in kinds]
+        utility_sets = {
+            n: (t, take_first(i, utility_cap)) for n, t, i in utility if t.kind in kinds
+        }
         with analysis_mode(model), progress_mode(self.eval.progress, "M0"):
-            self._forget = [
-                self._forget_group(model, task, take_first(items, forget_cap))
-                for _, task, items in forget
-                if task.kind in kinds
-            ]
-            self._utility = {
-                name: self._utility_group(model, task, take_first(items, utility_cap))
-                for name, task, items in utility
-                if task.kind in kinds
-            }
+            self._forget, self._utility = self._analyse_original(
+                model, forget_sets, utility_sets, benchmark.retain_icl, original_cache_dir
+            )
         self._original_metrics = self._original()
         self._tokenizer = tokenizer
         self._original_metrics |= lm_eval_metrics(model, tokenizer, self.lm_eval, "_original")
@@ -317,7 +352,42 @@ class PairAnalysis:
             shard=shard,
             muse=MuseMetrics.from_config(model, tokenizer, benchmark, cfg),
             lm_eval_cfg=cfg.eval.get("lm_eval"),
+            # Under several ranks M0's analysis gathers across them: a per-key file lock held by
+            # one rank while the others wait would deadlock, so sharded runs compute it.
+            original_cache_dir=None if shard is not None else original_cache.cache_dir_of(cfg),
         )
+
+    def _analyse_original(
+        self,
+        model: torch.nn.Module,
+        forget_sets: list[tuple[Task, list[Any]]],
+        utility_sets: dict[str, tuple[Task, list[Any]]],
+        retain_icl: Sequence[Any],
+        cache_dir: Path | None,
+    ) -> tuple[list[_ForgetGroup], dict[str, _UtilityGroup]]:
+        """M0's groups, from the on-disk cache when a job with the same key computed them."""
+
+        def compute() -> tuple[list[_ForgetGroup], dict[str, _UtilityGroup]]:
+            forget = [self._forget_group(model, task, items) for task, items in forget_sets]
+            utility = {n: self._utility_group(model, t, i) for n, (t, i) in utility_sets.items()}
+            return forget, utility
+
+        if cache_dir is None:
+            return compute()
+        key = original_cache.analysis_key(
+            model,
+            self._qa.ctx,
+            retain_icl,
+            [(t.kind, i) for t, i in forget_sets],
+            [(n, i) for n, (_, i) in utility_sets.items()],
+        )
+        return original_cache.load_or_compute(
+            cache_dir,
+            key,
+            compute,
+            _encode_groups,
+            partial(_decode_groups, forget_sets, utility_sets),
+        )[0]
 
     def _keytokens(self, result: PromptContributions) -> list[int]:
         u = self.unpact
