@@ -125,7 +125,7 @@ def test_evaluation_across_ranks_matches_one_process(
         for column, value in row.items():
             if column.endswith("_contributions"):  # float32 sums regrouped by sharding
                 got, want = json.loads(value), json.loads(offline_row[column])
-                assert got == pytest.approx(want, rel=1e-5, abs=1e-7), (column, row)
+                assert got == pytest.approx(want, rel=1e-5, abs=1e-6), (column, row)
             elif column != "step" and "similarity" not in column:
                 assert value == offline_row[column], (column, row, offline_row)
 
