@@ -67,7 +67,7 @@ def _analysis(model, tokenizer, prompt_format, bench, cfg, cache_dir):
         cfg.probab,
         cfg.eval,
         None,
-        cache_dir,
+        original_cache_dir=cache_dir,
     )
 
 
