@@ -38,7 +38,7 @@ class MuseConfig:
         privleak_score: ``min_k`` (MUSE) or ``min_k_plus_plus``.
         retrain_model: folder or hub id of a model retrained without the forget set (same
             tokenizer as M0); None: report the raw AUC only.
-        batch_size: texts per forward / generate call (``eval.batch_size``).
+        batch_size: texts per forward / generate call (``eval.generation_batch_size``).
         stemming: ``eval.rouge_stemming``.
     """
 
@@ -71,7 +71,7 @@ class MuseConfig:
             privleak_k=_get(cfg, g, "privleak_k"),
             privleak_score=str(_get(cfg, g, "privleak_score")),
             retrain_model=None if retrain is None else str(retrain),
-            batch_size=_get(cfg, g, "batch_size"),
+            batch_size=_get(cfg, g, "generation_batch_size"),
             stemming=bool(_get(cfg, g, "rouge_stemming")),
         )
 

@@ -263,16 +263,32 @@ def markdown_table(rows: Sequence[Row]) -> str:
     lines = [_md_line(header), _md_line(["---"] * 5 + ["---:"] * (len(COLUMNS) + 2))]
     for row in rows:
         cells = [row_label(row, rows), row.model, row.data, str(row.n), row.steps]
-        metric_cells = []
-        for col in COLUMNS:
-            cell = format_value(row.means.get(col.key), col.kind)
-            partial = col.key in row.counts and row.counts[col.key] < row.n
-            cell = cell + PARTIAL if partial else cell
-            metric_cells.append(cell + format_interval(row, col.key))
+        metric_cells = [metric_cell(row, col) for col in COLUMNS]
         n_forgotten = row.means.get("n_forgotten")
         cells += metric_cells[:8] + [MISSING if n_forgotten is None else f"{n_forgotten:g}"]
         cells += metric_cells[8:] + [mcnemar_cell(row)]
         lines.append(_md_line(cells))
+    return "\n".join(lines)
+
+
+def metric_cell(row: Row, col: Column) -> str:
+    """One table cell: the mean, ``PARTIAL`` when fewer runs than the row's reported it, and
+    for a rate with pooled counts its interval and ``(k/n)``."""
+    cell = format_value(row.means.get(col.key), col.kind)
+    if col.key in row.counts and row.counts[col.key] < row.n:
+        cell += PARTIAL
+    return cell + format_interval(row, col.key)
+
+
+def _side_table(rows: Sequence[Row], columns: Sequence[Column]) -> str | None:
+    """A per-setting table of the ``columns`` some run stored, or None when no run stored any."""
+    present = [c for c in columns if any(c.key in row.means for row in rows)]
+    if not present:
+        return None
+    header = ["setting"] + [c.header for c in present]
+    lines = [_md_line(header), _md_line(["---"] + ["---:"] * len(present))]
+    for row in rows:
+        lines.append(_md_line([row_label(row, rows)] + [metric_cell(row, c) for c in present]))
     return "\n".join(lines)
 
 
@@ -281,54 +297,18 @@ def attack_table(rows: Sequence[Row]) -> str | None:
     stored an attack. Each cell is ``mean [low, high] (k/n)`` like the main table."""
     if not any(key in row.means for row in rows for key in ATTACK_KEYS):
         return None
-    header = ["setting"] + [c.header for c in ATTACK_COLUMNS]
-    lines = [_md_line(header), _md_line(["---"] + ["---:"] * len(ATTACK_COLUMNS))]
-    for row in rows:
-        cells = [row_label(row, rows)]
-        for col in ATTACK_COLUMNS:
-            value = format_value(row.means.get(col.key), col.kind)
-            cells.append(value + format_interval(row, col.key))
-        lines.append(_md_line(cells))
-    return "\n".join(lines)
+    return _side_table(rows, ATTACK_COLUMNS)
 
 
 def muse_table(rows: Sequence[Row]) -> str | None:
-    """MUSE's VerbMem and PrivLeak of M1 beside M0's, or None when no run stored them.
-
-    A cell averaged over fewer runs than the row has carries ``PARTIAL``, as in the main table.
-    """
-    if not any(key in row.means for row in rows for key in MUSE_KEYS):
-        return None
-    columns = [c for c in MUSE_COLUMNS if any(c.key in row.means for row in rows)]
-    header = ["setting"] + [c.header for c in columns]
-    lines = [_md_line(header), _md_line(["---"] + ["---:"] * len(columns))]
-    for row in rows:
-        cells = [row_label(row, rows)]
-        for col in columns:
-            cell = format_value(row.means.get(col.key), col.kind)
-            partial = col.key in row.counts and row.counts[col.key] < row.n
-            cells.append(cell + PARTIAL if partial else cell)
-        lines.append(_md_line(cells))
-    return "\n".join(lines)
+    """MUSE's VerbMem and PrivLeak of M1 beside M0's, or None when no run stored them."""
+    return _side_table(rows, MUSE_COLUMNS)
 
 
 def lm_eval_table(rows: Sequence[Row]) -> str | None:
-    """lm-eval's WMDP/MMLU accuracies of M1 and M0, or None when no run stored one.
-
-    Only the tasks some run measured get a column; cells are ``mean [low, high] (k/n)``.
-    """
-    columns = [c for c in LM_EVAL_COLUMNS if any(c.key in row.means for row in rows)]
-    if not columns:
-        return None
-    header = ["setting"] + [c.header for c in columns]
-    lines = [_md_line(header), _md_line(["---"] + ["---:"] * len(columns))]
-    for row in rows:
-        cells = [row_label(row, rows)]
-        for col in columns:
-            value = format_value(row.means.get(col.key), col.kind)
-            cells.append(value + format_interval(row, col.key))
-        lines.append(_md_line(cells))
-    return "\n".join(lines)
+    """lm-eval's WMDP/MMLU accuracies of M1 and M0 (``mean [low, high] (k/n)``), or None when
+    no run stored one; only the tasks some run measured get a column."""
+    return _side_table(rows, LM_EVAL_COLUMNS)
 
 
 def seed_table(rows: Sequence[Row]) -> str:
