@@ -280,11 +280,16 @@ def metric_cell(row: Row, col: Column) -> str:
     return cell + format_interval(row, col.key)
 
 
-def _side_table(rows: Sequence[Row], columns: Sequence[Column]) -> str | None:
-    """A per-setting table of the ``columns`` some run stored, or None when no run stored any."""
-    present = [c for c in columns if any(c.key in row.means for row in rows)]
-    if not present:
+def _side_table(
+    rows: Sequence[Row], columns: Sequence[Column], only_stored: bool = True
+) -> str | None:
+    """A per-setting table of the ``columns`` (with ``only_stored``, those some run stored), or
+    None when no run stored any of them."""
+    if not any(c.key in row.means for row in rows for c in columns):
         return None
+    present = (
+        [c for c in columns if any(c.key in row.means for row in rows)] if only_stored else columns
+    )
     header = ["setting"] + [c.header for c in present]
     lines = [_md_line(header), _md_line(["---"] + ["---:"] * len(present))]
     for row in rows:
@@ -297,7 +302,7 @@ def attack_table(rows: Sequence[Row]) -> str | None:
     stored an attack. Each cell is ``mean [low, high] (k/n)`` like the main table."""
     if not any(key in row.means for row in rows for key in ATTACK_KEYS):
         return None
-    return _side_table(rows, ATTACK_COLUMNS)
+    return _side_table(rows, ATTACK_COLUMNS, only_stored=False)  # a missing attack shows as such
 
 
 def muse_table(rows: Sequence[Row]) -> str | None:
