@@ -55,6 +55,19 @@ def test_seeds_pool_counts_and_give_a_spread(tmp_path: Path) -> None:
     assert "| ga+gd | 2 | 0, 1 | 80.0 ± 0.0 | 50.0 ± 8.8 |" in spread
 
 
+def test_a_pooled_rate_is_shown_as_k_over_n_inside_its_interval(tmp_path: Path) -> None:
+    """Seeds with different denominators: 0/4 and 4/6 average to 33.3%, but the pooled rate is
+    4/10 = 40.0%, the centre the Wilson interval (4, 10) is about; the table shows 40.0."""
+    for seed, (k, n) in ((0, (0, 4)), (1, (4, 6))):
+        counts = dict(COUNTS["ga+gd"], recovery_rate=[k, n])
+        _job(tmp_path, str(seed), "ga+gd", seed=seed, counts=counts)
+    (row,) = build_rows(collect_runs([tmp_path]))
+    row.means["recovery_rate"] = (0 / 4 + 4 / 6) / 2  # as two runs storing these rates report
+    low, high = wilson_interval(4, 10)
+    assert f"| 40.0 [{100 * low:.1f}, {100 * high:.1f}] (4/10) |" in markdown_table([row])
+    assert "33.3" in seed_table([row])  # the mean over seeds stays in the spread table
+
+
 def test_a_run_without_counts_shows_no_interval_for_the_row(tmp_path: Path) -> None:
     _job(tmp_path, "0", "ga+gd", seed=0, counts=COUNTS["ga+gd"])
     _job(tmp_path, "1", "ga+gd", seed=1)  # written before counts were stored

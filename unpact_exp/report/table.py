@@ -273,8 +273,15 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 def metric_cell(row: Row, col: Column) -> str:
     """One table cell: the mean, ``PARTIAL`` when fewer runs than the row's reported it, and
-    for a rate with pooled counts its interval and ``(k/n)``."""
-    cell = format_value(row.means.get(col.key), col.kind)
+    for a rate with pooled counts its interval and ``(k/n)``.
+
+    A rate with pooled counts shows the pooled ``k/n`` as its value, not the mean of the
+    per-run rates: with seeds of different denominators that mean can fall outside the
+    interval printed beside it (the seed means are in :func:`seed_table`).
+    """
+    k_n = row.pooled.get(col.key)
+    value = k_n[0] / k_n[1] if k_n is not None and k_n[1] > 0 else row.means.get(col.key)
+    cell = format_value(value, col.kind)
     if col.key in row.counts and row.counts[col.key] < row.n:
         cell += PARTIAL
     return cell + format_interval(row, col.key)
