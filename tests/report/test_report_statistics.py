@@ -129,6 +129,26 @@ def test_paired_curve_skips_steps_without_both_values(tmp_path: Path) -> None:
     assert xs[-1] == pytest.approx(rows[0].means["destructive_rate"])
 
 
+def test_paired_curve_pools_counts_over_seeds() -> None:
+    """Two seeds at one step: recovery 0/4 and 4/6 pool to 4/10 = 0.4 (their mean would be
+    0.333); destructive rate without counts in one run falls back to the mean."""
+    from unpact_exp.report.collect import RunRecord
+    from unpact_exp.report.table import Row
+
+    def run(seed: int, rec: tuple[int, int], destructive: float, counted: bool) -> RunRecord:
+        record = RunRecord(path=Path(str(seed)), label=str(seed), state="completed", seed=seed)
+        record.curve[4] = {"recovery_rate": rec[0] / rec[1], "destructive_rate": destructive}
+        record.step_counts[4] = {"recovery_rate": rec}
+        if counted:
+            record.step_counts[4]["destructive_rate"] = (1, 10)
+        return record
+
+    row = Row("m", "d", "ga+gd", [run(0, (0, 4), 0.1, True), run(1, (4, 6), 0.3, False)])
+    xs, ys = paired_curve(row, "destructive_rate", "recovery_rate")
+    assert ys == [pytest.approx(0.4)]
+    assert xs == [pytest.approx(0.2)]
+
+
 def test_eight_settings_two_seeds_render(tmp_path: Path) -> None:
     root = make_trajectory_sweep(tmp_path / "multirun")
     report = write_report([root], tmp_path / "out")

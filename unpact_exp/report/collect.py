@@ -59,6 +59,8 @@ class RunRecord:
             and ``(FocusOnKey only, PROBAB only)`` under ``focus_vs_probab_discordant``;
             empty for runs written before counts were stored.
         curve: every eval step's metrics, keyed by integer global step.
+        step_counts: every eval step's ``(k, n)`` per rate, as ``final_counts`` is for the
+            final step (the plots pool them over seeds).
         notes: non-fatal problems found while loading (missing keys, odd values).
     """
 
@@ -75,6 +77,7 @@ class RunRecord:
     final_metrics: dict[str, float] = field(default_factory=dict)
     final_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     curve: dict[int, dict[str, float]] = field(default_factory=dict)
+    step_counts: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -234,6 +237,7 @@ def _read_eval(record: RunRecord, results: dict[str, Any]) -> None:
         if isinstance(metrics, dict):
             numbers = {k: _number(v) for k, v in metrics.items()}
             record.curve[step] = {k: v for k, v in numbers.items() if v is not None}
+            record.step_counts[step] = _counts(metrics)
     if not record.curve:
         return
     last = max(record.curve)

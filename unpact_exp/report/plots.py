@@ -77,7 +77,9 @@ def mean_curve(row: Row, key: str) -> tuple[list[int], list[float]]:
 
 
 def paired_curve(row: Row, x_key: str, y_key: str) -> tuple[list[float], list[float]]:
-    """Per eval step, the means of ``x_key`` and ``y_key`` over the runs reporting both.
+    """Per eval step, ``x_key`` and ``y_key`` over the runs reporting both: a rate whose counts
+    every such run stored is pooled (``sum k / sum n``, as the table shows it), anything else is
+    the mean over those runs.
 
     Steps where no run has both (e.g. recovery at step 0, when nothing is forgotten yet) are
     left out, so the path starts at the first step where the point is defined.
@@ -85,16 +87,28 @@ def paired_curve(row: Row, x_key: str, y_key: str) -> tuple[list[float], list[fl
     steps = sorted({s for r in row.runs for s in r.curve})
     xs, ys = [], []
     for step in steps:
-        pairs = [
-            (r.curve[step].get(x_key), r.curve[step].get(y_key))
+        runs = [
+            r
             for r in row.runs
             if step in r.curve
+            and _finite(r.curve[step].get(x_key))
+            and _finite(r.curve[step].get(y_key))
         ]
-        pairs = [(x, y) for x, y in pairs if _finite(x) and _finite(y)]
-        if pairs:
-            xs.append(math.fsum(x for x, _ in pairs) / len(pairs))
-            ys.append(math.fsum(y for _, y in pairs) / len(pairs))
+        if runs:
+            xs.append(_step_value(runs, step, x_key))
+            ys.append(_step_value(runs, step, y_key))
     return xs, ys
+
+
+def _step_value(runs: Sequence[Any], step: int, key: str) -> float:
+    """``key`` at ``step`` over ``runs``: pooled counts when all have them (and n > 0), else
+    the mean of the stored values."""
+    counts = [r.step_counts.get(step, {}).get(key) for r in runs]
+    if all(c is not None for c in counts):
+        n = sum(c[1] for c in counts)
+        if n > 0:
+            return sum(c[0] for c in counts) / n
+    return math.fsum(r.curve[step][key] for r in runs) / len(runs)
 
 
 def _error(row: Row, key: str, value: float) -> list[list[float]] | None:
@@ -132,7 +146,7 @@ def _path_panel(
             ax.plot(xs, ys, color=color, linewidth=1.4, alpha=0.75, zorder=3)
             ax.plot(xs[:-1], ys[:-1], "o", color=color, markersize=3, alpha=0.75, zorder=3)
             ax.plot(xs[0], ys[0], "o", markerfacecolor="white", markeredgecolor=color, markersize=6)
-        x, y = row.means.get(x_key), row.means.get(y_key)
+        x, y = row.value(x_key), row.value(y_key)
         if not (_finite(x) and _finite(y)):
             skipped.append(row_label(row, rows))
             continue

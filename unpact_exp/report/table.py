@@ -156,6 +156,14 @@ class Row:
         steps = sorted({r.final_step for r in self.runs if r.final_step is not None})
         return "/".join(str(s) for s in steps) or MISSING
 
+    def value(self, key: str) -> float | None:
+        """The row's value of ``key``: a rate with pooled counts is ``k/n`` (the centre of its
+        interval); anything else, and a rate some run stored without counts, the mean."""
+        k_n = self.pooled.get(key)
+        if k_n is not None and k_n[1] > 0:
+            return k_n[0] / k_n[1]
+        return self.means.get(key)
+
     def interval(self, key: str) -> tuple[float, float] | None:
         """The 95% Wilson interval of the pooled counts of rate ``key`` (None without them)."""
         if key not in self.pooled:
@@ -279,9 +287,7 @@ def metric_cell(row: Row, col: Column) -> str:
     per-run rates: with seeds of different denominators that mean can fall outside the
     interval printed beside it (the seed means are in :func:`seed_table`).
     """
-    k_n = row.pooled.get(col.key)
-    value = k_n[0] / k_n[1] if k_n is not None and k_n[1] > 0 else row.means.get(col.key)
-    cell = format_value(value, col.kind)
+    cell = format_value(row.value(col.key), col.kind)
     if col.key in row.counts and row.counts[col.key] < row.n:
         cell += PARTIAL
     return cell + format_interval(row, col.key)
