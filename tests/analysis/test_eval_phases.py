@@ -64,7 +64,7 @@ def test_bad_progress_mode_is_named(cfg) -> None:
 
 def test_each_phase_gets_its_own_size(cfg, tokenizer, prompt_format, monkeypatch) -> None:
     """The tasks hand each loop its phase's size (spies record the ``batch_size`` argument)."""
-    import unpact_exp.analysis.focus_on_key as fok
+    import unpact_exp.analysis.generation as generation
     import unpact_exp.analysis.probab as probab
     import unpact_exp.analysis.tasks as tasks
 
@@ -77,8 +77,12 @@ def test_each_phase_gets_its_own_size(cfg, tokenizer, prompt_format, monkeypatch
 
         return record
 
-    monkeypatch.setattr(tasks, "greedy_answers", spy("answer", lambda *a: ["x"] * len(a[2])))
-    monkeypatch.setattr(fok, "greedy_answers", spy("focus", lambda *a: ["x"] * len(a[2])))
+    caller = {"name": ""}  # greedy answers all go through generation.greedy_answers
+
+    def greedy_spy(*args):
+        return spy(caller["name"], lambda *a: ["x"] * len(a[2]))(*args)
+
+    monkeypatch.setattr(generation, "greedy_answers", greedy_spy)
     monkeypatch.setattr(
         probab, "sampled_answers", spy("sample", lambda *a: [["x"] * a[3]] * len(a[2]))
     )
@@ -94,7 +98,9 @@ def test_each_phase_gets_its_own_size(cfg, tokenizer, prompt_format, monkeypatch
     ctx = TaskContext(tokenizer, prompt_format, (), UnpactConfig.from_config(cfg.unpact), ev)
     qa, mc = QATask(ctx), MCTask(ctx)
     items = [QAItem("Where was Alice Smith born?", "Paris")]
+    caller["name"] = "answer"
     qa.answer(None, items)
+    caller["name"] = "focus"
     qa.focus(None, items, ["Alice"], ("Focus on {keys}. {question}",))
     qa.sample(None, items, 2, ProbabConfig.from_config(cfg.probab))
     qa.contributions(None, items, Answers(["Paris"], [True]))

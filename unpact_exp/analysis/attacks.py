@@ -31,7 +31,7 @@ import torch
 
 from unpact_exp.analysis.config import EvalConfig, check_positive_int
 from unpact_exp.analysis.correctness import any_correct
-from unpact_exp.analysis.generation import greedy_answers
+from unpact_exp.analysis.generation import eval_answers
 from unpact_exp.data.schema import QAItem
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.prompt import PromptFormat
@@ -147,16 +147,7 @@ def _ask(
 ) -> list[list[str]]:
     """Greedy answers to several questions per item, in one batched run."""
     prompts = [fmt.parts(q, tokenizer, icl=icl) for qs in questions for q in qs]
-    outputs = iter(
-        greedy_answers(
-            model,
-            tokenizer,
-            prompts,
-            eval_cfg.max_new_tokens,
-            eval_cfg.stop_strings,
-            eval_cfg.generation_batch_size,
-        )
-    )
+    outputs = iter(eval_answers(model, tokenizer, prompts, eval_cfg))
     return [[next(outputs) for _ in qs] for qs in questions]
 
 

@@ -16,7 +16,7 @@ import torch
 
 from unpact_exp.analysis.config import EvalConfig
 from unpact_exp.analysis.correctness import any_correct, mc_predictions
-from unpact_exp.analysis.generation import greedy_answers
+from unpact_exp.analysis.generation import eval_answers
 from unpact_exp.data.schema import MCItem, QAItem
 from unpact_exp.models.prompt import LETTERS, PromptFormat, PromptParts
 
@@ -84,14 +84,7 @@ def focus_on_key(
         for question in focus_questions(item.question, phrase, templates):
             prompts.append(prompt_format.parts(question, tokenizer, icl=icl))
             owners.append(index)
-    outputs = greedy_answers(
-        model,
-        tokenizer,
-        prompts,
-        eval_cfg.max_new_tokens,
-        eval_cfg.stop_strings,
-        eval_cfg.generation_batch_size,
-    )
+    outputs = eval_answers(model, tokenizer, prompts, eval_cfg)
     answers: list[list[str]] = [[] for _ in items]
     for owner, output in zip(owners, outputs):
         answers[owner].append(output)

@@ -24,7 +24,7 @@ from unpact_exp.analysis.contributions import (
 )
 from unpact_exp.analysis.correctness import is_correct, mc_predictions
 from unpact_exp.analysis.focus_on_key import Recovery, focus_on_key, focus_on_key_mc
-from unpact_exp.analysis.generation import greedy_answers
+from unpact_exp.analysis.generation import eval_answers
 from unpact_exp.analysis.probab import probab, probab_mc
 from unpact_exp.data.schema import MCItem, QAItem
 from unpact_exp.errors import DataError
@@ -162,14 +162,7 @@ class QATask(_ItemTask):
     def answer(self, model: torch.nn.Module, items: Sequence[QAItem]) -> Answers:
         """Greedy answers and ROUGE-L-recall correctness."""
         cfg = self.ctx.eval
-        texts = greedy_answers(
-            model,
-            self.ctx.tokenizer,
-            self.prompts(items),
-            cfg.max_new_tokens,
-            cfg.stop_strings,
-            cfg.generation_batch_size,
-        )
+        texts = eval_answers(model, self.ctx.tokenizer, self.prompts(items), cfg)
         correct = [
             is_correct(item.answer, text, cfg.correct_threshold, stemming=cfg.rouge_stemming)
             for item, text in zip(items, texts)

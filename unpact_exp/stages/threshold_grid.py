@@ -58,7 +58,7 @@ def load_run_config(run_dir: Path) -> Any:
 def _answer_fn(cfg: Any, run_dir: Path) -> Any:
     """M1's greedy answers to rewritten questions, rendered as the run's evaluation renders them."""
     from unpact_exp.analysis.config import EvalConfig
-    from unpact_exp.analysis.generation import greedy_answers
+    from unpact_exp.analysis.generation import eval_answers
     from unpact_exp.callbacks.finalize import UNLEARNED_DIR
     from unpact_exp.data.prepare import get_benchmark
     from unpact_exp.models.loading import (
@@ -91,14 +91,7 @@ def _answer_fn(cfg: Any, run_dir: Path) -> Any:
 
     def answer(questions: list[str]) -> list[str]:
         prompts = [fmt.parts(q, tokenizer, icl=icl) for q in questions]
-        return greedy_answers(
-            model,
-            tokenizer,
-            prompts,
-            ev.max_new_tokens,
-            ev.stop_strings,
-            ev.generation_batch_size,
-        )
+        return eval_answers(model, tokenizer, prompts, ev)
 
     return answer
 
