@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 import unpact_exp.resolvers  # noqa: F401  (config resolvers)
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="analyze")
+@hydra.main(version_base="1.3", config_path="unpact_exp/conf", config_name="analyze")
 def main(cfg: DictConfig) -> dict:
     """Compose the config and hand it to :func:`unpact_exp.run.cli_main` (stage ``analyze``)."""
     from unpact_exp.run import cli_main

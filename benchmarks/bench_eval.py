@@ -32,11 +32,11 @@ class EvalWorkload:
     """Forget questions, their KeyTokens phrases, and the two ways to generate."""
 
     def __init__(self, model: Any, tokenizer: Any, cfg: Any, items: list) -> None:
-        from unpact_exp.analysis.config import EvalConfig, FocusOnKeyConfig, ProbabConfig
-        from unpact_exp.analysis.contributions import prompt_contributions
-        from unpact_exp.analysis.focus_on_key import keys_phrase
-        from unpact_exp.analysis.keytokens import keytokens
+        from unpact_exp.attacks.focus_on_key import keys_phrase
         from unpact_exp.models.prompt import PromptFormat
+        from unpact_exp.unpact.config import EvalConfig, FocusOnKeyConfig, ProbabConfig
+        from unpact_exp.unpact.contributions import prompt_contributions
+        from unpact_exp.unpact.keytokens import keytokens
 
         self.model, self.tokenizer, self.items = model, tokenizer, items
         self.fmt = PromptFormat.from_config(cfg.model.prompt)
@@ -69,9 +69,9 @@ class EvalWorkload:
 
     def framework(self) -> dict[str, list]:
         """The evaluator's three batched calls."""
-        from unpact_exp.analysis.focus_on_key import focus_on_key
-        from unpact_exp.analysis.generation import greedy_answers
-        from unpact_exp.analysis.probab import probab
+        from unpact_exp.attacks.focus_on_key import focus_on_key
+        from unpact_exp.attacks.probab import probab
+        from unpact_exp.unpact.generation import greedy_answers
 
         e = self.eval
         greedy = greedy_answers(
@@ -108,11 +108,11 @@ class EvalWorkload:
         """The same generations, one ``generate`` call per prompt."""
         import torch
 
-        from unpact_exp.analysis.correctness import is_correct
-        from unpact_exp.analysis.focus_on_key import focus_questions
-        from unpact_exp.analysis.generation import decode_answer
-        from unpact_exp.analysis.scoring import padding_id
+        from unpact_exp.attacks.focus_on_key import focus_questions
+        from unpact_exp.evaluation.correctness import is_correct
         from unpact_exp.models.prompt import encode_parts
+        from unpact_exp.unpact.generation import decode_answer
+        from unpact_exp.unpact.scoring import padding_id
 
         e, p = self.eval, self.probab_cfg
         pad = padding_id(self.tokenizer)

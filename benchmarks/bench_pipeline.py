@@ -80,16 +80,16 @@ def instrument(phases: Phases) -> Callable[[], None]:
     """Wrap the framework's functions where they are looked up; returns the undo."""
     import lightning.pytorch as pl
 
-    import unpact_exp.analysis.correctness as correctness
-    import unpact_exp.analysis.focus_on_key as focus_on_key
-    import unpact_exp.analysis.heatmap as heatmap
-    import unpact_exp.analysis.probab as probab
-    import unpact_exp.analysis.tasks as tasks
-    import unpact_exp.callbacks.checkpoint_analysis as unpact_eval
+    import unpact_exp.attacks.focus_on_key as focus_on_key
+    import unpact_exp.attacks.probab as probab
+    import unpact_exp.callbacks.evaluation as unpact_eval
     import unpact_exp.callbacks.finalize as finalize
+    import unpact_exp.evaluation.correctness as correctness
+    import unpact_exp.evaluation.tasks as tasks
+    import unpact_exp.report.heatmap as heatmap
 
     targets = [
-        (unpact_eval.CheckpointAnalysis, "evaluate", "evaluation: other"),
+        (unpact_eval.EvaluationCallback, "evaluate", "evaluation: other"),
         (tasks, "greedy_answers", "evaluation: generation"),
         (focus_on_key, "greedy_answers", "evaluation: generation"),
         (probab, "sampled_answers", "evaluation: generation"),
@@ -119,7 +119,7 @@ def startup_seconds() -> float:
     """Wall time of a fresh interpreter importing what ``train.py`` needs to start a job."""
     code = (
         "import train, unpact_exp.run, unpact_exp.stages.unlearn, lightning.pytorch, transformers, "
-        "unpact_exp.analysis.pair_analysis"
+        "unpact_exp.evaluation.evaluator"
     )
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=common.ROOT, check=True)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         base += [
             *common.QUICK_WORLD,
             "trainer.max_steps=2",
-            "callbacks.unpact_eval.every_n_steps=1",
+            "callbacks.evaluation.every_n_steps=1",
             "eval.max_new_tokens=4",
         ]
     phases = Phases()

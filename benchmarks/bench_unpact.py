@@ -91,15 +91,15 @@ class Workload:
     """Prompts, targets and the three scorers for one model and prompt format."""
 
     def __init__(self, model: Any, tokenizer: Any, cfg: Any, items: list, icl: list) -> None:
-        from unpact_exp.analysis.units import split_units
         from unpact_exp.models.prompt import PromptFormat
+        from unpact_exp.unpact.units import split_units
 
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
         self.fmt = PromptFormat.from_config(cfg.model.prompt)
         self.prompts = [self.fmt.parts(item.question, tokenizer, icl=icl) for item in items]
         self.answers = [item.answer for item in items]
         self.units = [split_units(tokenizer, p, cfg.unpact.granularity) for p in self.prompts]
-        from unpact_exp.analysis.contributions import target_ids
+        from unpact_exp.unpact.contributions import target_ids
 
         prefix = self.fmt.answer_prefix
         self.targets = [
@@ -109,7 +109,7 @@ class Workload:
 
     def variants(self) -> list[tuple[list[int], list[int]]]:
         """Every (variant prompt ids, target ids), prompt order, full prompt first."""
-        from unpact_exp.analysis.contributions import ablate
+        from unpact_exp.unpact.contributions import ablate
 
         out = []
         for units, target in zip(self.units, self.targets):
@@ -138,7 +138,7 @@ class Workload:
     def pairs(self) -> list[tuple[float, list[float]]]:
         """The independent-pairs path (the implementation before shared prefixes)."""
         # The private function on purpose: mean_target_logprobs would share identical prompts.
-        from unpact_exp.analysis.scoring import _pair_logprobs, padding_id
+        from unpact_exp.unpact.scoring import _pair_logprobs, padding_id
 
         scores = _pair_logprobs(
             self.model, self.variants(), self.batch_size, padding_id(self.tokenizer)
@@ -153,7 +153,7 @@ class Workload:
 
     def framework(self) -> list[tuple[float, list[float]]]:
         """``prompt_contributions`` exactly as the evaluator calls it."""
-        from unpact_exp.analysis.contributions import prompt_contributions
+        from unpact_exp.unpact.contributions import prompt_contributions
 
         u = self.cfg.unpact
         out = prompt_contributions(
@@ -196,7 +196,7 @@ def measure(
     and cProfile of one framework call, only when a goal of issue 7 was missed: the
     evidence for what limits it) or ``"always"``.
     """
-    from unpact_exp.analysis.scoring import collect_stats
+    from unpact_exp.unpact.scoring import collect_stats
 
     outputs: dict[str, Any] = {}
     executed: dict[str, dict[str, int]] = {}

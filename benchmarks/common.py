@@ -35,7 +35,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "unpact_exp" / "conf"
 OUT_DIR = ROOT / "benchmarks" / "out"
 
 BENCH_MODEL = {"num_layers": 6, "hidden_size": 384, "num_heads": 6, "intermediate_size": 1536}

@@ -51,8 +51,8 @@ def overrides(name: str, steps: int) -> list[str]:
         "setting=ga_gd",
         *CONFIGS[name],
         f"trainer.max_steps={steps}",
-        f"callbacks.unpact_eval.every_n_steps={steps}",
-        "callbacks.unpact_eval.at_start=false",
+        f"callbacks.evaluation.every_n_steps={steps}",
+        "callbacks.evaluation.at_start=false",
         "logger=none",
     ]
 
@@ -109,14 +109,14 @@ def _devices(model: Any) -> list[str]:
 def run_one(name: str, steps: int, out: Path) -> dict[str, Any]:
     """Run configuration ``name`` in this process, instrumented; return its record.
 
-    ``PairAnalysis`` is wrapped to note the devices of the models it is given and the
+    ``Evaluator`` is wrapped to note the devices of the models it is given and the
     time it takes (CUDA synchronised); the mean step time is the fit's wall time less the
     analysis time, over the steps (so it includes the first step's warm-up).
     """
     import torch
 
-    from unpact_exp.analysis.pair_analysis import PairAnalysis
     from unpact_exp.compose import compose_config
+    from unpact_exp.evaluation.evaluator import Evaluator
     from unpact_exp.results import read_results
     from unpact_exp.run import main
 
@@ -128,7 +128,7 @@ def run_one(name: str, steps: int, out: Path) -> dict[str, Any]:
         "m0_analysis_s": 0.0,
         "eval_s": 0.0,
     }
-    init, evaluate = PairAnalysis.__init__, PairAnalysis.evaluate
+    init, evaluate = Evaluator.__init__, Evaluator.evaluate
 
     def timed_init(self: Any, model: Any, *args: Any, **kwargs: Any) -> None:
         record["m0_devices"] = _devices(model)
@@ -147,7 +147,7 @@ def run_one(name: str, steps: int, out: Path) -> dict[str, Any]:
         record["eval_s"] += time.perf_counter() - start
         return result
 
-    PairAnalysis.__init__, PairAnalysis.evaluate = timed_init, timed_evaluate  # type: ignore[method-assign]
+    Evaluator.__init__, Evaluator.evaluate = timed_init, timed_evaluate  # type: ignore[method-assign]
     run_dir = out / name
     cfg = compose_config(overrides(name, steps), run_dir, ROOT / "artifacts", ROOT)
     torch.cuda.reset_peak_memory_stats()

@@ -21,7 +21,7 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "unpact_exp" / "conf"
 
 # A world small enough to train in seconds, big enough for rates to mean something
 # (the same values as conf/experiment/tiny_world.yaml, which subprocess tests use).

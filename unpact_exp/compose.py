@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-"""The config tree beside the package (the repository's ``conf/``)."""
+from unpact_exp import CONF_DIR
 
 
 def compose_config(

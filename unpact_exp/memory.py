@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unpact_exp import CONF_DIR
 from unpact_exp.errors import ModelLoadError, UnpactConfigError
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 LORA_BYTES = 4  # peft keeps adapters in float32 (autocast_adapter_dtype) under a bf16 base
 GIB = 1024**3

@@ -39,7 +39,7 @@ def test_overrides_name_both_trainers_and_a_final_evaluation() -> None:
     assert "trainer=fsdp" in fsdp and "trainer.devices=1" in fsdp
     for ov in (gpu, fsdp):
         assert {"experiment=smollm2_worldfacts", "trainer.max_steps=3"} <= set(ov)
-        assert "callbacks.unpact_eval.every_n_steps=3" in ov
+        assert "callbacks.evaluation.every_n_steps=3" in ov
     with pytest.raises(KeyError):
         gpu_check.overrides("tpu", 3)
     cmd = gpu_check.child_command("fsdp", 3, Path("/tmp/x"))

@@ -16,14 +16,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from unpact_exp.analysis.scoring import (
+from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
+from unpact_exp.unpact.scoring import (
     _pair_logprobs,
     collect_stats,
     family_target_logprobs,
     mean_target_logprobs,
     supports_shared_prefix,
 )
-from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
 
 WORDS = "the quick brown fox jumps over a lazy dog near river bank today Paris Rome baker"
 

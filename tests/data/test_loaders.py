@@ -13,7 +13,7 @@ from unpact_exp.data.loaders import load_benchmark, load_muse, load_wmdp, sample
 from unpact_exp.data.schema import MCItem, QAItem
 from unpact_exp.errors import DataError, UnpactConfigError
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
+CONF = Path(__file__).resolve().parents[2] / "unpact_exp" / "conf" / "data"
 
 
 def data_cfg(yaml_name: str, **overrides):

@@ -98,8 +98,8 @@ def test_evaluation_across_ranks_matches_one_process(
         "regularizer=none",
         "trainer.max_steps=6",
         "callbacks=default",
-        "callbacks.unpact_eval.every_n_steps=0",
-        "callbacks.unpact_eval.heatmap_questions=0",
+        "callbacks.evaluation.every_n_steps=0",
+        "callbacks.evaluation.heatmap_questions=0",
         *strategy,
     )
     assert results["status"] == "completed" and results["world_size"] == 2

@@ -37,8 +37,8 @@ def test_callback_eval_adapter_and_eval_merged_agree(
         "peft.save_merged=true",
         "trainer.max_steps=4",
         "callbacks=default",
-        "callbacks.unpact_eval.every_n_steps=0",
-        "callbacks.unpact_eval.heatmap_questions=0",
+        "callbacks.evaluation.every_n_steps=0",
+        "callbacks.evaluation.heatmap_questions=0",
     )
     main(cfg)
     run = Path(cfg.paths.output_dir)

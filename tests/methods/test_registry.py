@@ -16,7 +16,7 @@ from unpact_exp.methods.regularizers import (
     regularizer_names,
 )
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "unpact_exp" / "conf"
 
 
 def _yaml_names(group: str) -> dict[str, dict]:

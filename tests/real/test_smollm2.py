@@ -50,7 +50,7 @@ def test_answers_the_capital_of_france_and_focuses_on_france(
     smollm2_source: str, real_artifacts: Path, tmp_path: Path
 ) -> None:
     """The Done-when of the issue: a correct answer, and "France" among the KeyTokens."""
-    from unpact_exp.analysis.correctness import is_correct
+    from unpact_exp.evaluation.correctness import is_correct
     from unpact_exp.stages.explain import explain
 
     cfg = compose_cfg(
@@ -71,10 +71,10 @@ def test_answers_the_capital_of_france_and_focuses_on_france(
 
 def test_knows_most_of_a_world_facts_sample(smollm2, make_cfg) -> None:
     """Enough forget facts are known for the rates to mean something (``known``, science.md §5)."""
-    from unpact_exp.analysis.correctness import is_correct
-    from unpact_exp.analysis.generation import greedy_answers
     from unpact_exp.data.prepare import get_benchmark
+    from unpact_exp.evaluation.correctness import is_correct
     from unpact_exp.models.prompt import PromptFormat
+    from unpact_exp.unpact.generation import greedy_answers
 
     model, tokenizer = smollm2
     cfg = make_cfg("model=smollm2_135m", "data=worldfacts")
@@ -101,8 +101,8 @@ def test_one_setting_runs_end_to_end(smollm2_source: str, real_artifacts: Path, 
             "data.n_forget=4",
             "method.batch_size=2",
             "eval.max_utility_items=3",
-            "callbacks.unpact_eval.every_n_steps=0",
-            "callbacks.unpact_eval.heatmap_questions=0",
+            "callbacks.evaluation.every_n_steps=0",
+            "callbacks.evaluation.heatmap_questions=0",
         ],
         tmp_path / "run",
         real_artifacts,

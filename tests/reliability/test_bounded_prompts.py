@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL_WORLD, compose_cfg
-from unpact_exp.analysis.prompt_bounds import PromptLimits, check_prompt, count_units
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.models.prompt import PromptParts
 from unpact_exp.results import read_results
 from unpact_exp.run import main
+from unpact_exp.unpact.prompt_bounds import PromptLimits, check_prompt, count_units
 
 LONG_QUESTION = "Where " + "and where " * 5000 + "was Ada born?"  # 10,003 words
 

@@ -35,10 +35,10 @@ CASES = [
     (["trainer.allow_endless=maybe"], r"^trainer\.allow_endless='maybe' must be true or false"),
     (["eval.stop_strings=abc"], r"^eval\.stop_strings='abc' is not valid; it must be a list"),
     (["focus_on_key.templates=x"], r"^focus_on_key\.templates='x' is not valid; it must be a list"),
-    (["callbacks.unpact_eval.at_start=abc"],
-     r"^callbacks\.unpact_eval\.at_start='abc' must be true or false"),
-    (["callbacks.unpact_eval.every_n_steps=abc"],
-     r"^callbacks\.unpact_eval\.every_n_steps='abc' must be an integer >= 0"),
+    (["callbacks.evaluation.at_start=abc"],
+     r"^callbacks\.evaluation\.at_start='abc' must be true or false"),
+    (["callbacks.evaluation.every_n_steps=abc"],
+     r"^callbacks\.evaluation\.every_n_steps='abc' must be an integer >= 0"),
 ]  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from tests.reliability.helpers import FAST_EVAL, assert_same_run, checkpoint, we
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 
-RUN = ["method=rmu", "trainer.max_steps=6", *FAST_EVAL, "callbacks.unpact_eval.every_n_steps=3"]
+RUN = ["method=rmu", "trainer.max_steps=6", *FAST_EVAL, "callbacks.evaluation.every_n_steps=3"]
 # What M0's analysis decides: the same whatever the seed.
 M0_KEYS = (
     "n_forget_questions",
@@ -82,8 +82,8 @@ def test_data_order_is_a_function_of_seed_and_epoch() -> None:
 
 def test_probab_samples_follow_the_seed_and_nothing_else(runs, make_cfg) -> None:
     """Evaluate one unlearned model with two seeds: only the PROBAB samples differ."""
-    from unpact_exp.analysis.pair_analysis import PairAnalysis
     from unpact_exp.data.prepare import get_benchmark
+    from unpact_exp.evaluation.evaluator import Evaluator
     from unpact_exp.models.loading import load_pretrained
     from unpact_exp.models.prompt import PromptFormat
 
@@ -96,7 +96,7 @@ def test_probab_samples_follow_the_seed_and_nothing_else(runs, make_cfg) -> None
         original, tokenizer = load_pretrained(source, "float32", False)
         bench = get_benchmark(cfg.data, cfg.paths.data_dir)
         fmt = PromptFormat.from_config(cfg.model.prompt)
-        evaluator = PairAnalysis.from_config(original.eval(), tokenizer, fmt, bench, cfg)
+        evaluator = Evaluator.from_config(original.eval(), tokenizer, fmt, bench, cfg)
         rows[seed] = evaluator.evaluate(unlearned.eval()).rows
     forgotten = [i for i, row in enumerate(rows[0]) if row["forgotten"]]
     assert forgotten, "the unlearned model should have forgotten something"

@@ -17,7 +17,7 @@ from unpact_exp.results import read_results
 from unpact_exp.run import main
 
 EVERY_STEP = ["trainer.checkpoint_every_n_steps=1", "trainer.max_steps=12"]
-EVAL_EVERY_2 = [*FAST_EVAL, "callbacks.unpact_eval.every_n_steps=2"]
+EVAL_EVERY_2 = [*FAST_EVAL, "callbacks.evaluation.every_n_steps=2"]
 
 
 def _policy_weights(run_dir) -> dict[str, torch.Tensor]:

@@ -17,17 +17,17 @@ import pytest
 
 from tests.reliability.helpers import FAST_EVAL, checkpoint
 from unpact_exp import stop
-from unpact_exp.analysis import generation
 from unpact_exp.results import read_results
 from unpact_exp.run import SIGTERM_EXIT, main
+from unpact_exp.unpact import generation
 
 RUN = [
     *FAST_EVAL,
     "method=ga",
     "trainer.max_steps=10",
     "trainer.checkpoint_every_n_steps=2",
-    "callbacks.unpact_eval.at_start=false",
-    "callbacks.unpact_eval.every_n_steps=5",
+    "callbacks.evaluation.at_start=false",
+    "callbacks.evaluation.every_n_steps=5",
     "eval.batch_size=1",
 ]
 

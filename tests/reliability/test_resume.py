@@ -33,7 +33,7 @@ from unpact_exp.training.module import UnlearnModule
 SETTINGS = {
     "npo": ["method=npo", "trainer.max_steps=7"],
     "npo+eval": ["method=npo", "trainer.max_steps=7", *FAST_EVAL,
-                 "callbacks.unpact_eval.every_n_steps=3"],
+                 "callbacks.evaluation.every_n_steps=3"],
     "ga+gd": ["method=ga", "regularizer=gd", "trainer.max_steps=7"],  # paired retain batches
     "tv": ["method=tv"],  # epoch-based (4 epochs), negation after fit
     # 2 retain QA pairs, batch 1: the retain loader cycles (max_size_cycle) inside an epoch
@@ -156,7 +156,7 @@ SIGNAL_RUN = [
     "trainer.max_steps=10",
     "trainer.checkpoint_every_n_steps=2",
     *FAST_EVAL,
-    "callbacks.unpact_eval.every_n_steps=5",
+    "callbacks.evaluation.every_n_steps=5",
 ]
 
 

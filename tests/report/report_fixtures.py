@@ -163,7 +163,7 @@ def with_counts(payload: dict, counts: dict[str, list[int]]) -> dict:
 
     The stored rates are replaced by ``k / n``, so the two always agree.
     """
-    from unpact_exp.analysis.statistics import mcnemar_exact_p, rate_entry
+    from unpact_exp.evaluation.statistics import mcnemar_exact_p, rate_entry
 
     final = payload["eval"][payload["final_eval_step"]]
     for key, (k, n) in counts.items():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import COUNTS, FINAL, make_trajectory_sweep, results, with_counts, write_job
 
-from unpact_exp.analysis.statistics import mcnemar_exact_p, wilson_interval
+from unpact_exp.evaluation.statistics import mcnemar_exact_p, wilson_interval
 from unpact_exp.report import build_rows, collect_runs, write_report
 from unpact_exp.report.plots import paired_curve
 from unpact_exp.report.table import markdown_table, seed_table

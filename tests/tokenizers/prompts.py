@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from unpact_exp.analysis.focus_on_key import focus_questions
+from unpact_exp.attacks.focus_on_key import focus_questions
 from unpact_exp.data.schema import MCItem, QAItem
 from unpact_exp.models.prompt import PromptFormat, PromptParts
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.tokenizers.prompts import KINDS, QUESTION
-from unpact_exp.analysis.units import units_of
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.prompt import PromptParts, adds_bos, encode_parts
+from unpact_exp.unpact.units import units_of
 
 
 def piecewise(tokenizer, parts: PromptParts) -> list[int]:

@@ -14,9 +14,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from unpact_exp.analysis.correctness import mc_predictions
-from unpact_exp.analysis.lm_eval_accuracy import lm_eval_correct
 from unpact_exp.data.schema import MCItem
+from unpact_exp.evaluation.correctness import mc_predictions
+from unpact_exp.metrics.lm_eval import lm_eval_correct
 from unpact_exp.models.tiny import build_tiny_llama
 
 from .prompts import plain_format

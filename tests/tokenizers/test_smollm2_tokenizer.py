@@ -11,10 +11,10 @@ import pytest
 
 from tests.real.conftest import real_artifacts, requires_smollm2, smollm2_source  # noqa: F401
 from tests.tokenizers.prompts import KINDS, plain_format
-from unpact_exp.analysis.contributions import encode_target
 from unpact_exp.data.schema import QAItem
 from unpact_exp.models.prompt import adds_bos, encode_parts
 from unpact_exp.training.sequences import encode_qa
+from unpact_exp.unpact.contributions import encode_target
 
 pytestmark = [requires_smollm2, pytest.mark.slow]
 

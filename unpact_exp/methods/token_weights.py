@@ -41,16 +41,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from unpact_exp.analysis.config import UnpactConfig
-from unpact_exp.analysis.contributions import ablate, contribution_vectors, resolve_filler_id
-from unpact_exp.analysis.inference import analysis_mode, forward_kwargs, model_device
-from unpact_exp.analysis.keytokens import keytokens
-from unpact_exp.analysis.scoring import left_pad, padding_id
-from unpact_exp.analysis.units import PromptUnits, split_units
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import MethodContext
 from unpact_exp.methods.reference_cache import check_covered, fill_missing_mask, guard_known
 from unpact_exp.methods.token_logprobs import IGNORE_INDEX, token_logprobs
+from unpact_exp.unpact.config import UnpactConfig
+from unpact_exp.unpact.contributions import ablate, contribution_vectors, resolve_filler_id
+from unpact_exp.unpact.inference import analysis_mode, forward_kwargs, model_device
+from unpact_exp.unpact.keytokens import keytokens
+from unpact_exp.unpact.scoring import left_pad, padding_id
+from unpact_exp.unpact.units import PromptUnits, split_units
 
 WEIGHTINGS = ("uniform", "keytoken", "question")
 Span = tuple[int, int]
@@ -209,7 +209,7 @@ def target_token_logprobs(
 ) -> list[list[float]]:
     """``log p(y_k | x, y_<k)`` for every target token of every (prompt, target) pair.
 
-    The per-token sibling of :func:`unpact_exp.analysis.scoring.mean_target_logprobs`: the
+    The per-token sibling of :func:`unpact_exp.unpact.scoring.mean_target_logprobs`: the
     same left padding with explicit position ids (a row's scores do not depend on its batch),
     ``batch_size`` pairs per forward pass.
     """

@@ -23,7 +23,7 @@ _SENTINEL = "\u2063UNPACT_QUESTION\u2063"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # lm-evaluation-harness's WMDP/MMLU format (lm_eval/tasks/{wmdp,mmlu/default}): the cue after
 # the lettered choices, and the text between the prompt and a scored letter (its default
-# ``target_delimiter``). tests/analysis/test_lm_eval_accuracy.py checks both against the
+# ``target_delimiter``). tests/metrics/test_lm_eval_accuracy.py checks both against the
 # installed lm-eval.
 MC_ANSWER_CUE = "\nAnswer:"
 MC_TARGET_DELIMITER = " "

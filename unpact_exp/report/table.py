@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unpact_exp.analysis.statistics import mcnemar_exact_p, wilson_interval
+from unpact_exp.evaluation.statistics import mcnemar_exact_p, wilson_interval
 from unpact_exp.report.collect import COMPLETED, DISCORDANT, RunRecord
 
 PAPER_ORDER = ("ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu")

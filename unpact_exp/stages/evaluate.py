@@ -1,6 +1,6 @@
 """``eval.py``: evaluate a saved unlearned model against an original one, offline.
 
-The same :class:`PairAnalysis` the training callback uses, on models loaded from
+The same :class:`Evaluator` the training callback uses, on models loaded from
 disk, so ``eval.py`` on a run's ``unlearned/`` folder reproduces the callback's
 final numbers. Results go to ``<run dir>/results.json`` under ``eval.final``,
 per-question rows to ``questions.jsonl`` and, for reading, ``questions.csv``,
@@ -33,10 +33,10 @@ from unpact_exp.results import RunRecord, atomic_write_text
 
 def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
     """Evaluate ``cfg.unlearned`` against ``cfg.original`` (or the model config's source)."""
-    from unpact_exp.analysis.heatmap import plot_heatmaps
-    from unpact_exp.analysis.pair_analysis import PairAnalysis
-    from unpact_exp.analysis.prompt_bounds import PromptLimits, check_benchmark_prompts
-    from unpact_exp.analysis.question_table import write_question_csv
+    from unpact_exp.evaluation.evaluator import Evaluator
+    from unpact_exp.evaluation.question_table import write_question_csv
+    from unpact_exp.report.heatmap import plot_heatmaps
+    from unpact_exp.unpact.prompt_bounds import PromptLimits, check_benchmark_prompts
 
     unlearned = str(Path(cfg.unlearned).expanduser())
     if not is_hf_folder(unlearned) and not is_adapter_folder(unlearned):
@@ -56,7 +56,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     # so M0 sits where M1 will; M0 is dropped before M1 is loaded.
     placement = evaluation_device_map()
     m0 = load_model(str(original), cfg.model.dtype, cfg.model.trust_remote_code, placement).eval()
-    analysis = PairAnalysis.from_config(m0, tokenizer, fmt, bench, cfg)
+    analysis = Evaluator.from_config(m0, tokenizer, fmt, bench, cfg)
     del m0
     m1 = load_model(unlearned, cfg.model.dtype, cfg.model.trust_remote_code, placement).eval()
     result = analysis.evaluate(m1, analysis.attack_names(final=True))

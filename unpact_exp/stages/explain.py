@@ -20,15 +20,15 @@ def explain(cfg: Any) -> dict[str, Any]:
     """Compute UNPACT for ``cfg.question`` and return the JSON-able explanation.
 
     The answer, contributions and KeyTokens come from the same task code the
-    pair analysis uses (:class:`~unpact_exp.analysis.tasks.QATask`), so a prompt
+    pair analysis uses (:class:`~unpact_exp.evaluation.tasks.QATask`), so a prompt
     explained here scores exactly as it does in an evaluation.
     """
-    from unpact_exp.analysis.config import EvalConfig, UnpactConfig
-    from unpact_exp.analysis.keytokens import keytokens
-    from unpact_exp.analysis.prompt_bounds import PromptLimits, answer_reserve, check_prompt
-    from unpact_exp.analysis.tasks import Answers, QATask, TaskContext
     from unpact_exp.data.schema import QAItem
+    from unpact_exp.evaluation.tasks import Answers, QATask, TaskContext
     from unpact_exp.stages.target import ensure_target
+    from unpact_exp.unpact.config import EvalConfig, UnpactConfig
+    from unpact_exp.unpact.keytokens import keytokens
+    from unpact_exp.unpact.prompt_bounds import PromptLimits, answer_reserve, check_prompt
 
     question = "" if cfg.question is None else str(cfg.question)
     if not question.strip():

@@ -16,11 +16,10 @@ from typing import Any
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
-from unpact_exp.analysis.config import EvalConfig, UnpactConfig
-from unpact_exp.analysis.tasks import QATask, TaskContext
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.data.schema import Benchmark, QAItem
 from unpact_exp.errors import UnpactConfigError
+from unpact_exp.evaluation.tasks import QATask, TaskContext
 from unpact_exp.models.loading import is_hf_folder, target_dir
 from unpact_exp.models.prompt import LETTERS, PromptFormat
 from unpact_exp.models.saving import save_hf_folder
@@ -28,6 +27,7 @@ from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
 from unpact_exp.results import write_results
 from unpact_exp.training.finetune import CausalLMFinetune
 from unpact_exp.training.sequences import PadCollator, encode_qa, encode_texts
+from unpact_exp.unpact.config import EvalConfig, UnpactConfig
 
 
 def vocabulary_texts(bench: Benchmark, cfg: Any) -> list[str]:

@@ -2,7 +2,7 @@
 
 Reads a finished run's config (``.hydra/config.yaml``), its final ``questions.csv`` (the
 forgotten questions with M0's and M1's UNPACT contributions) and its ``unlearned/`` model,
-then runs :func:`unpact_exp.analysis.threshold_grid.threshold_grid`: only FocusOnKey is
+then runs :func:`unpact_exp.evaluation.threshold_grid.threshold_grid`: only FocusOnKey is
 re-generated, once per distinct rewritten question. Writes ``threshold_grid.csv`` and
 ``threshold_grid.png`` (the run's own alpha/beta outlined) into ``--out`` (default the run dir).
 
@@ -57,8 +57,6 @@ def load_run_config(run_dir: Path) -> Any:
 
 def _answer_fn(cfg: Any, run_dir: Path) -> Any:
     """M1's greedy answers to rewritten questions, rendered as the run's evaluation renders them."""
-    from unpact_exp.analysis.config import EvalConfig
-    from unpact_exp.analysis.generation import eval_answers
     from unpact_exp.callbacks.finalize import UNLEARNED_DIR
     from unpact_exp.data.prepare import get_benchmark
     from unpact_exp.models.loading import (
@@ -71,6 +69,8 @@ def _answer_fn(cfg: Any, run_dir: Path) -> Any:
     )
     from unpact_exp.models.lora import is_adapter_folder
     from unpact_exp.models.prompt import PromptFormat
+    from unpact_exp.unpact.config import EvalConfig
+    from unpact_exp.unpact.generation import eval_answers
 
     unlearned = run_dir / UNLEARNED_DIR
     if not is_hf_folder(unlearned) and not is_adapter_folder(unlearned):
@@ -108,9 +108,8 @@ def run_grid(
         out: output folder.
         cfg: the run's config; default :func:`load_run_config` of ``run_dir``.
     """
-    from unpact_exp.analysis.config import EvalConfig, FocusOnKeyConfig, UnpactConfig
-    from unpact_exp.analysis.question_table import QUESTIONS_CSV
-    from unpact_exp.analysis.threshold_grid import (
+    from unpact_exp.evaluation.question_table import QUESTIONS_CSV
+    from unpact_exp.evaluation.threshold_grid import (
         GRID_CSV,
         GRID_PNG,
         AnswerCache,
@@ -120,6 +119,7 @@ def run_grid(
         threshold_grid,
     )
     from unpact_exp.results import atomic_write_text
+    from unpact_exp.unpact.config import EvalConfig, FocusOnKeyConfig, UnpactConfig
 
     if cfg is None:
         cfg = load_run_config(run_dir)
@@ -146,7 +146,7 @@ def run_grid(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (see the module docstring)."""
-    from unpact_exp.analysis.threshold_grid import parse_grid
+    from unpact_exp.evaluation.threshold_grid import parse_grid
 
     parser = argparse.ArgumentParser(
         prog="threshold_grid.py",

@@ -48,19 +48,19 @@ def validate(cfg: Any) -> None:
     (0, 1], ``focus_on_key``, ``probab``, ``eval``) that the evaluation callback would
     otherwise only read after training had started.
     """
-    from unpact_exp.analysis.config import (
+    from unpact_exp.metrics.lm_eval_config import LmEvalConfig
+    from unpact_exp.unpact.config import (
         EvalConfig,
         FocusOnKeyConfig,
         ProbabConfig,
         UnpactConfig,
     )
-    from unpact_exp.analysis.lm_eval_config import LmEvalConfig
-    from unpact_exp.analysis.prompt_bounds import PromptLimits
+    from unpact_exp.unpact.prompt_bounds import PromptLimits
 
     _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
     _check_number("method.weight_decay", cfg.method.weight_decay, minimum=0.0)
     check_run_length(cfg.trainer)
-    check_evaluation_callback(cfg.callbacks.unpact_eval)
+    check_evaluation_callback(cfg.callbacks.evaluation)
     if cfg.method.forget_nll_stop is not None:
         _check_number("method.forget_nll_stop", cfg.method.forget_nll_stop, minimum=0.0)
     _check_int(
@@ -99,15 +99,15 @@ def _method_label(method_cfg: Any) -> str:
 
 
 def check_evaluation_callback(node: Any) -> None:
-    """Type-check ``callbacks.unpact_eval`` (read only once training has started).
+    """Type-check ``callbacks.evaluation`` (read only once training has started).
 
     Raises:
         UnpactConfigError: naming the key as the user typed it.
     """
     for key in ("enabled", "at_start"):
-        _check_bool(f"callbacks.unpact_eval.{key}", node[key])
+        _check_bool(f"callbacks.evaluation.{key}", node[key])
     for key in ("every_n_steps", "heatmap_questions"):
-        _check_int(f"callbacks.unpact_eval.{key}", node[key], 0)
+        _check_int(f"callbacks.evaluation.{key}", node[key], 0)
 
 
 def check_run_length(trainer: Any) -> None:
@@ -237,11 +237,11 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     import lightning.pytorch as pl
     from transformers import AutoConfig
 
-    from unpact_exp.analysis.prompt_bounds import PromptLimits, check_benchmark_prompts
     from unpact_exp.stages.target import ensure_target
     from unpact_exp.training.datamodule import UnlearnDataModule
     from unpact_exp.training.module import UnlearnModule
     from unpact_exp.training.trainer import build_trainer
+    from unpact_exp.unpact.prompt_bounds import PromptLimits, check_benchmark_prompts
 
     start = time.time()
     validate(cfg)
@@ -343,14 +343,14 @@ def build_callbacks(
     start: float,
 ) -> list[Any]:
     """Evaluation, final save, checkpoints (in this order: the final eval precedes the save)."""
-    from unpact_exp.callbacks.checkpoint_analysis import build_analysis_callback
     from unpact_exp.callbacks.checkpoints import RngState, RunCheckpoint
+    from unpact_exp.callbacks.evaluation import build_evaluation_callback
     from unpact_exp.callbacks.finalize import SaveUnlearned
     from unpact_exp.callbacks.preemption import SubmititPreemption
 
     checkpoint = RunCheckpoint(run_dir / "checkpoints", int(cfg.trainer.checkpoint_every_n_steps))
     callbacks = [
-        build_analysis_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
+        build_evaluation_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
         SaveUnlearned(run_dir, tokenizer, record, start, cfg.model.trust_remote_code),
         checkpoint,
         RngState(),

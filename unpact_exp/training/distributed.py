@@ -66,7 +66,7 @@ def full_copy_on_every_rank(model: nn.Module) -> nn.Module:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from transformers import AutoModelForCausalLM
 
-    from unpact_exp.analysis.inference import model_device
+    from unpact_exp.unpact.inference import model_device
 
     device = model_device(model)
     state = get_model_state_dict(

@@ -1,0 +1,41 @@
+"""The run-real experiment and the M0 analysis cache knobs compose as documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import QUIET, compose_cfg
+from unpact_exp.evaluation.original_cache import cache_dir_of
+
+
+def test_cache_knobs_default_on_under_artifacts(make_cfg) -> None:
+    cfg = make_cfg()
+    assert cfg.eval.cache_original is True
+    assert Path(cfg.paths.cache_dir) == Path(cfg.paths.artifacts_dir) / "cache"
+    assert cache_dir_of(cfg) == Path(cfg.paths.artifacts_dir) / "cache" / "m0_analysis"
+    assert cache_dir_of(make_cfg("eval.cache_original=false")) is None
+
+
+def test_smollm2_worldfacts_is_the_scaled_sweep(tmp_path, artifacts) -> None:
+    cfg = compose_cfg(["experiment=smollm2_worldfacts", *QUIET], tmp_path, artifacts)
+    assert cfg.data.n_forget == 64 and cfg.data.seed == 0
+    assert list(cfg.data.forget_categories) == [
+        "capital",
+        "element",
+        "language",
+        "currency",
+        "geography",
+    ]
+    assert cfg.callbacks.evaluation.every_n_steps == 4 and cfg.trainer.max_steps == 8
+    assert list(cfg.attacks.every_step) == []
+    assert list(cfg.attacks.final) == ["paraphrase", "icl", "focus_on_key_control", "relearn"]
+    assert cfg.method.lr == 4.0e-5  # ga (ga_gd is the default setting), sized for 64 facts
+    npo = compose_cfg(
+        ["experiment=smollm2_worldfacts", "setting=npo_kl", *QUIET], tmp_path, artifacts
+    )
+    assert npo.method.name == "npo" and npo.method.lr == 4.0e-5
+    # The training seed leaves the data sample (and so the M0 analysis key) unchanged.
+    seeded = compose_cfg(["experiment=smollm2_worldfacts", "seed=1", *QUIET], tmp_path, artifacts)
+    assert seeded.seed == 1 and seeded.data.seed == 0
+    weighted = compose_cfg(["experiment=smollm2_worldfacts_weighted", *QUIET], tmp_path, artifacts)
+    assert weighted.data == cfg.data and weighted.eval == cfg.eval

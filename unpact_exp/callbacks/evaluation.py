@@ -1,0 +1,245 @@
+"""UNPACT evaluation during training: at step 0, every ``every_n_steps``, and at the end.
+
+The callback is a thin user of :class:`~unpact_exp.evaluation.evaluator.Evaluator`:
+it evaluates a full copy of the current policy against the original model (whose
+answers and KeyTokens are computed once, at the first evaluation). Under several ranks
+(DDP, FSDP, FSDP2) every rank holds the full policy and its own M0 on its device,
+evaluates its shard of the items, and receives every other rank's per-item results
+(:mod:`unpact_exp.evaluation.sharding`), so the numbers equal one process's and no
+rank waits idle; rank 0 records and logs them, with ``eval_world_size`` in
+``results.json``. Scalars go to every logger under ``eval/``; a per-question table and a
+contribution heatmap go to W&B; the same metrics go into ``results.json`` keyed
+by step, and the per-question rows of the latest evaluation (the final one, once the
+run ends) into ``questions.csv`` beside it.
+
+For methods whose intermediate weights are not an unlearned model
+(``evaluates_during_fit = False``, e.g. ``tv``, whose fit is the fine-tuning stage)
+only the start and the end are analysed.
+
+Resume: the evaluations already in ``results.json`` are kept (the run's
+:class:`~unpact_exp.results.RunRecord` starts from them), except those after the
+checkpoint's step, which the resumed run recomputes. Divergence: no evaluation is
+made after it mid-run; the final one evaluates the last finite weights (keyed by
+their step), or is skipped when the weights are non-finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from unpact_exp.evaluation.question_table import write_question_csv
+from unpact_exp.evaluation.sharding import Shard, all_gather_objects
+from unpact_exp.results import RunRecord
+from unpact_exp.training.distributed import barrier, full_copy_on_every_rank
+from unpact_exp.unpact.inference import model_device
+
+TABLE_COLUMNS = [
+    "question",
+    "gold",
+    "original_answer",
+    "unlearned_answer",
+    "keytokens_original",
+    "keytokens_unlearned",
+    "keytoken_similarity",
+    "forgotten",
+    "recovered_focus",
+    "recovered_probab",
+]
+
+
+class EvaluationCallback(pl.Callback):
+    """Evaluate the policy against the original model at checkpoints.
+
+    Args:
+        make_analysis: builds the Evaluator (loads M0 onto the given device, the one the
+            evaluated model sits on) for the given shard of the items (None: one process);
+            called once, on every rank.
+        every_n_steps: evaluate when ``global_step % every_n_steps == 0`` (0: never mid-run).
+        at_start: also evaluate before the first step.
+        heatmap_questions: forget questions drawn in the heatmap (0: no heatmap).
+        record: the run's results record.
+        loggers: where scalars, the table and the heatmap are logged.
+        run_dir: the heatmap PNGs go to ``<run_dir>/plots``.
+    """
+
+    def __init__(
+        self,
+        make_analysis: Callable[[torch.device, Shard | None], Any],
+        every_n_steps: int,
+        at_start: bool,
+        heatmap_questions: int,
+        record: RunRecord,
+        loggers: list[Any],
+        run_dir: str | Path,
+    ) -> None:
+        self.make_analysis = make_analysis
+        self.every_n_steps = every_n_steps
+        self.at_start = at_start
+        self.heatmap_questions = heatmap_questions
+        self.record = record
+        self.loggers = loggers
+        self.run_dir = Path(run_dir)
+        self.analysis: Any = None
+        self.last_step: int | None = None
+        self.last_was_final = False
+
+    def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
+        """Evaluate the untouched model (it must match the original)."""
+        if self.at_start and trainer.global_step == 0:
+            self.evaluate(trainer, module)
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: dict) -> None:
+        """Drop recorded evaluations after the checkpoint's step: the resumed run redoes them."""
+        if trainer.global_rank == 0:
+            self.record.drop_evals_after(int(checkpoint["global_step"]))
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
+        """Evaluate every ``every_n_steps`` optimizer steps (not after a divergence)."""
+        step = trainer.global_step
+        if module.divergence is not None:
+            return
+        if self.every_n_steps > 0 and step % self.every_n_steps == 0 and step != self.last_step:
+            # The last step's evaluation is the final one: it runs the final-only attacks.
+            self.evaluate(trainer, module, final=0 < trainer.max_steps <= step)
+
+    def on_fit_end(self, trainer: pl.Trainer, module: Any) -> None:
+        """Always evaluate the final model (after any post-fit step such as TV negation)."""
+        module.finish()  # the post-fit step, if Lightning skipped on_train_end (resumed at end)
+        divergence = module.divergence
+        if divergence is not None:
+            if divergence["weights_finite"] and divergence["last_finite_step"] != self.last_step:
+                self.evaluate(trainer, module, step=divergence["last_finite_step"], final=True)
+            return
+        if trainer.global_step != self.last_step or self._final_attacks_missing():
+            self.evaluate(trainer, module, final=True)
+
+    def _final_attacks_missing(self) -> bool:
+        """Whether the last evaluation lacked the final-only attacks (an epoch-bound run whose
+        last step fell on the evaluation cadence): then the final step is evaluated again."""
+        if self.last_was_final or self.analysis is None:
+            return False
+        return self.analysis.attack_names(True) != self.analysis.attack_names(False)
+
+    def evaluate(
+        self, trainer: pl.Trainer, module: Any, step: int | None = None, final: bool = False
+    ) -> None:
+        """Evaluate on every rank (each its shard of the items); rank 0 records and logs.
+
+        Args:
+            step: the key of this evaluation (default: the trainer's global step).
+            final: the last evaluation of the run: the final-only attacks run too.
+        """
+        step = trainer.global_step if step is None else step
+        model = full_copy_on_every_rank(module.policy)
+        if self.analysis is None:
+            self.analysis = self.make_analysis(model_device(model), _shard(trainer))
+        use_cache = model.config.use_cache
+        model.config.use_cache = True  # generation as a user would run it (and as eval.py)
+        try:
+            result = self.analysis.evaluate(model, self.analysis.attack_names(final))
+        finally:
+            model.config.use_cache = use_cache
+        del model  # a gathered copy under FSDP: free it before training resumes
+        if trainer.global_rank == 0:
+            self.record.update(eval_world_size=int(trainer.world_size))
+            self.record.add_eval(step, result.metrics)
+            write_question_csv(self.run_dir, result.rows, step)
+            self._log(step, result)
+        self.last_step = step
+        self.last_was_final = final
+        barrier(trainer)
+
+    def _log(self, step: int, result: Any) -> None:
+        scalars = {f"eval/{k}": v for k, v in result.scalars().items()}
+        for logger in self.loggers:
+            logger.log_metrics(scalars, step=step)
+        heatmap = None
+        if self.heatmap_questions > 0:
+            from unpact_exp.report.heatmap import plot_heatmaps
+
+            maps = self.analysis.contribution_matrix(result, self.heatmap_questions)
+            if maps:
+                out = self.run_dir / "plots" / f"contributions_step{step:06d}.png"
+                heatmap = plot_heatmaps(maps, out, f"UNPACT contributions at step {step}")
+        for logger in self.loggers:
+            if hasattr(logger, "log_table"):
+                data = [[_cell(row.get(c)) for c in TABLE_COLUMNS] for row in result.rows]
+                logger.log_table(key="eval/questions", columns=TABLE_COLUMNS, data=data, step=step)
+                if heatmap is not None:
+                    logger.log_image(key="eval/contributions", images=[str(heatmap)], step=step)
+
+
+def _shard(trainer: pl.Trainer) -> Shard | None:
+    """This rank's share of the evaluated items (None in a single process)."""
+    if trainer.world_size <= 1:
+        return None
+    return Shard(int(trainer.global_rank), int(trainer.world_size), all_gather_objects)
+
+
+def _cell(value: Any) -> Any:
+    """W&B table cells: lists become readable strings."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+class EvaluatorFactory:
+    """Builds the Evaluator (loading the original model) when first needed, on every rank.
+
+    A class rather than a closure so ``ddp_spawn`` can pickle the callback.
+    """
+
+    def __init__(self, source: str, tokenizer: Any, fmt: Any, bench: Any, cfg: Any) -> None:
+        self.source, self.tokenizer, self.fmt, self.bench, self.cfg = (
+            source,
+            tokenizer,
+            fmt,
+            bench,
+            cfg,
+        )
+
+    def __call__(self, device: torch.device, shard: Shard | None = None) -> Any:
+        """Load M0 from the run's source onto ``device`` (M1's) and analyse it once (under
+        several ranks, each rank its ``shard`` of the items)."""
+        from unpact_exp.evaluation.evaluator import Evaluator
+        from unpact_exp.models.loading import load_model
+
+        cfg = self.cfg
+        original = load_model(self.source, cfg.model.dtype, cfg.model.trust_remote_code)
+        original = original.to(device).eval()
+        return Evaluator.from_config(original, self.tokenizer, self.fmt, self.bench, cfg, shard)
+
+
+def build_evaluation_callback(
+    cfg: Any,
+    source: str,
+    tokenizer: Any,
+    fmt: Any,
+    bench: Any,
+    record: RunRecord,
+    loggers: list[Any],
+) -> EvaluationCallback | None:
+    """The evaluation callback, or None when ``callbacks.evaluation.enabled`` is off."""
+    node = cfg.callbacks.evaluation
+    if not node.enabled:
+        return None
+
+    make_analysis = EvaluatorFactory(source, tokenizer, fmt, bench, cfg)
+    from unpact_exp.methods import registry
+
+    during_fit = registry.get(cfg.method.name).evaluates_during_fit
+    every = int(node.every_n_steps) if during_fit else 0
+    return EvaluationCallback(
+        make_analysis,
+        every,
+        bool(node.at_start),
+        int(node.heatmap_questions),
+        record,
+        loggers,
+        cfg.paths.output_dir,
+    )

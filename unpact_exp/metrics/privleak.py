@@ -1,0 +1,149 @@
+"""MUSE's PrivLeak: can a membership-inference attack tell forget texts from held-out ones?
+
+MUSE (arXiv 2407.06460, ``metrics/privleak.py`` of github.com/swj0419/muse_bench) scores every
+text of ``privleak/forget`` and ``privleak/holdout`` with Min-K% Prob (Shi et al., arXiv
+2310.16789) at k = 40% and reports the ROC AUC of that score between the two sets, relative to
+a model retrained without the forget set::
+
+    score(x)  = mean of the floor(k * n) lowest log p(x_t | x_<t), t = 2..n   (BOS not scored)
+    AUC       = P(score(holdout text) > score(forget text))  (+ half the ties)
+    privleak  = (AUC_unlearned - AUC_retrain) / AUC_retrain * 100
+
+(MUSE stores ``-score`` as ``Min-40%`` and passes ``-(-score)`` to ``roc_curve`` with the
+holdout texts labelled 1, which is the AUC above.) A model that still knows the forget texts
+gives them higher scores, so its AUC is near 0 and privleak near -100; a perfectly unlearned
+model matches the retrain model (0); an over-unlearned one makes forget texts look *less*
+likely than unseen ones (positive).
+
+Min-K%++ (Zhang et al., arXiv 2404.02936) standardises each token's log-prob by the mean and
+standard deviation of the log-probs under the model's own next-token distribution,
+``(log p(x_t) - mu_t) / sigma_t`` with ``mu_t = E_z[log p(z)]`` and
+``sigma_t^2 = E_z[log p(z)^2] - mu_t^2``, then averages the lowest k%; it is offered as
+``eval.privleak_score: min_k_plus_plus``. MUSE itself uses plain Min-K%.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from unpact_exp.errors import UnpactConfigError
+from unpact_exp.stop import check_stop
+from unpact_exp.unpact.inference import analysis_mode, model_device
+from unpact_exp.unpact.scoring import padding_id
+
+SCORES = ("min_k", "min_k_plus_plus")
+
+
+def token_statistics(logits: torch.Tensor, targets: torch.Tensor, score: str) -> torch.Tensor:
+    """Per-position membership statistic of ``targets`` under ``logits``.
+
+    Args:
+        logits: ``[..., T, V]`` next-token logits (position t predicts ``targets[..., t]``).
+        targets: ``[..., T]`` the token ids actually there.
+        score: ``min_k`` (the log-prob itself) or ``min_k_plus_plus`` (standardised by the
+            model's own next-token distribution, see the module docstring).
+
+    Returns:
+        ``[..., T]`` float32 statistics; lower means "less likely a member".
+    """
+    if score not in SCORES:
+        raise UnpactConfigError(f"eval.privleak_score={score!r} is not one of {list(SCORES)}.")
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    token = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    if score == "min_k":
+        return token
+    probs = log_probs.exp()
+    mu = (probs * log_probs).sum(-1)
+    sigma = ((probs * log_probs.square()).sum(-1) - mu.square()).sqrt()
+    return (token - mu) / sigma
+
+
+def lowest_k_mean(values: Sequence[float], k: float) -> float:
+    """Mean of the ``floor(k * n)`` lowest values (at least one), as MUSE's ``Min-K%``.
+
+    MUSE takes ``int(len * k)`` values; a text of fewer than ``1 / k`` scored tokens would give
+    it an empty mean (NaN), so here the lowest single value is used instead.
+    """
+    if not values:
+        return float("nan")
+    count = max(1, int(len(values) * k))
+    lowest = sorted(values)[:count]
+    return sum(lowest) / count
+
+
+def rank_auc(negatives: Sequence[float], positives: Sequence[float]) -> float:
+    """ROC AUC of scores separating ``positives`` (label 1) from ``negatives`` (label 0).
+
+    The Mann-Whitney form, ``P(pos > neg) + 0.5 * P(pos == neg)`` over all pairs, equals
+    ``sklearn.metrics.auc(*roc_curve(y, s)[:2])`` (MUSE's computation), ties included.
+    NaN when either side is empty.
+    """
+    if not negatives or not positives:
+        return float("nan")
+    wins = 0.0
+    for p in positives:
+        for n in negatives:
+            wins += 1.0 if p > n else 0.5 if p == n else 0.0
+    return wins / (len(positives) * len(negatives))
+
+
+def relative_privleak(auc: float, retrain_auc: float) -> float:
+    """MUSE's PrivLeak: ``(auc - retrain_auc) / retrain_auc * 100``."""
+    return (auc - retrain_auc) / retrain_auc * 100.0
+
+
+def text_scores(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    k: float,
+    score: str,
+    batch_size: int,
+) -> list[float]:
+    """Min-K% (or Min-K%++) score of each text under ``model``, batched.
+
+    Each text is encoded as MUSE does (``tokenizer.encode(text)``: with the tokenizer's special
+    tokens, no truncation) and right-padded; every token after the first is scored from its
+    prefix, padding never is.
+    """
+    encoded = [tokenizer(t, add_special_tokens=True).input_ids for t in texts]
+    pad_id = padding_id(tokenizer)
+    device = model_device(model)
+    scores: list[float] = []
+    with analysis_mode(model):
+        for start in range(0, len(encoded), batch_size):
+            check_stop()
+            chunk = encoded[start : start + batch_size]
+            width = max(len(ids) for ids in chunk)
+            input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, ids in enumerate(chunk):
+                input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+                mask[row, : len(ids)] = 1
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            targets = input_ids[:, 1:].to(device)
+            for row, ids in enumerate(chunk):
+                # One row at a time: the float32 [T, V] softmax of a whole batch of long texts
+                # (MUSE's are ~2k tokens, 32k vocabulary) would need gigabytes.
+                n = len(ids) - 1
+                stats = token_statistics(logits[row, :n], targets[row, :n], score)
+                scores.append(lowest_k_mean(stats.cpu().tolist(), k))
+    return scores
+
+
+def privleak_auc(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    forget: Sequence[str],
+    holdout: Sequence[str],
+    k: float,
+    score: str,
+    batch_size: int,
+) -> float:
+    """MUSE's ``forget_holdout_Min-K%`` AUC of ``model``: holdout texts are the positives."""
+    negatives = text_scores(model, tokenizer, forget, k, score, batch_size)
+    positives = text_scores(model, tokenizer, holdout, k, score, batch_size)
+    return rank_auc(negatives, positives)
