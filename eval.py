@@ -1,18 +1,6 @@
-"""Evaluate a saved unlearned model: `python eval.py unlearned=DIR [original=DIR] [data=...]`."""
+"""Evaluate a saved unlearned model: ``python eval.py unlearned=DIR`` = ``unpact eval ...``."""
 
-import hydra
-from omegaconf import DictConfig
-
-import unpact_exp.resolvers  # noqa: F401  (config resolvers)
-
-
-@hydra.main(version_base="1.3", config_path="unpact_exp/conf", config_name="evaluate")
-def main(cfg: DictConfig) -> dict:
-    """Compose the config and hand it to :func:`unpact_exp.run.cli_main`."""
-    from unpact_exp.run import cli_main
-
-    return cli_main(cfg)
-
+from unpact_exp.cli import script
 
 if __name__ == "__main__":
-    main()
+    script("eval")

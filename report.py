@@ -1,8 +1,6 @@
-"""Summarise unlearning sweeps: ``python report.py multirun/DATE/TIME [...] [--out OUTDIR]``."""
+"""Summarise sweeps: ``python report.py RUN_DIR [...]`` = ``unpact report ...``."""
 
-import sys
-
-from unpact_exp.report import main
+from unpact_exp.cli import script
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    script("report")

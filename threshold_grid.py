@@ -1,8 +1,6 @@
-"""Tune a run's KeyToken thresholds: ``python threshold_grid.py RUN_DIR --alpha A --beta B``."""
+"""Tune the KeyToken thresholds of a run: ``python threshold_grid.py RUN_DIR ...``."""
 
-import sys
-
-from unpact_exp.stages.threshold_grid import main
+from unpact_exp.cli import script
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    script("grid")

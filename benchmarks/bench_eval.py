@@ -5,7 +5,7 @@ answer per question), FocusOnKey (one greedy answer per question and template, t
 KeyTokens taken from the model's own UNPACT result) and PROBAB (``len(templates)``
 multinomial samples per question). Sides, interleaved, median of ``--repeats``:
 
-- ``framework``: ``greedy_answers``, ``focus_on_key`` and ``probab`` as the evaluator
+- ``framework``: ``greedy_answers`` and the FocusOnKey and PROBAB attacks as the evaluator
   calls them (left-padded batches of ``eval.batch_size`` prompts, KV cache on);
 - ``one_at_a_time``: the same prompts, token ids, decoding settings and answer cutting,
   one ``model.generate`` call per prompt (PROBAB: one call per question returning all
@@ -32,19 +32,21 @@ class EvalWorkload:
     """Forget questions, their KeyTokens phrases, and the two ways to generate."""
 
     def __init__(self, model: Any, tokenizer: Any, cfg: Any, items: list) -> None:
-        from unpact_exp.attacks.focus_on_key import keys_phrase
-        from unpact_exp.models.prompt import PromptFormat
-        from unpact_exp.unpact.config import EvalConfig, FocusOnKeyConfig, ProbabConfig
+        from unpact_exp.attacks import registry
+        from unpact_exp.evaluation.tasks import QATask, TaskContext
+        from unpact_exp.stages.settings import run_settings
         from unpact_exp.unpact.contributions import prompt_contributions
-        from unpact_exp.unpact.keytokens import keytokens
+        from unpact_exp.unpact.keytokens import keys_phrase, select_keytokens
 
+        settings = run_settings(cfg)
         self.model, self.tokenizer, self.items = model, tokenizer, items
-        self.fmt = PromptFormat.from_config(cfg.model.prompt)
-        self.eval = EvalConfig.from_config(cfg.eval)
-        self.focus = FocusOnKeyConfig.from_config(cfg.focus_on_key)
-        self.probab_cfg = ProbabConfig.from_config(cfg.probab)
+        self.fmt = settings.prompt
+        self.eval = settings.eval
+        self.focus = registry.build("focus_on_key", cfg)
+        self.probab_attack = registry.build("probab", cfg)
+        self.task = QATask(TaskContext(tokenizer, self.fmt, (), settings.unpact, self.eval))
         self.prompts = [self.fmt.parts(item.question, tokenizer) for item in items]
-        u = cfg.unpact
+        u = settings.unpact
         contributions = prompt_contributions(
             model,
             tokenizer,
@@ -54,13 +56,12 @@ class EvalWorkload:
             u.granularity,
             u.removal,
             u.filler,
-            int(u.batch_size),
+            u.batch_size,
         )
-        self.keys = [
-            keys_phrase(c.units, keytokens(c.contributions, u.alpha, u.beta, u.normalize))
-            or c.units[0]  # never empty, so every question is asked with every template
-            for c in contributions
-        ]
+        self.units = [c.units for c in contributions]
+        self.keytokens = [select_keytokens(c.contributions, u) or [0] for c in contributions]
+        # never empty, so every question is asked with every template
+        self.keys = [keys_phrase(u_, k) for u_, k in zip(self.units, self.keytokens)]
 
     @property
     def sequences(self) -> dict[str, int]:
@@ -69,8 +70,7 @@ class EvalWorkload:
 
     def framework(self) -> dict[str, list]:
         """The evaluator's three batched calls."""
-        from unpact_exp.attacks.focus_on_key import focus_on_key
-        from unpact_exp.attacks.probab import probab
+        from unpact_exp.evaluation.attacking import AttackContext, Target
         from unpact_exp.unpact.generation import greedy_answers
 
         e = self.eval
@@ -82,27 +82,15 @@ class EvalWorkload:
             e.stop_strings,
             e.batch_size,
         )
-        focus = focus_on_key(
-            self.model,
-            self.tokenizer,
-            self.fmt,
-            self.items,
-            self.keys,
-            self.focus.templates,
-            (),
-            e,
-        )
-        sampled = probab(
-            self.model,
-            self.tokenizer,
-            self.fmt,
-            self.items,
-            len(self.focus.templates),
-            (),
-            self.probab_cfg,
-            e,
-        )
-        return {"greedy": greedy, "focus": focus.answers, "probab": sampled.answers}
+        target = Target(self.task, self.items, self.units, self.keytokens, self.keytokens)
+        ctx = AttackContext(len(self.focus.templates), (), 0)
+        focus = self.focus.run(self.model, target, ctx)
+        sampled = self.probab_attack.run(self.model, target, ctx)
+        return {
+            "greedy": greedy,
+            "focus": [o.answers for o in focus.outcomes],
+            "probab": [o.answers for o in sampled.outcomes],
+        }
 
     def one_at_a_time(self) -> dict[str, list]:
         """The same generations, one ``generate`` call per prompt."""
@@ -114,7 +102,7 @@ class EvalWorkload:
         from unpact_exp.unpact.generation import decode_answer
         from unpact_exp.unpact.scoring import padding_id
 
-        e, p = self.eval, self.probab_cfg
+        e, p = self.eval, self.probab_attack
         pad = padding_id(self.tokenizer)
         eos = {self.tokenizer.eos_token_id}
 

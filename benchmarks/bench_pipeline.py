@@ -80,22 +80,19 @@ def instrument(phases: Phases) -> Callable[[], None]:
     """Wrap the framework's functions where they are looked up; returns the undo."""
     import lightning.pytorch as pl
 
-    import unpact_exp.attacks.focus_on_key as focus_on_key
-    import unpact_exp.attacks.probab as probab
-    import unpact_exp.callbacks.evaluation as unpact_eval
+    import unpact_exp.callbacks.evaluation as callback
     import unpact_exp.callbacks.finalize as finalize
-    import unpact_exp.evaluation.correctness as correctness
+    import unpact_exp.evaluation.multiple_choice as multiple_choice
     import unpact_exp.evaluation.tasks as tasks
-    import unpact_exp.report.heatmap as heatmap
+    import unpact_exp.evaluation.writing as writing
 
     targets = [
-        (unpact_eval.EvaluationCallback, "evaluate", "evaluation: other"),
+        (callback.EvaluationCallback, "evaluate", "evaluation: other"),
         (tasks, "greedy_answers", "evaluation: generation"),
-        (focus_on_key, "greedy_answers", "evaluation: generation"),
-        (probab, "sampled_answers", "evaluation: generation"),
+        (tasks, "sampled_answers", "evaluation: generation"),
         (tasks, "prompt_contributions", "evaluation: UNPACT scoring"),
-        (correctness, "mean_target_logprobs", "evaluation: multiple-choice scoring"),
-        (heatmap, "plot_heatmaps", "evaluation: heatmaps"),
+        (multiple_choice, "mean_target_logprobs", "evaluation: multiple-choice scoring"),
+        (writing, "plot_heatmaps", "evaluation: heatmaps"),
         (finalize.SaveUnlearned, "on_fit_end", "saving"),
         (pl.Trainer, "save_checkpoint", "saving"),
     ]

@@ -45,6 +45,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import common
+from unpact_exp.config.binder import bind
 
 SETTINGS = ("ga", "ga+gd", "npo", "npo+kl")  # --settings adds ga+kl, npo+gd
 QUICK_SETTINGS = ("ga+gd", "npo+kl")
@@ -149,6 +150,7 @@ def run_framework(cfg: Any, clock: Clock, run_dir: Path) -> None:
     import lightning.pytorch as pl
 
     import unpact_exp.training.trainer as trainer_module
+    from unpact_exp.stages.settings import run_settings
     from unpact_exp.stages.unlearn import run_unlearning
 
     class StepClock(pl.Callback):
@@ -169,7 +171,7 @@ def run_framework(cfg: Any, clock: Clock, run_dir: Path) -> None:
 
     trainer_module.build_trainer = with_clock
     try:
-        run_unlearning(cfg, run_dir, [])
+        run_unlearning(cfg, run_settings(cfg), run_dir, [])
     finally:
         trainer_module.build_trainer = original
 
@@ -189,7 +191,7 @@ def run_baseline(cfg: Any, clock: Clock, run_dir: Path) -> None:
 
     method, regularizer = cfg.method.name, cfg.regularizer.name
     tokenizer = load_tokenizer(cfg.model.path, False)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
+    fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
     length = min(int(cfg.data.max_length), int(cfg.model.max_length))
     forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, length)

@@ -32,6 +32,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import common
+from unpact_exp.config.binder import bind
 
 SPEED_GOAL, CEILING_GOAL = 5.0, 0.40  # issue 7: vs the naive loop, of the matmul ceiling
 TARGET = "reference"  # y = gold answer (unpact.target, docs/science.md §2): model-independent
@@ -95,7 +96,7 @@ class Workload:
         from unpact_exp.unpact.units import split_units
 
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
-        self.fmt = PromptFormat.from_config(cfg.model.prompt)
+        self.fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
         self.prompts = [self.fmt.parts(item.question, tokenizer, icl=icl) for item in items]
         self.answers = [item.answer for item in items]
         self.units = [split_units(tokenizer, p, cfg.unpact.granularity) for p in self.prompts]

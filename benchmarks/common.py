@@ -112,12 +112,14 @@ def tiny_target(cfg: Any, quick: bool = False) -> tuple[Any, Any, str | None]:
     tests of the scripts do not pay for a training run.
     """
     from unpact_exp.models.loading import load_pretrained, resolve_source
+    from unpact_exp.stages.settings import run_settings
     from unpact_exp.stages.target import build_target, target_ready, vocabulary_texts
 
+    settings = run_settings(cfg)
     if quick:
         from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
 
-        tokenizer = build_word_tokenizer(vocabulary_texts(benchmark_data(cfg), cfg))
+        tokenizer = build_word_tokenizer(vocabulary_texts(benchmark_data(cfg), settings))
         b = cfg.model.build
         model = build_tiny_llama(
             tokenizer,
@@ -130,7 +132,7 @@ def tiny_target(cfg: Any, quick: bool = False) -> tuple[Any, Any, str | None]:
         )
         return model.eval(), tokenizer, None
     if not target_ready(cfg):
-        build_target(cfg, Path(cfg.paths.output_dir) / "target_build", loggers=[])
+        build_target(cfg, settings, Path(cfg.paths.output_dir) / "target_build", loggers=[])
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     model, tokenizer = load_pretrained(source, cfg.model.dtype, False)
     return model.eval(), tokenizer, source

@@ -1,4 +1,4 @@
-"""Fixtures for the unpact, evaluation, attacks and metrics tests: real configs, a word tokenizer, tiny and hand-made models."""
+"""Fixtures for the unpact, evaluation, attacks and metrics tests: configs, models, tokenizer."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from unpact_exp.config.binder import bind
+from unpact_exp.evaluation.config import EvalConfig
+from unpact_exp.evaluation.tasks import TaskContext
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
+from unpact_exp.unpact.config import UnpactConfig
 
 CONF = Path(__file__).resolve().parents[1] / "unpact_exp" / "conf"
 
@@ -39,11 +43,57 @@ def single_torch_thread():
 
 @pytest.fixture(scope="session")
 def cfg() -> DictConfig:
-    """The real ``unpact``, ``focus_on_key``, ``probab`` and ``eval`` groups from ``conf/``."""
-    groups = ("unpact", "focus_on_key", "probab", "eval")
+    """The real ``unpact``, ``focus_on_key``, ``probab``, ``eval``, ``attacks`` and ``metrics``
+    groups from ``conf/`` (with the ``model.max_length`` the attacks interpolate)."""
+    groups = ("unpact", "focus_on_key", "probab", "eval", "attacks", "metrics")
     # probab.seed interpolates the run's root ``seed``, which train.yaml sets.
     nodes = {g: OmegaConf.load(CONF / g / "default.yaml") for g in groups}
-    return OmegaConf.create({"seed": 1234, **nodes})
+    return OmegaConf.create({"seed": 1234, "model": {"max_length": 128}, **nodes})
+
+
+def eval_settings(cfg: DictConfig, **changes: object) -> EvalConfig:
+    """The ``eval`` group of ``cfg`` bound, with ``changes`` merged in."""
+    return bind(EvalConfig, OmegaConf.merge(cfg, {"eval": changes}).eval, "eval")
+
+
+def unpact_settings(cfg: DictConfig, **changes: object) -> UnpactConfig:
+    """The ``unpact`` group of ``cfg`` bound, with ``changes`` merged in."""
+    return bind(UnpactConfig, OmegaConf.merge(cfg, {"unpact": changes}).unpact, "unpact")
+
+
+def task_context(
+    tokenizer, prompt_format: PromptFormat, cfg: DictConfig, icl=(), **eval_changes: object
+) -> TaskContext:
+    """A task context over the real settings (``eval_changes`` merged into ``eval``)."""
+    return TaskContext(
+        tokenizer,
+        prompt_format,
+        tuple(icl),
+        unpact_settings(cfg),
+        eval_settings(cfg, **eval_changes),
+    )
+
+
+def make_evaluator(model, tokenizer, prompt_format, benchmark, root: DictConfig, shard=None):
+    """The Evaluator a run with config ``root`` builds (its attacks, metrics and settings)."""
+    from unpact_exp.attacks import registry as attacks
+    from unpact_exp.evaluation.evaluator import Evaluator
+    from unpact_exp.metrics import registry as metrics
+
+    plan = attacks.build_plan(root)
+    return Evaluator(
+        model,
+        tokenizer,
+        prompt_format,
+        benchmark,
+        bind(UnpactConfig, root.unpact, "unpact"),
+        bind(EvalConfig, root.eval, "eval"),
+        attacks=plan,
+        metrics=metrics.build_plan(root),
+        budget=len(attacks.build("focus_on_key", root).templates),
+        seed=int(root.seed),
+        shard=shard,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def is_number(value: Any) -> bool:
+    """Whether a stored value is a number (``true``/``false`` are not, NumPy floats are)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

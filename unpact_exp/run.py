@@ -30,7 +30,7 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from omegaconf import DictConfig
 
@@ -42,7 +42,8 @@ from unpact_exp.run_lock import RunLock, launch_rank
 from unpact_exp.stop import Interrupted
 
 log = logging.getLogger(__name__)
-STAGES = ("unlearn", "target", "eval", "analyze")
+Stage = Literal["unlearn", "target", "eval", "analyze"]
+"""The stages: ``unlearn`` and ``target`` (train.py), ``eval`` (eval.py), ``analyze``."""
 USER_ERROR_EXIT = 2
 """Exit status of a run stopped by a user error (as argparse and Hydra use for bad arguments)."""
 
@@ -157,15 +158,6 @@ def _progress(data: dict[str, Any]) -> dict[str, Any]:
     return {**found, "steps": max(evaluated, default=0)}
 
 
-def _check_seed(cfg: DictConfig) -> None:
-    """``seed`` must be an integer; named as the user typed it (``probab.seed`` follows it)."""
-    from unpact_exp.errors import UnpactConfigError
-
-    seed = cfg.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UnpactConfigError(f"seed={seed!r} is not valid; use an integer (e.g. seed=0).")
-
-
 def _install_sigterm_handler() -> Any:
     """Make SIGTERM raise :class:`Interrupted` outside training; return the previous handler.
 
@@ -191,33 +183,39 @@ def final_metrics(results: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in results.items() if k.endswith("_rate")}
 
 
-def _run_stage(cfg: DictConfig, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
+def _run_stage(
+    cfg: DictConfig, settings: Any, run_dir: Path, loggers: list[Any]
+) -> dict[str, Any]:
     """Call the stage module named by ``cfg.stage`` (imported late: each pulls in its own deps)."""
     if cfg.stage == "target":
         from unpact_exp.stages.target import build_target
 
-        return build_target(cfg, run_dir, loggers)
+        return build_target(cfg, settings, run_dir, loggers)
     if cfg.stage == "eval":
         from unpact_exp.stages.evaluate import evaluate_pair
 
-        return evaluate_pair(cfg, run_dir, loggers)
+        return evaluate_pair(cfg, settings, run_dir, loggers)
     from unpact_exp.stages.unlearn import run_unlearning
 
-    return run_unlearning(cfg, run_dir, loggers)
+    return run_unlearning(cfg, settings, run_dir, loggers)
 
 
 def main(cfg: DictConfig) -> dict[str, Any]:
-    """Run ``cfg.stage``; return its final metrics (errors propagate, for in-process callers)."""
-    from unpact_exp.errors import UnpactConfigError
+    """Run ``cfg.stage``; return its final metrics (errors propagate, for in-process callers).
+
+    The typed settings (:func:`~unpact_exp.stages.settings.run_settings`) are bound here, once,
+    before the run folder is touched: a bad value fails in milliseconds with its key.
+    """
+    from unpact_exp.config.binder import coerce
+    from unpact_exp.stages.settings import run_settings
 
     quiet_libraries()
-    if cfg.stage not in STAGES:
-        raise UnpactConfigError(f"stage={cfg.stage!r} is not one of {list(STAGES)}.")
-    _check_seed(cfg)
+    coerce("stage", cfg.stage, Stage)
+    coerce("seed", cfg.get("seed"), int)
     if cfg.stage == "analyze":
         from unpact_exp.stages.explain import explain_and_print
 
-        return explain_and_print(cfg)
+        return explain_and_print(cfg, run_settings(cfg))
     return _run_in_folder(cfg)
 
 
@@ -240,6 +238,7 @@ def cli_main(cfg: DictConfig) -> dict[str, Any]:
 
 def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:
     """Run a stage that writes a run folder: results.json always says how it ended."""
+    from unpact_exp.stages.settings import run_settings
     from unpact_exp.tracking import build_loggers, finish_loggers
 
     run_dir = Path(cfg.paths.output_dir)
@@ -251,8 +250,9 @@ def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:
     stop.reset()
     previous_sigterm = _install_sigterm_handler()
     try:
+        settings = run_settings(cfg)
         loggers = build_loggers(cfg.logger, cfg, run_dir)
-        results = _run_stage(cfg, run_dir, loggers)
+        results = _run_stage(cfg, settings, run_dir, loggers)
     except BaseException as err:
         if _is_rank_zero():
             _mark_failed(run_dir, cfg, err)

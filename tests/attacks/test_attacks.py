@@ -9,12 +9,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import CONF
-from unpact_exp.attacks.recovery_attacks import AttackConfig, paraphrases, relearn_attack
+from tests.model_fixtures import make_evaluator, task_context
+from unpact_exp.attacks import registry
+from unpact_exp.attacks.paraphrase import paraphrases
+from unpact_exp.attacks.relearn import Relearn
 from unpact_exp.data.schema import Benchmark, QAItem
 from unpact_exp.errors import UnpactConfigError
-from unpact_exp.evaluation.evaluator import Evaluator
-from unpact_exp.unpact.config import EvalConfig
+from unpact_exp.evaluation.attacking import AttackContext, Target
+from unpact_exp.evaluation.tasks import QATask
 from unpact_exp.unpact.generation import greedy_answers
 from unpact_exp.unpact.inference import analysis_mode
 
@@ -28,19 +30,32 @@ FORGET = [
 RETAIN = ["What is Paris?", "Where is the river bank?", "Who is Dan Brown?"]
 
 
-def attacks_node(**changes) -> dict:
-    node = OmegaConf.to_container(OmegaConf.load(CONF / "attacks" / "default.yaml"))
-    node.update({"max_length": 64, "relearn_lr": 1e-2, **changes})
-    return node
+def root(cfg, **attacks):
+    """``cfg`` with the attacks group changed (``relearn`` merged into its node)."""
+    return OmegaConf.merge(cfg, {"attacks": attacks})
 
 
-def test_config_refuses_unknown_attacks_and_bad_templates() -> None:
-    with pytest.raises(UnpactConfigError, match=r"attacks\.every_step.*'paraphrse'"):
-        AttackConfig.from_config(attacks_node(every_step=["paraphrse"]))
-    with pytest.raises(UnpactConfigError, match=r"has no \{question\}"):
-        AttackConfig.from_config(attacks_node(paraphrase_templates=["Tell me."]))
-    with pytest.raises(UnpactConfigError, match=r"attacks\.icl_k"):
-        AttackConfig.from_config(attacks_node(icl_k=0))
+def test_config_refuses_unknown_attacks_duplicates_and_bad_templates(cfg) -> None:
+    with pytest.raises(UnpactConfigError, match=r"attacks\.every_step.*'paraphrse'.*paraphrase"):
+        registry.build_plan(root(cfg, every_step=["paraphrse"]))
+    with pytest.raises(UnpactConfigError, match=r"attacks\.final.*'relearn'.*more than once"):
+        registry.build_plan(root(cfg, final=["relearn", "relearn"]))
+    with pytest.raises(UnpactConfigError, match=r"both list \['icl'\]"):
+        registry.build_plan(root(cfg, final=["icl", "relearn"]))
+    with pytest.raises(UnpactConfigError, match=r"attacks\.paraphrase\.templates.*\{question\}"):
+        registry.build_plan(root(cfg, paraphrase={"templates": ["Tell me."]}))
+    with pytest.raises(UnpactConfigError, match=r"attacks\.icl\.k=0"):
+        registry.build_plan(root(cfg, icl={"k": 0}))
+    with pytest.raises(UnpactConfigError, match=r"attacks\.relearn\.lr='x' is not valid"):
+        registry.build_plan(root(cfg, relearn={"lr": "x"}))
+
+
+def relearn_target(tokenizer, prompt_format, cfg, items) -> Target:
+    task = QATask(task_context(tokenizer, prompt_format, cfg, max_new_tokens=4))
+    return Target(task, items, [() for _ in items], [[] for _ in items], [[] for _ in items])
+
+
+CTX = AttackContext(budget=3, retain_demonstrations=(), seed=0)
 
 
 def test_paraphrases_prefer_the_data_and_respect_the_budget() -> None:
@@ -62,13 +77,12 @@ def test_relearning_restores_the_model_exactly(tiny_factory, tokenizer, prompt_f
     dict(model.named_parameters())["lm_head.weight"].grad = marker
     before = {k: v.clone() for k, v in model.state_dict().items()}
     items = [QAItem(q, "Paris") for q in FORGET]
-    config = AttackConfig.from_config(attacks_node(relearn_steps=3))
+    attack = Relearn(steps=3, lr=1e-2, batch_size=8, max_length=64)
     with analysis_mode(model):
-        result = relearn_attack(
-            model, tokenizer, prompt_format, items, (), config, EvalConfig.from_config(cfg.eval)
-        )
-    assert result.attacked == [False, True, False, True, False]  # measured: odd positions
-    assert result.counts[1] == 2 and result.budget["train_facts"] == 3
+        run = attack.run(model, relearn_target(tokenizer, prompt_format, cfg, items), CTX)
+    attacked = [o.attacked for o in run.outcomes]
+    assert attacked == [False, True, False, True, False]  # measured: odd positions
+    assert run.budget["train_facts"] == 3
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     params = dict(model.named_parameters())
@@ -83,15 +97,17 @@ def test_relearning_teaches_the_held_out_half_something(
     """Every fact has the same answer: training on half of them must reach the other half."""
     model = tiny_factory(4)
     items = [QAItem(q, "lazy dog") for q in FORGET]
-    eval_cfg = EvalConfig.from_config(OmegaConf.merge(cfg.eval, {"max_new_tokens": 4}))
-    config = AttackConfig.from_config(attacks_node(relearn_steps=30, relearn_lr=3e-2))
+    attack = Relearn(steps=30, lr=3e-2, batch_size=8, max_length=64)
+    target = relearn_target(tokenizer, prompt_format, cfg, items)
+    stops = target.task.ctx.eval.stop_strings
     prompts = [prompt_format.parts(q) for q in FORGET]
     with analysis_mode(model):
-        before = greedy_answers(model, tokenizer, prompts, 4, eval_cfg.stop_strings, 8)
-        result = relearn_attack(model, tokenizer, prompt_format, items, (), config, eval_cfg)
-        after = greedy_answers(model, tokenizer, prompts, 4, eval_cfg.stop_strings, 8)
+        before = greedy_answers(model, tokenizer, prompts, 4, stops, 8)
+        run = attack.run(model, target, CTX)
+        after = greedy_answers(model, tokenizer, prompts, 4, stops, 8)
     assert not any("lazy dog" in before[i] for i in (1, 3)), before  # the measured half
-    assert result.counts == (2, 2), result.answers
+    recovered = [o.recovered for o in run.outcomes if o.attacked]
+    assert recovered == [True, True], [o.answers for o in run.outcomes]
     assert after == before  # and the model was given back as it was
 
 
@@ -105,15 +121,17 @@ def analysis(tiny_llama, tokenizer, prompt_format, cfg):
     forget = known(FORGET)
     forget[-1] = QAItem(FORGET[-1], "zebra zebra zebra")  # M0 never knew this one
     bench = Benchmark(name="handmade", forget_qa=forget, retain_qa=known(RETAIN))
-    root = OmegaConf.merge(cfg, {"eval": {"max_new_tokens": 6, "batch_size": 8}})
-    root.attacks = attacks_node(icl_k=2)
-    return Evaluator.from_config(tiny_llama, tokenizer, prompt_format, bench, root)
+    changes = {"eval": {"max_new_tokens": 6, "batch_size": 8}}
+    attacks = {"icl": {"k": 2}, "relearn": {"lr": 1e-2, "max_length": 64}}
+    config = OmegaConf.merge(cfg, changes, {"attacks": attacks})
+    return make_evaluator(tiny_llama, tokenizer, prompt_format, bench, config)
 
 
 def test_every_attack_reports_rate_counts_and_budget(analysis, tiny_factory) -> None:
-    names = analysis.attack_names(final=True)
-    assert names == ("paraphrase", "icl", "focus_on_key_control", "relearn")
-    result = analysis.evaluate(tiny_factory(1), names)
+    names = tuple(a.name for a in analysis.attacks.due(final=True))
+    expected = ("focus_on_key", "probab", "paraphrase", "icl", "focus_on_key_control", "relearn")
+    assert names == expected
+    result = analysis.evaluate(tiny_factory(1), final=True)
     m = result.metrics
     forgotten = int(m["n_forgotten"])
     assert forgotten >= 2
@@ -129,15 +147,21 @@ def test_every_attack_reports_rate_counts_and_budget(analysis, tiny_factory) -> 
     assert m["icl_budget_demonstrations"] == 2.0
     assert m["paraphrase_budget_prompts_per_question"] == 3.0
     assert m["relearn_budget_steps"] == 5.0
-    never = [r for r in result.rows if not r["known"]]
+    never = [r for r in result.records() if not r["known"]]
     assert len(never) == 1 and never[0]["recovered_focus_on_key_control"] is not None
+    hits, tried = m["icl_recovery_rate_per_attempt_counts"]
+    assert tried == forgotten and hits == m["icl_recovery_rate_counts"][0]
 
 
 def test_nothing_forgotten_gives_null_rates_over_zero(analysis, tiny_llama) -> None:
-    m = analysis.evaluate(tiny_llama, ("paraphrase", "relearn")).metrics
+    m = analysis.evaluate(tiny_llama, final=True).metrics
     assert math.isnan(m["paraphrase_recovery_rate"]) and m["paraphrase_recovery_rate_counts"] == [
         0,
         0,
     ]
     assert math.isnan(m["relearn_recovery_rate"]) and m["relearn_recovery_rate_counts"] == [0, 0]
-    assert "icl_recovery_rate" not in m  # only the attacks asked for
+
+
+def test_final_only_attacks_run_only_at_the_final_evaluation(analysis, tiny_factory) -> None:
+    m = analysis.evaluate(tiny_factory(1), final=False).metrics
+    assert "paraphrase_recovery_rate" in m and "relearn_recovery_rate" not in m

@@ -1,25 +1,28 @@
 """FocusOnKey and PROBAB recovery on questions whose answers are known by construction."""
 
 import pytest
-from omegaconf import OmegaConf
 
-from unpact_exp.attacks.focus_on_key import (
-    focus_on_key,
-    focus_on_key_mc,
-    focus_questions,
-    keys_phrase,
-)
-from unpact_exp.attacks.probab import probab, probab_mc, sample_letters
+from tests.model_fixtures import task_context
+from unpact_exp.attacks.focus_on_key import FocusOnKey, focus_questions
+from unpact_exp.attacks.probab import Probab
 from unpact_exp.data.schema import MCItem, QAItem
-from unpact_exp.unpact.config import EvalConfig
+from unpact_exp.evaluation.attacking import AttackContext, Target
+from unpact_exp.evaluation.multiple_choice import sample_letters
+from unpact_exp.evaluation.tasks import MCTask, QATask
 from unpact_exp.unpact.generation import greedy_answers, sampled_answers
+from unpact_exp.unpact.keytokens import keys_phrase
 
 TEMPLATES = ("Focus on {keys} to answer. {question}", "{question} Pay attention to {keys}.")
+CTX = AttackContext(budget=2, retain_demonstrations=(), seed=0)
+
+
+def target(task, items, units, keys):
+    return Target(task, list(items), list(units), list(keys), [[] for _ in items])
 
 
 @pytest.fixture
-def eval_cfg(cfg):
-    return EvalConfig.from_config(OmegaConf.merge(cfg.eval, {"max_new_tokens": 6}))
+def qa(tokenizer, prompt_format, cfg):
+    return QATask(task_context(tokenizer, prompt_format, cfg, max_new_tokens=6))
 
 
 def test_keys_phrase_keeps_question_order():
@@ -34,59 +37,54 @@ def test_focus_questions_render_each_template():
     ]
 
 
-def test_focus_recovers_when_a_template_answer_is_gold(
-    tokenizer, prompt_format, tiny_llama, eval_cfg
-):
+def test_focus_recovers_when_a_template_answer_is_gold(tokenizer, prompt_format, tiny_llama, qa):
     question = "Where was Alice Smith born?"
     rewritten = focus_questions(question, "Alice Smith", TEMPLATES)[1]
     gold = greedy_answers(
-        tiny_llama, tokenizer, [prompt_format.parts(rewritten)], 6, eval_cfg.stop_strings, 1
+        tiny_llama, tokenizer, [prompt_format.parts(rewritten)], 6, qa.ctx.eval.stop_strings, 1
     )[0]
     items = [QAItem(question, gold), QAItem(question, "zebra zebra"), QAItem(question, gold)]
-    result = focus_on_key(
-        tiny_llama,
-        tokenizer,
-        prompt_format,
-        items,
-        ["Alice Smith", "Alice Smith", ""],
-        TEMPLATES,
-        [],
-        eval_cfg,
-    )
-    assert result.recovered == [True, False, False]
-    assert [len(a) for a in result.answers] == [2, 2, 0]  # an empty phrase is not asked
-    assert result.answers[0][1] == gold
+    units = [("Alice", "Smith", "born")] * 3
+    keys = [[0, 1], [0, 1], []]
+    run = FocusOnKey("original", TEMPLATES).run(tiny_llama, target(qa, items, units, keys), CTX)
+    assert [o.recovered for o in run.outcomes] == [True, False, False]
+    assert [len(o.answers) for o in run.outcomes] == [2, 2, 0]  # an empty phrase is not asked
+    assert run.outcomes[0].answers[1] == gold
+    assert run.outcomes[0].extra["focus_keys"] == "Alice Smith"
+    assert run.outcomes[2].attacked  # counted in the denominator, as not recovered
 
 
-def test_focus_mc_recovers_by_pointing_at_the_key(tokenizer, prompt_format, key_model_factory):
+def test_focus_mc_recovers_by_pointing_at_the_key(tokenizer, prompt_format, key_model_factory, cfg):
     model = key_model_factory(key="France", answer="B")
+    mc = MCTask(task_context(tokenizer, prompt_format, cfg, mc_batch_size=4))
     item = MCItem("Which city is the capital?", ("Rome", "Paris"), 1)  # no key: predicts A
-    result = focus_on_key_mc(model, tokenizer, prompt_format, [item], ["France"], TEMPLATES, 4)
-    assert result.recovered == [True]
-    assert result.answers == [["B", "B"]]
+    run = FocusOnKey("original", TEMPLATES).run(
+        model, target(mc, [item], [("France",)], [[0]]), CTX
+    )
+    assert [o.recovered for o in run.outcomes] == [True]
+    assert run.outcomes[0].answers == ["B", "B"]
 
 
-def test_probab_recovers_when_a_sample_is_gold(tokenizer, prompt_format, tiny_llama, eval_cfg, cfg):
-    from unpact_exp.unpact.config import ProbabConfig
-
-    probab_cfg = ProbabConfig.from_config(cfg.probab)
+def test_probab_recovers_when_a_sample_is_gold(tokenizer, prompt_format, tiny_llama, qa, cfg):
+    probab = Probab(1.0, 1.0, 1234)
     question = "Who is the mother of Bob Jones?"
     samples = sampled_answers(
         tiny_llama,
         tokenizer,
         [prompt_format.parts(question)],
         2,
-        probab_cfg.temperature,
-        probab_cfg.top_p,
-        probab_cfg.seed,
+        1.0,
+        1.0,
+        1234,
         6,
-        eval_cfg.stop_strings,
-        eval_cfg.batch_size,
+        qa.ctx.eval.stop_strings,
+        qa.ctx.eval.batch_size,
     )[0]
     items = [QAItem(question, samples[1])]
-    result = probab(tiny_llama, tokenizer, prompt_format, items, 2, [], probab_cfg, eval_cfg)
-    assert result.answers == [samples]
-    assert result.recovered == [True]
+    run = probab.run(tiny_llama, target(qa, items, [()], [[]]), CTX)
+    assert run.outcomes[0].answers == samples
+    assert [o.recovered for o in run.outcomes] == [True]
+    assert run.budget == {"samples_per_question": 2.0}
 
 
 def test_sample_letters_seeded_and_nucleus():
@@ -97,11 +95,10 @@ def test_sample_letters_seeded_and_nucleus():
 
 
 def test_probab_mc(tokenizer, prompt_format, key_model_factory, cfg):
-    from unpact_exp.unpact.config import ProbabConfig
-
     model = key_model_factory(key="France", answer="B", strength=20.0)
+    mc = MCTask(task_context(tokenizer, prompt_format, cfg, mc_batch_size=4))
     item = MCItem("Which city is the capital of France?", ("Rome", "Paris"), 1)
-    result = probab_mc(
-        model, tokenizer, prompt_format, [item], 3, ProbabConfig.from_config(cfg.probab), 4
-    )
-    assert result.recovered == [True] and result.answers == [["B", "B", "B"]]
+    ctx = AttackContext(budget=3, retain_demonstrations=(), seed=0)
+    run = Probab(1.0, 1.0, 1234).run(model, target(mc, [item], [()], [[]]), ctx)
+    assert [o.recovered for o in run.outcomes] == [True]
+    assert run.outcomes[0].answers == ["B", "B", "B"]

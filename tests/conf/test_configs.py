@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hydra.errors import ConfigCompositionException
 
@@ -61,7 +59,7 @@ def test_spec_knobs_have_spec_defaults(make_cfg) -> None:
     npo = make_cfg("method=npo", "model=muse_news_target")
     assert npo.method.beta == 0.1 and npo.method.lr == 1e-5
     tv = make_cfg("method=tv", "regularizer=none", "model=muse_news_target")
-    assert tv.method.alpha == 5.0
+    assert tv.method.scale == 5.0
 
 
 def test_sweep_dir_pattern() -> None:

@@ -17,4 +17,4 @@ def test_muse_paper_recipe(make_cfg, corpus: str) -> None:
     assert effective == 32
     assert cfg.trainer.max_steps == -1 and cfg.trainer.max_epochs == 10
     tv = make_cfg(*base, "setting=tv")
-    assert tv.method.finetune_epochs == 10 and tv.method.alpha == 5.0 and tv.method.lr == 1.0e-5
+    assert tv.method.finetune_epochs == 10 and tv.method.scale == 5.0 and tv.method.lr == 1.0e-5

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import QUIET, compose_cfg
-from unpact_exp.evaluation.original_cache import cache_dir_of
+from unpact_exp.stages.settings import run_settings
 
 
 def test_cache_knobs_default_on_under_artifacts(make_cfg) -> None:
     cfg = make_cfg()
     assert cfg.eval.cache_original is True
     assert Path(cfg.paths.cache_dir) == Path(cfg.paths.artifacts_dir) / "cache"
-    assert cache_dir_of(cfg) == Path(cfg.paths.artifacts_dir) / "cache" / "m0_analysis"
-    assert cache_dir_of(make_cfg("eval.cache_original=false")) is None
+    cache = Path(cfg.paths.artifacts_dir) / "cache" / "m0_analysis"
+    assert run_settings(cfg).cache_dir == cache
+    assert run_settings(make_cfg("eval.cache_original=false")).cache_dir is None
 
 
 def test_smollm2_worldfacts_is_the_scaled_sweep(tmp_path, artifacts) -> None:
@@ -27,7 +28,7 @@ def test_smollm2_worldfacts_is_the_scaled_sweep(tmp_path, artifacts) -> None:
         "geography",
     ]
     assert cfg.callbacks.evaluation.every_n_steps == 4 and cfg.trainer.max_steps == 8
-    assert list(cfg.attacks.every_step) == []
+    assert list(cfg.attacks.every_step) == ["focus_on_key", "probab"]
     assert list(cfg.attacks.final) == ["paraphrase", "icl", "focus_on_key_control", "relearn"]
     assert cfg.method.lr == 4.0e-5  # ga (ga_gd is the default setting), sized for 64 facts
     npo = compose_cfg(

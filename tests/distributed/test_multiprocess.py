@@ -99,7 +99,7 @@ def test_evaluation_across_ranks_matches_one_process(
         "trainer.max_steps=6",
         "callbacks=default",
         "callbacks.evaluation.every_n_steps=0",
-        "callbacks.evaluation.heatmap_questions=0",
+        "eval.heatmap_questions=0",
         *strategy,
     )
     assert results["status"] == "completed" and results["world_size"] == 2

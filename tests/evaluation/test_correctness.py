@@ -5,14 +5,9 @@ import math
 import pytest
 
 from unpact_exp.data.schema import MCItem
-from unpact_exp.evaluation.correctness import (
-    accuracy,
-    is_correct,
-    knowmem_score,
-    mc_letter_logprobs,
-    mc_predictions,
-    rouge_l,
-)
+from unpact_exp.evaluation.correctness import is_correct, rouge_l
+from unpact_exp.evaluation.multiple_choice import accuracy, mc_letter_logprobs, mc_predictions
+from unpact_exp.metrics.knowmem import knowmem_score
 
 
 def test_rouge_recall_of_gold_against_output():

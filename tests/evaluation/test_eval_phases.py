@@ -5,26 +5,27 @@ from __future__ import annotations
 import io
 
 import pytest
-from omegaconf import OmegaConf
 
+from tests.model_fixtures import eval_settings, unpact_settings
+from unpact_exp.config.binder import bind
 from unpact_exp.data.schema import MCItem, QAItem
 from unpact_exp.errors import UnpactConfigError
+from unpact_exp.evaluation.config import EvalConfig
 from unpact_exp.evaluation.tasks import Answers, MCTask, QATask, TaskContext
 from unpact_exp.unpact import progress
-from unpact_exp.unpact.config import EvalConfig, ProbabConfig, UnpactConfig
 from unpact_exp.unpact.progress import phase, progress_mode
 
 PHASES = ("generation_batch_size", "sampling_batch_size", "mc_batch_size", "scoring_batch_size")
 
 
 def _eval(cfg, **changes) -> EvalConfig:
-    return EvalConfig.from_config(OmegaConf.merge(cfg, {"eval": changes}).eval)
+    return eval_settings(cfg, **changes)
 
 
 def test_phase_sizes_default_to_the_sizes_used_before(cfg) -> None:
     ev = _eval(cfg)
     assert (ev.generation_batch_size, ev.sampling_batch_size, ev.mc_batch_size) == (32, 32, 32)
-    assert ev.scoring_batch_size == UnpactConfig.from_config(cfg.unpact).batch_size == 64
+    assert ev.scoring_batch_size == unpact_settings(cfg).batch_size == 64
     assert ev.progress == "auto"
 
 
@@ -44,29 +45,29 @@ def test_knobs_compose_from_the_command_line(make_cfg, config_name) -> None:
         "eval.progress=false",
         config_name=config_name,
     )
-    ev = EvalConfig.from_config(cfg.eval)
+    ev = bind(EvalConfig, cfg.eval, "eval")
     assert [getattr(ev, p) for p in PHASES] == [4, 3, 5, 6]
     assert ev.progress is False
-    default = EvalConfig.from_config(make_cfg("unpact.batch_size=16", config_name=config_name).eval)
+    default = bind(
+        EvalConfig, make_cfg("unpact.batch_size=16", config_name=config_name).eval, "eval"
+    )
     assert default.scoring_batch_size == 16 and default.generation_batch_size == 32
 
 
 @pytest.mark.parametrize("key", PHASES)
 def test_bad_phase_size_is_named(cfg, key) -> None:
-    with pytest.raises(UnpactConfigError, match=rf"eval\.{key}=0 .*integer >= 1"):
+    with pytest.raises(UnpactConfigError, match=rf"eval\.{key}=0 is out of range; it must be >= 1"):
         _eval(cfg, **{key: 0})
 
 
 def test_bad_progress_mode_is_named(cfg) -> None:
-    with pytest.raises(UnpactConfigError, match="eval.progress='sometimes'.*auto, true, false"):
+    with pytest.raises(UnpactConfigError, match=r"eval\.progress='sometimes' is not valid.*'auto'"):
         _eval(cfg, progress="sometimes")
 
 
 def test_each_phase_gets_its_own_size(cfg, tokenizer, prompt_format, monkeypatch) -> None:
     """The tasks hand each loop its phase's size (spies record the ``batch_size`` argument)."""
-    import unpact_exp.attacks.probab as probab
     import unpact_exp.evaluation.tasks as tasks
-    import unpact_exp.unpact.generation as generation
 
     seen: dict[str, int] = {}
 
@@ -77,14 +78,14 @@ def test_each_phase_gets_its_own_size(cfg, tokenizer, prompt_format, monkeypatch
 
         return record
 
-    caller = {"name": ""}  # greedy answers all go through generation.greedy_answers
+    caller = {"name": ""}  # greedy answers all go through tasks.greedy_answers
 
     def greedy_spy(*args):
         return spy(caller["name"], lambda *a: ["x"] * len(a[2]))(*args)
 
-    monkeypatch.setattr(generation, "greedy_answers", greedy_spy)
+    monkeypatch.setattr(tasks, "greedy_answers", greedy_spy)
     monkeypatch.setattr(
-        probab, "sampled_answers", spy("sample", lambda *a: [["x"] * a[3]] * len(a[2]))
+        tasks, "sampled_answers", spy("sample", lambda *a: [["x"] * a[3]] * len(a[2]))
     )
     monkeypatch.setattr(tasks, "mc_predictions", spy("mc", lambda *a: [0] * len(a[3])))
     monkeypatch.setattr(tasks, "prompt_contributions", spy("score", lambda *a: []))
@@ -95,17 +96,17 @@ def test_each_phase_gets_its_own_size(cfg, tokenizer, prompt_format, monkeypatch
         mc_batch_size=7,
         scoring_batch_size=11,
     )
-    ctx = TaskContext(tokenizer, prompt_format, (), UnpactConfig.from_config(cfg.unpact), ev)
+    ctx = TaskContext(tokenizer, prompt_format, (), unpact_settings(cfg), ev)
     qa, mc = QATask(ctx), MCTask(ctx)
     items = [QAItem("Where was Alice Smith born?", "Paris")]
     caller["name"] = "answer"
     qa.answer(None, items)
-    caller["name"] = "focus"
-    qa.focus(None, items, ["Alice"], ("Focus on {keys}. {question}",))
-    qa.sample(None, items, 2, ProbabConfig.from_config(cfg.probab))
+    caller["name"] = "ask"
+    qa.ask(None, items, [["Focus on Alice. Where was Alice Smith born?"]])
+    qa.sample(None, items, 2, 1.0, 1.0, 0)
     qa.contributions(None, items, Answers(["Paris"], [True]))
     mc.answer(None, [MCItem("Which city?", ("Paris", "Rome"), 0)])
-    assert seen == {"answer": 3, "focus": 3, "sample": 5, "mc": 7, "score": 11}
+    assert seen == {"answer": 3, "ask": 3, "sample": 5, "mc": 7, "score": 11}
 
 
 def test_no_bar_under_pytest_or_when_off() -> None:
@@ -139,5 +140,5 @@ def test_knobs_compose_in_analyze_py(tmp_path) -> None:
     cfg = compose_cfg(
         ["eval.mc_batch_size=3", "unpact.batch_size=7"], tmp_path / "o", tmp_path / "a", "analyze"
     )
-    ev = EvalConfig.from_config(cfg.eval)
+    ev = bind(EvalConfig, cfg.eval, "eval")
     assert (ev.mc_batch_size, ev.scoring_batch_size, ev.generation_batch_size) == (3, 7, 32)

@@ -12,10 +12,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from unpact_exp.callbacks.evaluation import TABLE_COLUMNS
+from tests.model_fixtures import make_evaluator
 from unpact_exp.data.schema import Benchmark, MCItem, QAItem
-from unpact_exp.evaluation.correctness import mc_predictions
-from unpact_exp.evaluation.evaluator import Evaluator
+from unpact_exp.evaluation.heatmap import heatmap_data
+from unpact_exp.evaluation.multiple_choice import mc_predictions
+from unpact_exp.evaluation.rows import BASE_FIELDS
 from unpact_exp.unpact.generation import greedy_answers
 
 FORGET = [
@@ -44,8 +45,11 @@ RATES = [
 @pytest.fixture(scope="module")
 def root_cfg(cfg):
     # Pool both item kinds, so every group of the handmade benchmark feeds the rates.
+    # FocusOnKey and PROBAB only (the other attacks have tests of their own).
+    attacks = {"every_step": ["focus_on_key", "probab"], "final": []}
     return OmegaConf.merge(
-        cfg, {"eval": {"max_new_tokens": 6, "batch_size": 8, "rate_items": "both"}}
+        cfg,
+        {"eval": {"max_new_tokens": 6, "batch_size": 8, "rate_items": "both"}, "attacks": attacks},
     )
 
 
@@ -77,7 +81,7 @@ def benchmark(tokenizer, prompt_format, tiny_llama, root_cfg):
 
 @pytest.fixture(scope="module")
 def evaluator(tokenizer, prompt_format, tiny_llama, benchmark, root_cfg):
-    return Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, root_cfg)
+    return make_evaluator(tiny_llama, tokenizer, prompt_format, benchmark, root_cfg)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +103,7 @@ def test_same_model_forgets_nothing(evaluator, tiny_llama):
     assert m["knowmem_retain"] == pytest.approx(100.0)
     assert m["mc_forget_acc"] == 1.0 and m["mc_retain_acc"] == 1.0
     assert m["prompt_ignorance"] == m["prompt_ignorance_original"]
-    for row in result.rows:
+    for row in result.records():
         if row["keytokens_original"]:
             assert row["keytoken_similarity"] == pytest.approx(1.0)
         assert row["keytokens_original"] == row["keytokens_unlearned"]
@@ -113,9 +117,9 @@ def test_other_model_gives_rates_in_unit_interval(evaluator, other_model):
     for key in RATES:
         assert 0.0 <= m[key] <= 1.0, (key, m[key])
     assert 0.0 <= m["knowmem_forget"] <= 100.0
-    rows = result.rows
+    rows = result.records()
     assert len(rows) == 6 and sum(r["forgotten"] for r in rows) == m["n_forgotten"]
-    assert all(set(TABLE_COLUMNS) <= set(r) for r in rows)  # what the W&B table logs
+    assert all(set(BASE_FIELDS) <= set(r) for r in rows)  # what the W&B table logs
     for row in rows:
         if row["forgotten"]:
             assert isinstance(row["recovered_focus"], bool)
@@ -144,7 +148,7 @@ def test_models_are_left_as_found(evaluator, other_model):
 
 def test_contribution_matrix_puts_forgotten_first(evaluator, other_model):
     result = evaluator.evaluate(other_model)
-    heatmaps = evaluator.contribution_matrix(result, 3)
+    heatmaps = heatmap_data(result.rows, 3)
     assert len(heatmaps) == 3
     flags = [h.forgotten for h in heatmaps]
     assert flags == sorted(flags, reverse=True)
@@ -163,7 +167,7 @@ def test_caps_and_unlearned_keytokens(
             "unpact": {"granularity": "word", "removal": "replace", "target": "reference"},
         },
     )
-    evaluator = Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
+    evaluator = make_evaluator(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
     m = evaluator.evaluate(tiny_factory(2)).metrics
     assert m["n_forget_questions"] == 2  # first forget_qa item + first mc_forget item
     assert m["n_utility_items"] == 4  # first item of each of the four utility lists
@@ -181,14 +185,14 @@ def test_auto_rate_items_pool_free_form_when_present(
     """auto: MUSE-like data (free-form forget questions) rates its QA items only; the MC
     lists still get an accuracy. WMDP-like data (MC only) rates its MC items."""
     cfg = OmegaConf.merge(root_cfg, {"eval": {"rate_items": "auto"}})
-    ev = Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
+    ev = make_evaluator(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
     m = ev.evaluate(tiny_llama).metrics
     assert m["n_forget_questions"] == 4  # forget_qa only
     assert m["n_utility_items"] == 5  # retain_qa (2) + utility_qa (3)
     assert m["mc_forget_acc"] == 1.0 and m["mc_retain_acc"] == 1.0
     mc_only = Benchmark(name="mc", mc_forget=benchmark.mc_forget, utility_mc=benchmark.utility_mc)
     m = (
-        Evaluator.from_config(tiny_llama, tokenizer, prompt_format, mc_only, cfg)
+        make_evaluator(tiny_llama, tokenizer, prompt_format, mc_only, cfg)
         .evaluate(tiny_llama)
         .metrics
     )
@@ -203,7 +207,7 @@ def test_bad_rate_items_names_the_choices(
 
     cfg = OmegaConf.merge(root_cfg, {"eval": {"rate_items": "mcq"}})
     with pytest.raises(UnpactConfigError, match="auto"):
-        Evaluator.from_config(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
+        make_evaluator(tiny_llama, tokenizer, prompt_format, benchmark, cfg)
 
 
 def test_split_similarities_weighted_by_counts_give_the_overall_mean(evaluator, tiny_factory):
@@ -216,7 +220,7 @@ def test_split_similarities_weighted_by_counts_give_the_overall_mean(evaluator, 
     for name in ("keytoken_similarity", "contribution_similarity"):
         split = n_f * m[f"{name}_forgotten"] + n_r * m[f"{name}_retained"]
         assert split / (n_f + n_r) == pytest.approx(m[name]), name
-    rows = evaluator.evaluate(other_model).rows
+    rows = evaluator.evaluate(other_model).records()
     forgotten_ks = [r["keytoken_similarity"] for r in rows if r["forgotten"]]
     assert m["keytoken_similarity_forgotten"] == pytest.approx(sum(forgotten_ks) / n_f)
 
@@ -241,7 +245,7 @@ def test_every_rate_carries_counts_and_a_wilson_interval(evaluator, other_model)
         assert m[f"{key}_ci"] == pytest.approx(list(wilson_interval(k, n))), key
     assert m["forget_rate_counts"] == [m["n_forgotten"], m["n_known"]]
     assert m["recovery_rate_counts"][1] == m["n_forgotten"]
-    forgotten = [r for r in result.rows if r["forgotten"]]
+    forgotten = [r for r in result.records() if r["forgotten"]]
     b = sum(r["recovered_focus"] and not r["recovered_probab"] for r in forgotten)
     c = sum(r["recovered_probab"] and not r["recovered_focus"] for r in forgotten)
     assert m["focus_vs_probab_discordant"] == [b, c]
@@ -260,12 +264,12 @@ def test_question_csv_holds_the_rows(evaluator, other_model, tmp_path):
     with path.open(newline="") as handle:
         lines = list(csv.DictReader(handle))
     assert len(lines) == len(result.rows)
-    for line, row in zip(lines, result.rows):
+    for line, row in zip(lines, result.records()):
         assert line["step"] == "7" and line["question"] == row["question"]
         assert line["m0_answer"] == row["original_answer"]
         assert line["m1_answer"] == row["unlearned_answer"]
         assert json.loads(line["k0_keytokens"]) == row["keytokens_original"]
-        assert json.loads(line["probab_samples"]) == row["probab_answers"]
+        assert json.loads(line["probab_answers"]) == row["probab_answers"]
         if row["forgotten"]:
             assert line["recovered_focus"] in ("True", "False")
             prompts = json.loads(line["focus_prompts"])

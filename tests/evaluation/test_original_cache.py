@@ -13,8 +13,10 @@ import torch
 from omegaconf import OmegaConf
 
 from unpact_exp.data.schema import Benchmark, QAItem
+from unpact_exp.evaluation import original as m0_side
 from unpact_exp.evaluation import original_cache
 from unpact_exp.evaluation.evaluator import Evaluator
+from unpact_exp.evaluation.schedule import Schedule
 from unpact_exp.unpact.generation import greedy_answers
 
 FORGET = [
@@ -57,24 +59,32 @@ def bench(tiny_llama, tokenizer, prompt_format, root_cfg) -> Benchmark:
 
 
 def _analysis(model, tokenizer, prompt_format, bench, cfg, cache_dir):
+    from unpact_exp.attacks import registry as attacks
+    from unpact_exp.config.binder import bind
+    from unpact_exp.evaluation.config import EvalConfig
+    from unpact_exp.unpact.config import UnpactConfig
+
+    # FocusOnKey and PROBAB only: the cache is about M0's side, the attacks act on M1.
+    cfg = OmegaConf.merge(cfg, {"attacks": {"every_step": ["focus_on_key", "probab"], "final": []}})
     return Evaluator(
         model,
         tokenizer,
         prompt_format,
         bench,
-        cfg.unpact,
-        cfg.focus_on_key,
-        cfg.probab,
-        cfg.eval,
-        None,
-        original_cache_dir=cache_dir,
+        bind(UnpactConfig, cfg.unpact, "unpact"),
+        bind(EvalConfig, cfg.eval, "eval"),
+        attacks=attacks.build_plan(cfg),
+        metrics=Schedule(),
+        budget=len(attacks.build("focus_on_key", cfg).templates),
+        seed=int(cfg.seed),
+        cache_dir=cache_dir,
     )
 
 
 def _results_json(analysis: Evaluator, m1: torch.nn.Module) -> str:
     """What results.json and questions.jsonl would hold for M1 (NaN written as NaN)."""
     result = analysis.evaluate(m1)
-    return json.dumps({"metrics": result.metrics, "rows": result.rows}, sort_keys=True)
+    return json.dumps({"metrics": result.metrics, "rows": result.records()}, sort_keys=True)
 
 
 def test_reused_analysis_gives_the_same_results(
@@ -86,8 +96,8 @@ def test_reused_analysis_gives_the_same_results(
     entries = list(tmp_path.glob("*.json"))
     assert len(entries) == 1
     # The second construction must not analyse M0 at all: make that impossible.
-    monkeypatch.setattr(Evaluator, "_forget_group", lambda *a: pytest.fail("recomputed"))
-    monkeypatch.setattr(Evaluator, "_utility_group", lambda *a: pytest.fail("recomputed"))
+    monkeypatch.setattr(m0_side, "forget_group", lambda *a: pytest.fail("recomputed"))
+    monkeypatch.setattr(m0_side, "utility_group", lambda *a: pytest.fail("recomputed"))
     reused = _analysis(m0, tokenizer, prompt_format, bench, root_cfg, tmp_path)
     expected = _results_json(fresh, m1)
     metrics = json.loads(expected)["metrics"]
@@ -100,7 +110,7 @@ def test_reused_analysis_gives_the_same_results(
 
 def _key(model, tokenizer, prompt_format, bench, cfg) -> str:
     analysis = _analysis(model, tokenizer, prompt_format, bench, cfg, None)
-    ctx = analysis._qa.ctx
+    ctx = analysis.ctx
     forget = [(g.task.kind, g.items) for g in analysis._forget]
     utility = [(n, g.items) for n, g in analysis._utility.items()]
     return original_cache.analysis_key(model, ctx, bench.retain_icl, forget, utility)
@@ -202,12 +212,12 @@ def test_damaged_entry_is_recomputed_with_a_warning(tmp_path, caplog, damage):
     assert (again, reused) == ({"value": 2.5}, True)
 
 
-def test_cache_dir_follows_the_switch_and_paths(root_cfg, tmp_path):
-    with_paths = OmegaConf.merge(root_cfg, {"paths": {"cache_dir": str(tmp_path)}})
-    assert original_cache.cache_dir_of(with_paths) == tmp_path / "m0_analysis"
-    off = OmegaConf.merge(with_paths, {"eval": {"cache_original": False}})
-    assert original_cache.cache_dir_of(off) is None
-    assert original_cache.cache_dir_of(root_cfg) is None  # no paths group: no cache
+def test_cache_dir_follows_the_switch_and_paths(make_cfg):
+    from unpact_exp.stages.settings import run_settings
+
+    cfg = make_cfg()
+    assert run_settings(cfg).cache_dir == Path(cfg.paths.cache_dir) / "m0_analysis"
+    assert run_settings(make_cfg("eval.cache_original=false")).cache_dir is None
 
 
 def test_filesystem_without_flock_still_caches_with_a_warning(tmp_path, caplog, monkeypatch):

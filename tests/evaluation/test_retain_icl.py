@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
+from tests.model_fixtures import make_evaluator
 from tests.tokenizers.recording import RecordingLM
 from unpact_exp.data.schema import Benchmark, QAItem
-from unpact_exp.evaluation.evaluator import Evaluator
 
 
 def test_retain_and_utility_prompts_use_retain_icl(tokenizer, prompt_format, cfg):
@@ -22,7 +22,7 @@ def test_retain_and_utility_prompts_use_retain_icl(tokenizer, prompt_format, cfg
     )
     model = RecordingLM(len(tokenizer), tokenizer.eos_token_id)
     root = OmegaConf.merge(cfg, {"eval": {"rate_items": "qa"}})
-    Evaluator.from_config(model, tokenizer, prompt_format, bench, root)
+    make_evaluator(model, tokenizer, prompt_format, bench, root)
     asked = {}
     for ids in model.seen:
         text = tokenizer.decode(ids, skip_special_tokens=True)

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from unpact_exp.attacks.focus_on_key import Recovery
 from unpact_exp.errors import DataError
 from unpact_exp.evaluation.sharding import Shard, ShardedTask
 from unpact_exp.evaluation.tasks import Answers
@@ -40,31 +39,37 @@ class FakeTask:
         # The answer must travel with its own item: pair them to check the alignment.
         return [(i, text, ok) for i, text, ok in zip(items, answers.texts, answers.correct)]
 
-    def focus(
-        self, model: Any, items: Sequence[int], keys: Sequence[str], templates: Sequence[str]
-    ) -> Recovery:
-        self.calls.append(("focus", list(items)))
-        return Recovery(
-            [i % 2 == 1 for i in items], [[f"{k}|{t}" for t in templates] for k in keys]
-        )
+    def ask(
+        self, model: Any, items: Sequence[int], questions: Sequence[Sequence[str]], icl: Any = None
+    ) -> list[list[str]]:
+        self.calls.append(("ask", list(items)))
+        return [[f"{i}|{q}" for q in qs] for i, qs in zip(items, questions)]
 
-    def sample(self, model: Any, items: Sequence[int], num_samples: int, cfg: Any) -> Recovery:
+    def judge(self, items: Sequence[int], answers: Sequence[Sequence[str]]) -> list[list[bool]]:
+        return [[a.startswith(str(i)) for a in tried] for i, tried in zip(items, answers)]
+
+    def sample(
+        self, model: Any, items: Sequence[int], num_samples: int, *sampling: Any
+    ) -> list[list[str]]:
         self.calls.append(("sample", list(items)))
         # Position-dependent, like one seeded draw across the list: only right unsharded.
-        return Recovery(
-            [p % 2 == 0 for p in range(len(items))], [[str(p)] for p in range(len(items))]
-        )
+        return [[str(p)] * num_samples for p in range(len(items))]
+
+    def local(self) -> FakeTask:
+        return self
 
 
 def run_all(task: Any, items: list[int]) -> tuple[Any, ...]:
     """Every sharded operation, as Evaluator calls them."""
     answers = task.answer("m", items)
-    keys = [f"key{i}" for i in items]
+    questions = [[f"q{i}a", f"q{i}b"][: i % 3] for i in items]  # 0, 1 or 2 per item
+    asked = task.ask("m", items, questions)
     return (
         answers,
         task.contributions("m", items, answers),
-        task.focus("m", items, keys, ["t1", "t2"]),
-        task.sample("m", items, 2, None),
+        asked,
+        task.judge(items, asked),
+        task.sample("m", items, 2, 1.0, 1.0, 0),
         task.gold(items),
         task.kind,
         task.ctx,
@@ -125,7 +130,7 @@ def test_every_rank_gets_the_single_process_outputs(world: int, n_items: int) ->
         mine = items[rank::world]
         model_calls = [(name, got) for name, got in inners[rank].calls]
         # Each rank ran the model on its shard only (nothing when its shard is empty) ...
-        sharded = [("answer", mine), ("contributions", mine), ("focus", mine)] if mine else []
+        sharded = [("answer", mine), ("ask", mine), ("contributions", mine)] if mine else []
         # ... except PROBAB sampling, which runs on all items so the seeded draw is the same.
         assert model_calls == [*sharded, ("sample", items)]
 

@@ -21,7 +21,7 @@ from unpact_exp.training.module import UnlearnModule
 
 VOCAB, HIDDEN, LAYERS = 40, 32, 2
 TARGETS = ("q_proj", "v_proj", "down_proj")
-LORA = LoraSettings(r=4, alpha=8.0, dropout=0.0, target_modules=TARGETS, save_merged=False)
+LORA = LoraSettings(r=4, lora_alpha=8.0, dropout=0.0, target_modules=TARGETS, save_merged=False)
 
 
 def tiny_llama() -> nn.Module:
@@ -59,14 +59,12 @@ def batch(seed: int, size: int = 3, length: int = 7) -> dict[str, torch.Tensor]:
 
 
 def _yaml_node(group: str, name: str) -> dict[str, Any]:
-    """``conf/<group>/<name>.yaml`` as a dict; its ``${unpact}`` interpolation filled in."""
+    """``conf/<group>/<name>.yaml`` as a dict."""
     from omegaconf import OmegaConf
 
     from tests.conftest import CONF
 
     node = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{name}.yaml"))
-    if "keytokens" in node:
-        node["keytokens"] = OmegaConf.to_container(OmegaConf.load(CONF / "unpact" / "default.yaml"))
     return node
 
 
@@ -82,7 +80,13 @@ def make_module() -> Callable[..., UnlearnModule]:
         **method_args: Any,
     ) -> UnlearnModule:
         node = {**_yaml_node("method", method), **method_args}
-        runtime = {"n_forget": 3, "hidden_size": HIDDEN, "seed": 0, "forget_prompts": None}
+        runtime = {
+            "n_forget": 3,
+            "hidden_size": HIDDEN,
+            "seed": 0,
+            "forget_prompts": None,
+            "unpact": None,
+        }
         module = UnlearnModule(
             load_model=tiny_llama,
             objective=registry.build(node, runtime),

@@ -38,7 +38,7 @@ def test_callback_eval_adapter_and_eval_merged_agree(
         "trainer.max_steps=4",
         "callbacks=default",
         "callbacks.evaluation.every_n_steps=0",
-        "callbacks.evaluation.heatmap_questions=0",
+        "eval.heatmap_questions=0",
     )
     main(cfg)
     run = Path(cfg.paths.output_dir)

@@ -19,9 +19,9 @@ from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.methods.token_logprobs import mean_nll
 from unpact_exp.models.loading import load_pretrained, target_dir
 from unpact_exp.models.lora import MERGED_DIR, is_adapter_folder
-from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import read_results
 from unpact_exp.run import main
+from unpact_exp.stages.settings import run_settings
 from unpact_exp.stages.target import correct_rate
 from unpact_exp.stages.unlearn import encode_split
 from unpact_exp.training.sequences import PadCollator
@@ -60,7 +60,7 @@ def forget_nll(cfg, folder: Path) -> float:
     """Token-mean NLL of the forget answers under the model in ``folder`` (either layout)."""
     model, tok = load_pretrained(str(folder), "float32", False)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
+    fmt = run_settings(cfg).prompt
     examples = encode_split(tok, fmt, bench, "forget", "qa", int(cfg.model.max_length))
     batch = PadCollator(tok.pad_token_id)(examples)
     with torch.no_grad():
@@ -71,11 +71,10 @@ def forget_nll(cfg, folder: Path) -> float:
 def answers(cfg, folder: Path) -> dict[str, float]:
     model, tok = load_pretrained(str(folder), "float32", False)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
     model.eval()
     return {
-        "forget": correct_rate(model, tok, fmt, bench.forget_qa, cfg),
-        "retain": correct_rate(model, tok, fmt, bench.retain_qa, cfg),
+        "forget": correct_rate(model, tok, bench.forget_qa, run_settings(cfg)),
+        "retain": correct_rate(model, tok, bench.retain_qa, run_settings(cfg)),
     }
 
 

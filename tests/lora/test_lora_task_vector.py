@@ -35,7 +35,7 @@ class OneLinear(nn.Module):
 
 def test_negating_b_is_theta0_minus_alpha_tau() -> None:
     settings = LoraSettings(
-        r=1, alpha=2.0, dropout=0.0, target_modules=("proj",), save_merged=False
+        r=1, lora_alpha=2.0, dropout=0.0, target_modules=("proj",), save_merged=False
     )
     peft_model = apply_lora(OneLinear(), settings, None)
     layer = peft_model.get_base_model().proj

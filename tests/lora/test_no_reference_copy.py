@@ -96,7 +96,7 @@ def test_reference_view_is_the_original_model_after_training(make_module) -> Non
 
 def test_rmu_with_lora_adapts_only_its_layers_and_loads_no_copy(make_module) -> None:
     module = make_module(
-        "rmu", "none", LORA, layer=1, trainable_layers=[1], steering_coeff=5.0, alpha=1.0
+        "rmu", "none", LORA, layer=1, trainable_layers=[1], steering_coeff=5.0, retain_weight=1.0
     )
     assert isinstance(module.reference, ReferenceView)
     adapted = {n.split(".lora_")[0] for n, _ in module.policy.named_parameters() if "lora_" in n}

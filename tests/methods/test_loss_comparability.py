@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from unpact_exp.errors import UnpactConfigError
-from unpact_exp.evaluation.correctness import is_correct, knowmem_score, rouge_l
+from unpact_exp.evaluation.correctness import is_correct, rouge_l
 from unpact_exp.methods.regularizers import build_regularizer, check_forget_weight, kl_loss
 from unpact_exp.methods.rmu import check_reduction, make_control_vector, rmu_loss, rmu_mask
 from unpact_exp.methods.token_logprobs import IGNORE_INDEX
+from unpact_exp.metrics.knowmem import knowmem_score
 
 GEN = torch.Generator().manual_seed(7)
 REF = torch.randn(2, 4, 5, generator=GEN)
@@ -55,7 +56,7 @@ def test_kl_positions_is_bound_from_the_regularizer_node() -> None:
     assert reg.positions == "all" and reg.weight == 0.5
     with pytest.raises(UnpactConfigError, match="regularizer.positions='every'.*answer"):
         build_regularizer({"name": "kl", "weight": 1.0, "positions": "every"})
-    with pytest.raises(UnpactConfigError, match="needs regularizer.positions"):
+    with pytest.raises(UnpactConfigError, match="regularizer.positions is missing"):
         build_regularizer({"name": "kl", "weight": 1.0})
     with pytest.raises(UnpactConfigError, match="regularizer.positions is not a setting of"):
         build_regularizer({"name": "gd", "weight": 1.0, "positions": "all"})
@@ -141,7 +142,17 @@ def test_rouge_stemming_is_rouge_score_with_use_stemmer() -> None:
     assert knowmem_score(["capitals"], ["capital"], stemming=True) == pytest.approx(100.0)
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "2", True])
+@pytest.mark.parametrize("bad", [0, -1.0])
 def test_forget_weight_must_be_a_positive_number(bad) -> None:
     with pytest.raises(UnpactConfigError, match="method.forget_weight"):
         check_forget_weight(bad)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), "2", True])
+def test_forget_weight_must_be_a_finite_number_in_the_config(bad) -> None:
+    from unpact_exp.methods import registry
+
+    node = {"name": "ga", "lr": 1e-5, "weight_decay": 0.0, "batch_size": 4}
+    node |= {"forget_nll_stop": None, "keytoken_window": 32, "token_weighting": "uniform"}
+    with pytest.raises(UnpactConfigError, match=r"^method\.forget_weight="):
+        registry.check({**node, "forget_weight": bad})

@@ -58,11 +58,24 @@ def test_npo_gradient_at_reference() -> None:
     assert ref.grad is None  # reference is detached
 
 
-@pytest.mark.parametrize("beta", [0, 0.0, -0.1, float("nan"), float("inf"), None, True, "0.1"])
+@pytest.mark.parametrize("beta", [0, 0.0, -0.1, float("nan"), float("inf")])
 def test_npo_rejects_bad_beta(beta: object) -> None:
     seq = torch.tensor([-1.0])
-    with pytest.raises(UnpactConfigError, match=r"npo\.beta .*got " + re.escape(repr(beta))):
+    with pytest.raises(
+        ValueError, match=r"beta must be a finite number > 0.*got " + re.escape(repr(beta))
+    ):
         npo_loss(seq, seq, beta)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("beta", [0.0, -0.1, None, True, "0.1"])
+def test_npo_config_refuses_bad_beta_by_its_key(beta: object) -> None:
+    from unpact_exp.methods import registry
+
+    node = {"name": "npo", "lr": 1e-5, "weight_decay": 0.0, "batch_size": 4}
+    node |= {"forget_nll_stop": None, "forget_weight": 1.0, "keytoken_window": 32}
+    node |= {"token_weighting": "uniform", "beta": beta}
+    with pytest.raises(UnpactConfigError, match=r"^method\.beta=" + re.escape(repr(beta))):
+        registry.build(node, {"n_forget": 1, "forget_prompts": None, "unpact": None})
 
 
 def test_npo_bad_beta_is_a_value_error() -> None:

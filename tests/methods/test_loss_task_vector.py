@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods import IGNORE_INDEX, mean_nll, negate_task_vector, sequence_logprob
 
 
@@ -45,16 +44,16 @@ def test_key_mismatch_names_missing_and_extra() -> None:
         negate_task_vector(theta0, theta_ft, 5.0)
 
 
-def test_shape_mismatch_and_bad_alpha() -> None:
+def test_shape_mismatch_and_bad_scale() -> None:
     with pytest.raises(ValueError, match="'w'"):
         negate_task_vector({"w": torch.zeros(2)}, {"w": torch.zeros(3)}, 5.0)
-    with pytest.raises(UnpactConfigError, match="tv.alpha.*nan"):
+    with pytest.raises(ValueError, match="scale must be finite.*nan"):
         negate_task_vector({"w": torch.zeros(2)}, {"w": torch.zeros(2)}, float("nan"))
 
 
 def test_negation_lowers_forget_logprob() -> None:
     """Fine-tune a tiny logits tensor one SGD step on the forget batch (raises its log-prob), then
-    negate with alpha = 5: the forget log-prob ends below the original's."""
+    negate with scale = 5: the forget log-prob ends below the original's."""
     labels = torch.tensor([[IGNORE_INDEX, 0, 1]])
     theta0 = {"logits": torch.zeros(1, 3, 3)}
     param = torch.nn.Parameter(theta0["logits"].clone())

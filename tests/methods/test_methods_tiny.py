@@ -14,9 +14,9 @@ import torch
 
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.models.loading import load_pretrained, target_dir
-from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import read_results
 from unpact_exp.run import main
+from unpact_exp.stages.settings import run_settings
 from unpact_exp.stages.target import correct_rate
 
 SETTINGS = [
@@ -42,10 +42,9 @@ def unlearn(make_cfg, method: str, reg: str, *extra: str, output: str = "run"):
 def rates(cfg, folder: Path) -> dict[str, float]:
     model, tok = load_pretrained(str(folder), "float32", False)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
     return {
-        "forget": correct_rate(model.eval(), tok, fmt, bench.forget_qa, cfg),
-        "retain": correct_rate(model, tok, fmt, bench.retain_qa, cfg),
+        "forget": correct_rate(model.eval(), tok, bench.forget_qa, run_settings(cfg)),
+        "retain": correct_rate(model, tok, bench.retain_qa, run_settings(cfg)),
     }
 
 

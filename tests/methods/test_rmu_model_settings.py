@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-# model -> (depth, layer, trainable layers, steering coefficient, alpha, lr)
+# model -> (depth, layer, trainable layers, steering coefficient, retain weight, lr)
 EXPECTED = {
     "muse_news_target": (32, 7, [5, 6, 7], 6.5, 1200.0, 5e-5),
     "muse_books_target": (32, 7, [5, 6, 7], 6.5, 1200.0, 5e-5),
@@ -20,11 +20,11 @@ EXPECTED = {
 
 @pytest.mark.parametrize("model", sorted(EXPECTED))
 def test_rmu_settings_of_the_real_targets(model: str, make_cfg) -> None:
-    depth, layer, trainable, coeff, alpha, lr = EXPECTED[model]
+    depth, layer, trainable, coeff, retain_weight, lr = EXPECTED[model]
     cfg = make_cfg("method=rmu", "regularizer=none", f"model={model}")
     method = cfg.method
     assert (method.layer, list(method.trainable_layers)) == (layer, trainable)
-    assert (method.steering_coeff, method.alpha, method.lr) == (coeff, alpha, lr)
+    assert (method.steering_coeff, method.retain_weight, method.lr) == (coeff, retain_weight, lr)
     assert max(method.trainable_layers) <= method.layer < depth
     assert method.batch_size == 4 and method.name == "rmu"  # the rest is the method's default
 

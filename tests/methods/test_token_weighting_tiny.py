@@ -19,6 +19,7 @@ from unpact_exp.methods import registry
 from unpact_exp.methods.regularizers import build_regularizer
 from unpact_exp.results import read_results
 from unpact_exp.run import main
+from unpact_exp.stages.settings import run_settings
 from unpact_exp.stages.unlearn import validate
 from unpact_exp.training.module import UnlearnModule
 
@@ -54,10 +55,9 @@ def _record_logs(monkeypatch) -> list[tuple[str, float]]:
 def test_defaults_and_every_option_compose(make_cfg) -> None:
     cfg = make_cfg("method=ga", "regularizer=kl")
     assert cfg.method.token_weighting == "uniform" and cfg.method.forget_weight == 1.0
-    assert dict(cfg.method.keytokens) == dict(cfg.unpact)  # one source of the KeyToken knobs
+    assert "keytokens" not in cfg.method  # the unpact group reaches a method at run time
     assert cfg.regularizer.positions == "answer" and cfg.eval.rouge_stemming is False
     assert make_cfg("method=rmu", "regularizer=none").method.reduction == "tokens"
-    runtime = {"n_forget": 3, "forget_prompts": lambda *a: None}
     for method in ("ga", "npo"):
         for weighting in ("uniform", "keytoken", "question"):
             cfg = make_cfg(
@@ -67,6 +67,8 @@ def test_defaults_and_every_option_compose(make_cfg) -> None:
                 "unpact.alpha=0.5",
             )
             validate(cfg)
+            unpact = run_settings(cfg).unpact
+            runtime = {"n_forget": 3, "forget_prompts": lambda *a: None, "unpact": unpact}
             objective = registry.build(cfg.method, runtime)
             assert objective.forget_weight == 0.5
             assert (objective.token_weights is None) == (weighting == "uniform")
@@ -88,7 +90,10 @@ def test_defaults_and_every_option_compose(make_cfg) -> None:
         (["method.token_weighting=keytokens"], "token_weighting='keytokens'.*question"),
         (["method.forget_weight=-1"], "method.forget_weight=-1"),
         (["method.token_weighting=question", "method.keytoken_window=0"], "keytoken_window=0"),
-        (["method.forget_weight=abc"], "method.forget_weight='abc' must be of type float"),
+        (
+            ["method.forget_weight=abc"],
+            "method.forget_weight='abc' is not valid; it must be a number",
+        ),
         (["regularizer=kl", "regularizer.positions=every"], "regularizer.positions='every'"),
         (["method=rmu", "method.reduction=mean"], "method.reduction='mean'"),
         (["eval.rouge_stemming=yes"], "eval.rouge_stemming='yes'"),
@@ -98,6 +103,7 @@ def test_bad_values_name_the_key_and_the_choices(overrides, match, make_cfg) -> 
     reg = [] if any(o.startswith("regularizer=") for o in overrides) else ["regularizer=none"]
     cfg = make_cfg(*reg, *overrides)
     runtime = {"n_forget": 3, "hidden_size": 4, "seed": 0, "forget_prompts": lambda *a: None}
+    runtime["unpact"] = None
     with pytest.raises(UnpactConfigError, match=match):
         validate(cfg)
         registry.build(cfg.method, runtime)

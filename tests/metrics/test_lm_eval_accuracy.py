@@ -17,18 +17,18 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, List, Value
 from omegaconf import OmegaConf
 
+from tests.model_fixtures import make_evaluator
 from unpact_exp.data.schema import Benchmark, MCItem
 from unpact_exp.errors import DataError, UnpactConfigError
-from unpact_exp.evaluation.correctness import mc_predictions
-from unpact_exp.evaluation.evaluator import Evaluator
+from unpact_exp.evaluation.multiple_choice import mc_predictions
 from unpact_exp.evaluation.statistics import wilson_interval
+from unpact_exp.metrics import registry
 from unpact_exp.metrics.lm_eval import (
     check_tasks,
     installed_task_config,
     lm_eval_correct,
     lm_eval_counts,
 )
-from unpact_exp.metrics.lm_eval_config import LmEvalConfig
 from unpact_exp.models.prompt import MC_TARGET_DELIMITER, mc_description
 
 QUESTIONS = [
@@ -129,20 +129,20 @@ def test_bad_task_and_missing_file_are_refused(tiny_llama, tokenizer, tmp_path):
 
 def test_config_is_off_by_default_and_on_in_wmdp_paper(make_cfg):
     default = make_cfg()
-    assert OmegaConf.to_container(default.eval.lm_eval) == {
+    assert OmegaConf.to_container(default.metrics.lm_eval) == {
         "tasks": [],
         "limit": None,
         "batch_size": 8,
         "data_files": {"wmdp_bio": None, "wmdp_cyber": None, "mmlu": None},
     }
-    assert LmEvalConfig.from_config(default.eval.lm_eval) is None
+    assert not registry.build("lm_eval", default).applies(Benchmark(name="any"))
     paper = make_cfg(
         "data=wmdp_bio",  # data=: no synthetic sizes
         "experiment=wmdp_paper",
-        "eval.lm_eval.data_files.mmlu=/snapshots/mmlu/all/test-00000-of-00001.parquet",
+        "metrics.lm_eval.data_files.mmlu=/snapshots/mmlu/all/test-00000-of-00001.parquet",
     )
     assert (paper.data.name, paper.method.name) == ("wmdp_bio", "rmu")
-    config = LmEvalConfig.from_config(paper.eval.lm_eval)
+    config = registry.build("lm_eval", paper)
     assert config.tasks == ("wmdp_bio", "wmdp_cyber", "mmlu")
     assert config.limit is None  # full test sets, as published
     assert config.data_files == {
@@ -156,17 +156,17 @@ def test_config_is_off_by_default_and_on_in_wmdp_paper(make_cfg):
     ("key", "value", "message"),
     [
         ("tasks", ["mmlu_pro"], r"tasks names 'mmlu_pro'; choose from \['mmlu'"),
-        ("tasks", "mmlu", r"tasks='mmlu' must be a list"),
-        ("limit", 0, r"limit=0 would score nothing"),
-        ("limit", -2, r"limit=-2 is not valid"),
-        ("batch_size", 0, r"batch_size=0 is not valid"),
+        ("tasks", "mmlu", r"tasks='mmlu' is not valid; it must be a list"),
+        ("limit", 0, r"limit=0 is out of range; it must be >= 1"),
+        ("limit", -2, r"limit=-2 is out of range"),
+        ("batch_size", 0, r"batch_size=0 is out of range"),
         ("data_files", {"wmdp": "x.jsonl"}, r"data_files names 'wmdp'"),
     ],
 )
 def test_bad_lm_eval_knobs_are_refused(key, value, message):
     node = {"tasks": ["wmdp_bio"], "limit": None, "batch_size": 8, "data_files": {}, key: value}
-    with pytest.raises(UnpactConfigError, match=message):
-        LmEvalConfig.from_config(OmegaConf.create(node))
+    with pytest.raises(UnpactConfigError, match=rf"metrics\.lm_eval\.{message}"):
+        registry.build("lm_eval", OmegaConf.create({"metrics": {"lm_eval": node}}))
 
 
 def test_pair_analysis_reports_lm_eval_beside_its_own_mc_accuracy(
@@ -179,13 +179,13 @@ def test_pair_analysis_reports_lm_eval_beside_its_own_mc_accuracy(
     )
     bench = Benchmark(name="wmdp_fixture", mc_forget=items, utility_mc=items[:2])
     root = OmegaConf.merge(cfg, {"eval": {"batch_size": 8, "rate_items": "mc"}})
-    root.eval.lm_eval = {
+    root.metrics.lm_eval = {
         "tasks": ["wmdp_bio"],
         "limit": None,
         "batch_size": 4,
         "data_files": {"wmdp_bio": str(write_jsonl(tmp_path / "bio.jsonl", items))},
     }
-    analysis = Evaluator.from_config(m0, tokenizer, prompt_format, bench, root)
+    analysis = make_evaluator(m0, tokenizer, prompt_format, bench, root)
     metrics = analysis.evaluate(m1).metrics
     assert metrics["lm_eval_wmdp_bio_acc_original_counts"] == [3, 6]
     m1_right = sum(
@@ -203,7 +203,7 @@ def test_a_bad_lm_eval_task_fails_before_any_model_work(make_cfg):
     from unpact_exp.stages.unlearn import validate
 
     with pytest.raises(UnpactConfigError, match="'wmdp'"):
-        validate(make_cfg("eval.lm_eval.tasks=[wmdp]"))
+        validate(make_cfg("metrics.lm_eval.tasks=[wmdp]"))
 
 
 def test_lm_eval_leaves_the_random_generators_as_found(tmp_path, tiny_llama, tokenizer):

@@ -34,9 +34,9 @@ def test_results_have_lm_eval_accuracy_at_every_step(make_cfg, tiny_target, tmp_
         "trainer.max_steps=2",
         "callbacks=default",
         "callbacks.evaluation.every_n_steps=2",
-        "eval.lm_eval.tasks=[wmdp_bio,mmlu]",
-        f"eval.lm_eval.data_files.wmdp_bio={bio}",
-        f"eval.lm_eval.data_files.mmlu={mmlu}",
+        "metrics.lm_eval.tasks=[wmdp_bio,mmlu]",
+        f"metrics.lm_eval.data_files.wmdp_bio={bio}",
+        f"metrics.lm_eval.data_files.mmlu={mmlu}",
     )
     main(cfg)
     results = read_results(Path(cfg.paths.output_dir))

@@ -42,7 +42,7 @@ def test_min_k_plus_plus_standardises_by_the_next_token_distribution() -> None:
 
 
 def test_unknown_score_is_a_config_error() -> None:
-    with pytest.raises(UnpactConfigError, match="privleak_score='mink'"):
+    with pytest.raises(UnpactConfigError, match="privleak.score='mink'"):
         token_statistics(LOGITS, torch.tensor([0]), "mink")
 
 

@@ -12,6 +12,7 @@ import torch
 
 from tests.conftest import compose_cfg
 from tests.real.conftest import requires_smollm2
+from unpact_exp.config.binder import bind
 
 pytestmark = [requires_smollm2, pytest.mark.slow]
 
@@ -79,7 +80,7 @@ def test_knows_most_of_a_world_facts_sample(smollm2, make_cfg) -> None:
     model, tokenizer = smollm2
     cfg = make_cfg("model=smollm2_135m", "data=worldfacts")
     items = get_benchmark(cfg.data, cfg.paths.data_dir).forget_qa[:12]
-    fmt = PromptFormat.from_config(cfg.model.prompt)
+    fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
     prompts = [fmt.parts(item.question, tokenizer) for item in items]
     answers = greedy_answers(model, tokenizer, prompts, 16, list(cfg.eval.stop_strings), 12)
     known = [is_correct(i.answer, a, 0.5, stemming=False) for i, a in zip(items, answers)]
@@ -102,7 +103,7 @@ def test_one_setting_runs_end_to_end(smollm2_source: str, real_artifacts: Path, 
             "method.batch_size=2",
             "eval.max_utility_items=3",
             "callbacks.evaluation.every_n_steps=0",
-            "callbacks.evaluation.heatmap_questions=0",
+            "eval.heatmap_questions=0",
         ],
         tmp_path / "run",
         real_artifacts,

@@ -14,7 +14,7 @@ from unpact_exp.results import read_results
 # In-training evaluation on a few items only: every number of results.json, in seconds.
 FAST_EVAL = [
     "callbacks=default",
-    "callbacks.evaluation.heatmap_questions=0",
+    "eval.heatmap_questions=0",
     "eval.max_forget_questions=3",
     "eval.max_utility_items=2",
 ]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from unpact_exp.config.binder import bind
 from unpact_exp.errors import DataError, ModelLoadError, UnpactConfigError
 from unpact_exp.results import RESULTS_FILE, read_results, write_results
 from unpact_exp.run import main
@@ -178,7 +179,7 @@ def test_truncation_keeps_the_answer_whole(make_cfg, tiny_target) -> None:
 
     cfg = make_cfg()
     tokenizer = load_tokenizer(str(target_dir(cfg.paths.artifacts_dir, "tiny", "synthetic")), False)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
+    fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
     item = QAItem("Where " + "and where " * 40 + "was Ada born?", "in Oslo")
     full = encode_qa(tokenizer, fmt, [item], 1000)[0]
     cut = encode_qa(tokenizer, fmt, [item], 16)[0]

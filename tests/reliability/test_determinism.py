@@ -15,6 +15,7 @@ import torch
 
 from tests.conftest import QUIET, SMALL_WORLD, compose_cfg
 from tests.reliability.helpers import FAST_EVAL, assert_same_run, checkpoint, weights
+from unpact_exp.config.binder import bind
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 
@@ -95,7 +96,7 @@ def test_probab_samples_follow_the_seed_and_nothing_else(runs, make_cfg) -> None
         source = read_results(runs["a"])["source"]
         original, tokenizer = load_pretrained(source, "float32", False)
         bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-        fmt = PromptFormat.from_config(cfg.model.prompt)
+        fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
         evaluator = Evaluator.from_config(original.eval(), tokenizer, fmt, bench, cfg)
         rows[seed] = evaluator.evaluate(unlearned.eval()).rows
     forgotten = [i for i, row in enumerate(rows[0]) if row["forgotten"]]

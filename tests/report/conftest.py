@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from report_fixtures import make_sweep
+
+from tests.report.report_fixtures import make_sweep
 
 
 @pytest.fixture

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from report_fixtures import COUNTS, results, with_counts, write_job
-
+from tests.report.report_fixtures import COUNTS, results, with_counts, write_job
 from unpact_exp.report import build_rows, collect_runs, write_report
-from unpact_exp.report.table import lm_eval_table
+from unpact_exp.report.table import metric_tables
+
+
+def lm_eval_table(rows):
+    """The report table of the metrics declared under 'WMDP and MMLU' (None: empty)."""
+    return next(
+        (
+            table
+            for got, table, _ in metric_tables(rows)
+            if got == "WMDP and MMLU (lm-evaluation-harness)"
+        ),
+        None,
+    )
 
 
 def test_lm_eval_table_shows_measured_tasks_with_intervals(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from report_fixtures import FAILED_ERROR, FINAL, results, write_job
 
+from tests.report.report_fixtures import FAILED_ERROR, FINAL, results, write_job
 from unpact_exp.report.collect import (
     COMPLETED,
     FAILED,

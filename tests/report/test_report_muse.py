@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from report_fixtures import results, write_job
-
+from tests.report.report_fixtures import results, write_job
 from unpact_exp.report import build_rows, collect_runs, write_report
-from unpact_exp.report.table import muse_table
+from unpact_exp.report.table import metric_tables
+
+
+def muse_table(rows):
+    """The report table of the metrics declared under 'MUSE metrics' (None: empty)."""
+    return next((table for got, table, _ in metric_tables(rows) if got == "MUSE metrics"), None)
+
 
 MUSE = {
     0: {"verbmem_forget": 10.0, "verbmem_forget_original": 80.0, "privleak_auc": 0.4,

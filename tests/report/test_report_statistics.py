@@ -8,8 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from report_fixtures import COUNTS, FINAL, make_trajectory_sweep, results, with_counts, write_job
 
+from tests.report.report_fixtures import (
+    COUNTS,
+    FINAL,
+    make_trajectory_sweep,
+    results,
+    with_counts,
+    write_job,
+)
 from unpact_exp.evaluation.statistics import mcnemar_exact_p, wilson_interval
 from unpact_exp.report import build_rows, collect_runs, write_report
 from unpact_exp.report.plots import paired_curve
@@ -201,7 +208,9 @@ def test_attacks_table_sits_beside_focus_on_key_and_probab(tmp_path: Path) -> No
     (row,) = build_rows(collect_runs([tmp_path / "new"]))
     table = attack_table([row])
     header, _, line = table.splitlines()
-    assert header.startswith("| setting | FocusOnKey (%) | PROBAB (%) | paraphrase (%)")
+    assert header.startswith(
+        "| setting | FocusOnKey recovery (%) | PROBAB recovery (%) | paraphrase (%)"
+    )
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells[1].endswith("(7/16)")  # FocusOnKey, the same counts as the main table
     assert cells[3] == "25.0 [10.2, 49.5] (4/16)"  # Wilson(4, 16)

@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from report_fixtures import FAILED_ERROR, FINAL, results, write_job
 
+from tests.report.report_fixtures import FAILED_ERROR, FINAL, results, write_job
 from unpact_exp.report import build_rows, collect_runs, write_report
 from unpact_exp.report.table import COLUMNS, format_value, markdown_table, setting_order
 

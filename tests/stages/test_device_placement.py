@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from unpact_exp.callbacks.evaluation import EvaluationCallback, EvaluatorFactory
 from unpact_exp.models.loading import evaluation_device_map, load_model
@@ -31,19 +30,17 @@ def analysed_devices(monkeypatch, m1: torch.nn.Module, m0: torch.nn.Module, tmp_
     """Run one callback evaluation of ``m1``; return (device M0 was analysed on, M1's device)."""
     seen: dict[str, Any] = {}
 
-    def from_config(model, *args: Any) -> Any:
+    def build(model, shard) -> Any:
         seen["m0"] = next(model.parameters()).device
         return SimpleNamespace(
-            evaluate=lambda m, attacks=(): SimpleNamespace(metrics={}, rows=[], scalars=dict),
-            attack_names=lambda final: (),
+            evaluate=lambda m, final=False: SimpleNamespace(
+                metrics={}, rows=[], scalars=dict, records=list
+            ),
+            has_final_only=lambda: False,
         )
 
     monkeypatch.setattr("unpact_exp.models.loading.load_model", lambda *a: m0)
-    monkeypatch.setattr(
-        "unpact_exp.evaluation.evaluator.Evaluator.from_config", staticmethod(from_config)
-    )
-    cfg = OmegaConf.create({"model": {"dtype": "float32", "trust_remote_code": False}})
-    factory = EvaluatorFactory("unused", None, None, None, cfg)
+    factory = EvaluatorFactory("unused", "float32", False, build)
     record = RunRecord(tmp_path / "run", {"stage": "unlearn"})
     callback = EvaluationCallback(factory, 1, True, 0, record, [], tmp_path / "run")
     trainer = SimpleNamespace(global_step=0, global_rank=0, world_size=1)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from unpact_exp.attacks.focus_on_key import focus_questions, keys_phrase
-from unpact_exp.evaluation.threshold_grid import read_grid_questions
+from unpact_exp.attacks.focus_on_key import focus_questions
+from unpact_exp.attacks.threshold_grid import read_grid_questions
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 from unpact_exp.stages.threshold_grid import main as grid_main
 from unpact_exp.stages.threshold_grid import run_grid
-from unpact_exp.unpact.keytokens import keytokens
+from unpact_exp.unpact.keytokens import keys_phrase, keytokens
 
 ALPHAS, BETAS = [0.1, 0.22, 0.5], [0.24, 0.6]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.models.loading import load_pretrained, target_dir
-from unpact_exp.models.prompt import PromptFormat
+from unpact_exp.stages.settings import run_settings
 from unpact_exp.stages.target import correct_rate
 
 
@@ -27,6 +27,5 @@ def test_target_reloads_and_answers_as_before(tiny_target: dict, make_cfg) -> No
     AutoModelForCausalLM.from_pretrained(folder)
     model, tokenizer = load_pretrained(str(folder), "float32", False)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
-    rate = correct_rate(model.eval(), tokenizer, fmt, bench.forget_qa, cfg)
+    rate = correct_rate(model.eval(), tokenizer, bench.forget_qa, run_settings(cfg))
     assert rate == tiny_target["forget_correct_rate"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from unpact_exp.config.binder import bind
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.models.loading import load_pretrained, target_dir
 from unpact_exp.models.prompt import PromptFormat
@@ -21,7 +22,7 @@ def test_batched_equals_unbatched_on_target(granularity, removal, make_cfg, tiny
         str(target_dir(cfg.paths.artifacts_dir, "tiny", "synthetic")), "float32", False
     )
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
+    fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
     items = bench.forget_qa[:6] + bench.utility_qa[:4]
     prompts = [fmt.parts(i.question, tok) for i in items]
     answers = [i.answer for i in items]

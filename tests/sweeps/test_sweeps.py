@@ -95,7 +95,7 @@ def test_one_failing_job_does_not_stop_the_others(tmp_path, artifacts, tiny_targ
     assert all(s == "completed" for n, s in statuses.items() if n not in failed)
     for name in failed:  # each failure is named, with its error, on the console
         assert f"job {name.split('_')[0]} FAILED" in proc.stderr + proc.stdout
-        assert "method.lr=-1 must be > 0" in jobs[name]["error"]
+        assert "method.lr=-1.0 is out of range; it must be > 0" in jobs[name]["error"]
 
     # report.py on the real sweep: the three completed jobs in the table, the failed listed.
     from unpact_exp.report import main as report

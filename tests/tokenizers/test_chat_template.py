@@ -6,6 +6,7 @@ import pytest
 
 from tests.tokenizers.conftest import QWEN3_CHAT
 from tests.tokenizers.prompts import QUESTION
+from unpact_exp.config.binder import bind
 from unpact_exp.models.prompt import PromptFormat, encode_parts
 
 
@@ -45,13 +46,15 @@ def test_without_kwargs_the_model_would_think(qwen3_like):
 
 
 def test_config_knob_defaults_and_qwen3(make_cfg):
-    tiny = PromptFormat.from_config(make_cfg().model.prompt)
+    tiny = bind(PromptFormat, make_cfg().model.prompt, "model.prompt")
     assert tiny.chat_template_kwargs == {}
     qwen = make_cfg("model=qwen3_14b").model.prompt
-    assert PromptFormat.from_config(qwen).chat_template_kwargs == {"enable_thinking": False}
+    assert bind(PromptFormat, qwen, "model.prompt").chat_template_kwargs == {
+        "enable_thinking": False
+    }
     for name in ("tiny", "smollm2_135m", "llama31_8b_instruct", "muse_news_target"):
         assert make_cfg(f"model={name}").model.prompt.chat_template_kwargs == {}
     override = make_cfg("model=qwen3_14b", "model.prompt.chat_template_kwargs.enable_thinking=true")
-    assert PromptFormat.from_config(override.model.prompt).chat_template_kwargs == {
+    assert bind(PromptFormat, override.model.prompt, "model.prompt").chat_template_kwargs == {
         "enable_thinking": True
     }

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from unpact_exp.data.schema import MCItem
-from unpact_exp.evaluation.correctness import mc_predictions
+from unpact_exp.evaluation.multiple_choice import mc_predictions
 from unpact_exp.metrics.lm_eval import lm_eval_correct
 from unpact_exp.models.tiny import build_tiny_llama
 

@@ -13,7 +13,7 @@ import pytest
 from tests.tokenizers.prompts import ICL, KINDS, MC, QUESTION, plain_format
 from tests.tokenizers.recording import RecordingLM
 from unpact_exp.data.schema import QAItem
-from unpact_exp.evaluation.correctness import mc_letter_logprobs
+from unpact_exp.evaluation.multiple_choice import mc_letter_logprobs
 from unpact_exp.models.prompt import LETTERS, adds_bos, encode_parts
 from unpact_exp.training.sequences import IGNORE, encode_qa
 from unpact_exp.unpact.contributions import encode_target

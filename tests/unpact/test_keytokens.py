@@ -47,14 +47,16 @@ def test_alpha_one_with_max_normalisation_keeps_nothing():
 
 
 @pytest.mark.parametrize("alpha,beta", [(0.0, 0.24), (1.5, 0.24), (0.22, 0.0), (0.22, -1.0)])
-def test_alpha_beta_must_lie_in_unit_interval(alpha, beta):
+def test_alpha_beta_must_lie_in_unit_interval(cfg, alpha, beta):
+    """Checked once, where the ``unpact`` group is bound (every KeyToken caller gets it bound)."""
+    from omegaconf import OmegaConf
+
+    from unpact_exp.config.binder import bind
+    from unpact_exp.unpact.config import UnpactConfig
+
+    node = OmegaConf.merge(cfg.unpact, {"alpha": alpha, "beta": beta})
     with pytest.raises(UnpactConfigError, match=r"\(0, 1\]"):
-        keytokens([1.0], alpha, beta, "max")
-
-
-def test_unknown_normalisation():
-    with pytest.raises(UnpactConfigError, match=r"'mean'.*\['max', 'sum'\]"):
-        keytokens([1.0], 0.22, 0.24, "mean")
+        bind(UnpactConfig, node, "unpact")
 
 
 def test_keytoken_similarity_by_hand():

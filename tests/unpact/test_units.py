@@ -1,8 +1,5 @@
 """Question units: token and word granularity, spans into the full prompt ids."""
 
-import pytest
-
-from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.prompt import encode_parts
 from unpact_exp.unpact.units import split_units
 
@@ -46,8 +43,3 @@ def test_empty_question_has_no_units(tokenizer, prompt_format):
     for granularity in ("token", "word"):
         units = split_units(tokenizer, prompt_format.parts(""), granularity)
         assert units.units == () and units.spans == ()
-
-
-def test_unknown_granularity_names_the_choices(tokenizer, prompt_format):
-    with pytest.raises(UnpactConfigError, match=r"'sentence'.*\['token', 'word'\]"):
-        split_units(tokenizer, prompt_format.parts("Where?"), "sentence")

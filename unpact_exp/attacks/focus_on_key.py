@@ -1,47 +1,26 @@
 """FocusOnKey: re-ask a forgotten question with its KeyTokens emphasised (docs/science.md §5).
 
 If unlearning only moved the model's focus away from the KeyTokens, pointing at them
-again ("Focus on {keys} to answer. {question}") brings the answer back. A forgotten
-question is *recovered* when the greedy answer to any template is correct; a
-multiple-choice item when any template's predicted letter is the gold one.
+again brings the answer back. Each template of ``focus_on_key.templates`` rewrites the
+question with the KeyTokens phrase as ``{keys}``; a forgotten question is *recovered* when
+the answer to any template is correct (for multiple choice: the rewritten question keeps
+its choices and the predicted letter is judged). A question whose KeyTokens phrase is
+empty (the model put no weight on any question unit) has nothing to focus on: it is not
+asked and counts as not recovered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 
-from unpact_exp.data.schema import MCItem, QAItem
-from unpact_exp.evaluation.correctness import any_correct, mc_predictions
-from unpact_exp.models.prompt import LETTERS, PromptFormat, PromptParts
-from unpact_exp.unpact.config import EvalConfig
-from unpact_exp.unpact.generation import eval_answers
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """Outcome of a recovery attempt on a list of questions.
-
-    Attributes:
-        recovered: per question, whether any attempt was correct.
-        answers: per question, every answer tried (empty when nothing was tried).
-    """
-
-    recovered: list[bool]
-    answers: list[list[str]]
-
-
-def keys_phrase(units: Sequence[str], keytoken_indices: Sequence[int]) -> str:
-    """The KeyTokens rendered as a phrase: their unit texts in question order, space-joined.
-
-    With ``unpact.granularity: token`` each unit text is the decoded, stripped token,
-    so sub-word pieces come out as separate "words" (e.g. "Par is"); with ``word`` the
-    original words are used verbatim.
-    """
-    return " ".join(units[i] for i in sorted(keytoken_indices) if units[i])
+from unpact_exp.attacks.base import AttackBase, ask_and_judge
+from unpact_exp.attacks.registry import register
+from unpact_exp.config import checks
+from unpact_exp.errors import UnpactConfigError
+from unpact_exp.evaluation.attacking import AttackContext, AttackRun, Outcome, Target, phrases_of
 
 
 def focus_questions(question: str, keys: str, templates: Sequence[str]) -> list[str]:
@@ -49,82 +28,83 @@ def focus_questions(question: str, keys: str, templates: Sequence[str]) -> list[
     return [template.format(keys=keys, question=question) for template in templates]
 
 
-def focus_on_key(
-    model: torch.nn.Module,
-    tokenizer: Any,
-    prompt_format: PromptFormat,
-    items: Sequence[QAItem],
-    keys: Sequence[str],
-    templates: Sequence[str],
-    icl: Sequence[QAItem],
-    eval_cfg: EvalConfig,
-) -> Recovery:
-    """Ask ``model`` every template of every item (one batched greedy run) and judge them.
+def check_templates(key: str, templates: Sequence[str], placeholders: Sequence[str]) -> None:
+    """Each template renders and holds every placeholder (``{keys}``, ``{question}``).
 
-    A question whose KeyTokens phrase is empty (the source model put no weight on any
-    question unit) has nothing to focus on: it is not asked and counts as not recovered.
+    Raises:
+        UnpactConfigError: an empty list, a template that cannot be rendered, or one missing a
+            placeholder.
+    """
+    checks.non_empty(key, tuple(templates), "'{question} Focus on {keys} to answer.'")
+    for template in templates:
+        try:
+            template.format(**{p: "" for p in placeholders})
+        except (KeyError, IndexError, ValueError) as err:
+            raise UnpactConfigError(
+                f"{key} entry {template!r} cannot be rendered ({err!r}); the placeholders "
+                f"allowed are {', '.join('{' + p + '}' for p in placeholders)}."
+            ) from err
+        missing = [p for p in placeholders if "{" + p + "}" not in template]
+        if missing:
+            raise UnpactConfigError(
+                f"{key} entry {template!r} must contain "
+                f"{' and '.join(repr('{' + p + '}') for p in placeholders)}."
+            )
+
+
+def focus_outcomes(
+    model: torch.nn.Module,
+    target: Target,
+    phrases: Sequence[str],
+    templates: Sequence[str],
+    columns: bool = True,
+) -> list[Outcome]:
+    """Ask every question with each template around its phrase; an empty phrase is not asked.
+
+    ``columns``: keep the phrase and the prompts as FocusOnKey's per-question columns.
+    """
+    questions = [
+        focus_questions(item.question, phrase, templates) if phrase else []
+        for item, phrase in zip(target.items, phrases)
+    ]
+    extra = [{"focus_keys": p, "focus_prompts": q} for p, q in zip(phrases, questions)]
+    return ask_and_judge(model, target, questions, extra=extra if columns else None)
+
+
+@register("focus_on_key")
+class FocusOnKey(AttackBase):
+    """The paper's attack, on the questions M1 forgot.
 
     Args:
-        model: the unlearned model M1.
-        tokenizer: its tokenizer.
-        prompt_format: renders each rewritten question (with ``icl`` examples in the prefix).
-        items: the forgotten questions with their gold answers.
-        keys: the KeyTokens phrase per item (see :func:`keys_phrase`).
-        templates: ``focus_on_key.templates``.
-        icl: in-context examples, as in the plain knowmem prompt.
-        eval_cfg: generation length, stop strings, batch size and correctness threshold.
+        keytokens_from: ``original`` (M0's KeyTokens, as the paper) or ``unlearned`` (M1's).
+        templates: question rewrites, each with ``{keys}`` and ``{question}``; one greedy
+            answer per template, so their number is also the budget of PROBAB and the controls.
     """
-    if len(items) != len(keys):
-        raise ValueError(f"{len(items)} items but {len(keys)} key phrases; give one each.")
-    prompts: list[PromptParts] = []
-    owners: list[int] = []
-    for index, (item, phrase) in enumerate(zip(items, keys)):
-        if not phrase:
-            continue
-        for question in focus_questions(item.question, phrase, templates):
-            prompts.append(prompt_format.parts(question, tokenizer, icl=icl))
-            owners.append(index)
-    outputs = eval_answers(model, tokenizer, prompts, eval_cfg)
-    answers: list[list[str]] = [[] for _ in items]
-    for owner, output in zip(owners, outputs):
-        answers[owner].append(output)
-    recovered = any_correct(
-        [item.answer for item in items],
-        answers,
-        eval_cfg.correct_threshold,
-        stemming=eval_cfg.rouge_stemming,
-    )
-    return Recovery(recovered=recovered, answers=answers)
 
+    rate: ClassVar[str] = "recovery_rate"
+    header: ClassVar[str] = "FocusOnKey recovery (%)"
+    column: ClassVar[str] = "focus"
+    extra_columns: ClassVar[dict[str, Any]] = {"focus_keys": "", "focus_prompts": []}
+    kinds: ClassVar[tuple[str, ...]] = ("qa", "mc")
+    group: ClassVar[str] = "focus_on_key"
 
-def focus_on_key_mc(
-    model: torch.nn.Module,
-    tokenizer: Any,
-    prompt_format: PromptFormat,
-    items: Sequence[MCItem],
-    keys: Sequence[str],
-    templates: Sequence[str],
-    batch_size: int,
-) -> Recovery:
-    """FocusOnKey for multiple-choice items: the rewritten question keeps its choices.
+    def __init__(
+        self, keytokens_from: Literal["original", "unlearned"], templates: tuple[str, ...]
+    ) -> None:
+        check_templates("focus_on_key.templates", templates, ("keys", "question"))
+        self.keytokens_from = keytokens_from
+        self.templates = templates
 
-    The "answer" to each template is the predicted letter; the item is recovered when
-    any template's letter is the gold one. Items with an empty phrase are not asked.
-    """
-    if len(items) != len(keys):
-        raise ValueError(f"{len(items)} items but {len(keys)} key phrases; give one each.")
-    rewritten: list[MCItem] = []
-    owners: list[int] = []
-    for index, (item, phrase) in enumerate(zip(items, keys)):
-        if not phrase:
-            continue
-        for question in focus_questions(item.question, phrase, templates):
-            rewritten.append(replace(item, question=question))
-            owners.append(index)
-    predictions = mc_predictions(model, tokenizer, prompt_format, rewritten, batch_size)
-    answers: list[list[str]] = [[] for _ in items]
-    recovered = [False] * len(items)
-    for owner, prediction in zip(owners, predictions):
-        answers[owner].append(LETTERS[prediction])
-        recovered[owner] = recovered[owner] or prediction == items[owner].answer
-    return Recovery(recovered=recovered, answers=answers)
+    def attempts(self, ctx: AttackContext) -> int:
+        """One answer per template."""
+        return len(self.templates)
+
+    def run(self, model: torch.nn.Module, target: Target, ctx: AttackContext) -> AttackRun:
+        """FocusOnKey with M0's (or M1's) KeyTokens on every forgotten question."""
+        keys = (
+            target.keytokens_original
+            if self.keytokens_from == "original"
+            else target.keytokens_unlearned
+        )
+        outcomes = focus_outcomes(model, target, phrases_of(target.units, keys), self.templates)
+        return AttackRun(outcomes, {"prompts_per_question": float(len(self.templates))})

@@ -32,31 +32,18 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from unpact_exp.evaluation.question_table import write_question_csv
 from unpact_exp.evaluation.sharding import Shard, all_gather_objects
+from unpact_exp.evaluation.writing import write_evaluation
 from unpact_exp.results import RunRecord
 from unpact_exp.training.distributed import barrier, full_copy_on_every_rank
 from unpact_exp.unpact.inference import model_device
-
-TABLE_COLUMNS = [
-    "question",
-    "gold",
-    "original_answer",
-    "unlearned_answer",
-    "keytokens_original",
-    "keytokens_unlearned",
-    "keytoken_similarity",
-    "forgotten",
-    "recovered_focus",
-    "recovered_probab",
-]
 
 
 class EvaluationCallback(pl.Callback):
     """Evaluate the policy against the original model at checkpoints.
 
     Args:
-        make_analysis: builds the Evaluator (loads M0 onto the given device, the one the
+        make_evaluator: builds the Evaluator (loads M0 onto the given device, the one the
             evaluated model sits on) for the given shard of the items (None: one process);
             called once, on every rank.
         every_n_steps: evaluate when ``global_step % every_n_steps == 0`` (0: never mid-run).
@@ -69,7 +56,7 @@ class EvaluationCallback(pl.Callback):
 
     def __init__(
         self,
-        make_analysis: Callable[[torch.device, Shard | None], Any],
+        make_evaluator: Callable[[torch.device, Shard | None], Any],
         every_n_steps: int,
         at_start: bool,
         heatmap_questions: int,
@@ -77,14 +64,14 @@ class EvaluationCallback(pl.Callback):
         loggers: list[Any],
         run_dir: str | Path,
     ) -> None:
-        self.make_analysis = make_analysis
+        self.make_evaluator = make_evaluator
         self.every_n_steps = every_n_steps
         self.at_start = at_start
         self.heatmap_questions = heatmap_questions
         self.record = record
         self.loggers = loggers
         self.run_dir = Path(run_dir)
-        self.analysis: Any = None
+        self.evaluator: Any = None
         self.last_step: int | None = None
         self.last_was_final = False
 
@@ -119,11 +106,12 @@ class EvaluationCallback(pl.Callback):
             self.evaluate(trainer, module, final=True)
 
     def _final_attacks_missing(self) -> bool:
-        """Whether the last evaluation lacked the final-only attacks (an epoch-bound run whose
-        last step fell on the evaluation cadence): then the final step is evaluated again."""
-        if self.last_was_final or self.analysis is None:
+        """Whether the last evaluation lacked the final-only attacks or metrics (an epoch-bound
+        run whose last step fell on the evaluation cadence): then the final step is evaluated
+        again."""
+        if self.last_was_final or self.evaluator is None:
             return False
-        return self.analysis.attack_names(True) != self.analysis.attack_names(False)
+        return self.evaluator.has_final_only()
 
     def evaluate(
         self, trainer: pl.Trainer, module: Any, step: int | None = None, final: bool = False
@@ -136,42 +124,24 @@ class EvaluationCallback(pl.Callback):
         """
         step = trainer.global_step if step is None else step
         model = full_copy_on_every_rank(module.policy)
-        if self.analysis is None:
-            self.analysis = self.make_analysis(model_device(model), _shard(trainer))
+        if self.evaluator is None:
+            self.evaluator = self.make_evaluator(model_device(model), _shard(trainer))
         use_cache = model.config.use_cache
         model.config.use_cache = True  # generation as a user would run it (and as eval.py)
         try:
-            result = self.analysis.evaluate(model, self.analysis.attack_names(final))
+            result = self.evaluator.evaluate(model, final=final)
         finally:
             model.config.use_cache = use_cache
         del model  # a gathered copy under FSDP: free it before training resumes
         if trainer.global_rank == 0:
             self.record.update(eval_world_size=int(trainer.world_size))
-            self.record.add_eval(step, result.metrics)
-            write_question_csv(self.run_dir, result.rows, step)
-            self._log(step, result)
+            title = f"UNPACT contributions at step {step}"
+            write_evaluation(
+                self.run_dir, self.record, step, result, self.loggers, self.heatmap_questions, title
+            )
         self.last_step = step
         self.last_was_final = final
         barrier(trainer)
-
-    def _log(self, step: int, result: Any) -> None:
-        scalars = {f"eval/{k}": v for k, v in result.scalars().items()}
-        for logger in self.loggers:
-            logger.log_metrics(scalars, step=step)
-        heatmap = None
-        if self.heatmap_questions > 0:
-            from unpact_exp.report.heatmap import plot_heatmaps
-
-            maps = self.analysis.contribution_matrix(result, self.heatmap_questions)
-            if maps:
-                out = self.run_dir / "plots" / f"contributions_step{step:06d}.png"
-                heatmap = plot_heatmaps(maps, out, f"UNPACT contributions at step {step}")
-        for logger in self.loggers:
-            if hasattr(logger, "log_table"):
-                data = [[_cell(row.get(c)) for c in TABLE_COLUMNS] for row in result.rows]
-                logger.log_table(key="eval/questions", columns=TABLE_COLUMNS, data=data, step=step)
-                if heatmap is not None:
-                    logger.log_image(key="eval/contributions", images=[str(heatmap)], step=step)
 
 
 def _shard(trainer: pl.Trainer) -> Shard | None:
@@ -181,65 +151,36 @@ def _shard(trainer: pl.Trainer) -> Shard | None:
     return Shard(int(trainer.global_rank), int(trainer.world_size), all_gather_objects)
 
 
-def _cell(value: Any) -> Any:
-    """W&B table cells: lists become readable strings."""
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return value
-
-
 class EvaluatorFactory:
     """Builds the Evaluator (loading the original model) when first needed, on every rank.
 
     A class rather than a closure so ``ddp_spawn`` can pickle the callback.
+
+    Args:
+        source: where M0 is loaded from (the run's model source).
+        dtype: ``model.dtype``.
+        trust_remote_code: ``model.trust_remote_code``.
+        build: builds the Evaluator from M0 and this rank's shard (a picklable callable).
     """
 
-    def __init__(self, source: str, tokenizer: Any, fmt: Any, bench: Any, cfg: Any) -> None:
-        self.source, self.tokenizer, self.fmt, self.bench, self.cfg = (
+    def __init__(
+        self,
+        source: str,
+        dtype: str,
+        trust_remote_code: bool,
+        build: Callable[[torch.nn.Module, Shard | None], Any],
+    ) -> None:
+        self.source, self.dtype, self.trust_remote_code, self.build = (
             source,
-            tokenizer,
-            fmt,
-            bench,
-            cfg,
+            dtype,
+            trust_remote_code,
+            build,
         )
 
     def __call__(self, device: torch.device, shard: Shard | None = None) -> Any:
-        """Load M0 from the run's source onto ``device`` (M1's) and analyse it once (under
-        several ranks, each rank its ``shard`` of the items)."""
-        from unpact_exp.evaluation.evaluator import Evaluator
+        """Load M0 onto ``device`` (M1's) and analyse it once (under several ranks, each rank
+        its ``shard`` of the items)."""
         from unpact_exp.models.loading import load_model
 
-        cfg = self.cfg
-        original = load_model(self.source, cfg.model.dtype, cfg.model.trust_remote_code)
-        original = original.to(device).eval()
-        return Evaluator.from_config(original, self.tokenizer, self.fmt, self.bench, cfg, shard)
-
-
-def build_evaluation_callback(
-    cfg: Any,
-    source: str,
-    tokenizer: Any,
-    fmt: Any,
-    bench: Any,
-    record: RunRecord,
-    loggers: list[Any],
-) -> EvaluationCallback | None:
-    """The evaluation callback, or None when ``callbacks.evaluation.enabled`` is off."""
-    node = cfg.callbacks.evaluation
-    if not node.enabled:
-        return None
-
-    make_analysis = EvaluatorFactory(source, tokenizer, fmt, bench, cfg)
-    from unpact_exp.methods import registry
-
-    during_fit = registry.get(cfg.method.name).evaluates_during_fit
-    every = int(node.every_n_steps) if during_fit else 0
-    return EvaluationCallback(
-        make_analysis,
-        every,
-        bool(node.at_start),
-        int(node.heatmap_questions),
-        record,
-        loggers,
-        cfg.paths.output_dir,
-    )
+        original = load_model(self.source, self.dtype, self.trust_remote_code)
+        return self.build(original.to(device).eval(), shard)

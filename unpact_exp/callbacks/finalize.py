@@ -19,6 +19,7 @@ HF folder with the adapter folded into the weights.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from pathlib import Path
@@ -137,7 +138,9 @@ class SaveUnlearned(pl.Callback):
         if not module.lora.save_merged:
             return None
         dtype = dtype_name(module.policy)
-        return str(save_merged_folder(out, self.tokenizer, dtype, self.trust_remote_code))
+        trust = self.trust_remote_code
+        load = functools.partial(_load_base, dtype=dtype, trust_remote_code=trust)
+        return str(save_merged_folder(out, self.tokenizer, load))
 
 
 def _checkpoint_step(trainer: pl.Trainer) -> int | None:
@@ -148,3 +151,10 @@ def _checkpoint_step(trainer: pl.Trainer) -> int | None:
         if isinstance(callback, RunCheckpoint):
             return callback.saved_step
     return None
+
+
+def _load_base(source: str, dtype: str, trust_remote_code: bool) -> Any:
+    """The base model of a LoRA adapter (module-level: the callback stays picklable)."""
+    from unpact_exp.models.loading import load_model
+
+    return load_model(source, dtype, trust_remote_code)

@@ -34,6 +34,8 @@ import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from unpact_exp.config import checks
+from unpact_exp.config.binder import coerce
 from unpact_exp.data.hub_sources import load_split, load_split_with_origin, require_fields
 from unpact_exp.data.schema import Benchmark, MCItem, QAItem
 from unpact_exp.errors import DataError, UnpactConfigError
@@ -204,7 +206,7 @@ def _mc(
     items = []
     for i in range(len(ds)) if rows is None else rows:
         options, answer = tuple(str(c) for c in choices[i]), answers[i]
-        if isinstance(answer, bool) or not isinstance(answer, int):
+        if type(answer) is not int:  # data, not config: a bool or float is a broken file
             raise DataError(f"Row {i} of {where}: 'answer' must be an int index, got {answer!r}.")
         if not 0 <= answer < len(options):
             raise DataError(f"Row {i} of {where}: answer {answer} not in 0..{len(options) - 1}.")
@@ -219,9 +221,8 @@ def _check_keys(cfg: Mapping[str, Any], keys: tuple[str, ...], train_ons: tuple[
     """Validate every key before loading anything, so a typo fails in milliseconds."""
     for key in keys:
         _key(cfg, key)
-    max_length = cfg["max_length"]
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0:
-        raise UnpactConfigError(f"{CONFIG_NODE}.max_length={max_length!r} must be an int > 0.")
+    max_length = coerce(f"{CONFIG_NODE}.max_length", cfg["max_length"], int)
+    checks.at_least(f"{CONFIG_NODE}.max_length", max_length, 1)
     if cfg["train_on"] not in train_ons:
         raise UnpactConfigError(
             f"{CONFIG_NODE}.train_on={cfg['train_on']!r} is not valid for source "
@@ -242,13 +243,10 @@ def check_max_retain(value: Any) -> None:
     Raises:
         UnpactConfigError: naming the key and the bad value.
     """
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UnpactConfigError(
-            f"{CONFIG_NODE}.max_retain_examples={value!r} must be an int >= 1 (the first N "
-            "retain documents or QA pairs the retain term trains on) or null (all of them)."
-        )
+    key = f"{CONFIG_NODE}.max_retain_examples"
+    value = coerce(key, value, int | None)
+    if value is not None:
+        checks.at_least(key, value, 1)
 
 
 def without_repeats(items: list[QAItem], seen: list[QAItem]) -> list[QAItem]:
@@ -311,10 +309,10 @@ def sample_rows(n: int, size: Any, seed: Any) -> list[int]:
 
     Sorted, so the items keep their order in the file; the same seed gives the same rows.
     """
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
-        raise UnpactConfigError(f"{CONFIG_NODE}.utility_size={size!r} must be an int > 0 or null.")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UnpactConfigError(f"{CONFIG_NODE}.utility_seed={seed!r} must be an int.")
+    size = coerce(f"{CONFIG_NODE}.utility_size", size, int | None)
+    if size is not None:
+        checks.at_least(f"{CONFIG_NODE}.utility_size", size, 1)
+    seed = coerce(f"{CONFIG_NODE}.utility_seed", seed, int)
     if size is None or size >= n:
         return list(range(n))
     return sorted(random.Random(seed).sample(range(n), size))

@@ -52,19 +52,10 @@ from unpact_exp.unpact.contributions import PromptContributions
 
 FORMAT = 1  # bump when the payload layout changes: old entries then miss instead of misreading
 SUBDIR = "m0_analysis"
+NOT_IN_KEY = ("cache_original", "heatmap_questions")
+"""``eval`` settings that do not change M0's analysis (the switch itself, a plot's size)."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def cache_dir_of(cfg: Any) -> Path | None:
-    """``<paths.cache_dir>/m0_analysis`` when ``eval.cache_original`` is on, else None.
-
-    A config without a ``paths`` group (a bare analysis config) gets no cache.
-    """
-    paths = cfg.get("paths")
-    if paths is None or not cfg.eval.get("cache_original", False):
-        return None
-    return Path(str(paths.cache_dir)) / SUBDIR
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
@@ -157,7 +148,9 @@ def analysis_key(
         "icl": [dataclasses.asdict(i) for i in ctx.icl],
         "retain_icl": [dataclasses.asdict(i) for i in retain_icl],
         "unpact": dataclasses.asdict(ctx.unpact),
-        "eval": dataclasses.asdict(ctx.eval),
+        "eval": {
+            k: v for k, v in dataclasses.asdict(ctx.eval).items() if k not in NOT_IN_KEY
+        },
         "forget": [[kind, [dataclasses.asdict(i) for i in items]] for kind, items in forget],
         "utility": [[name, [dataclasses.asdict(i) for i in items]] for name, items in utility],
     }

@@ -9,7 +9,7 @@ then runs unchanged on every rank, and every rank computes the same aggregates f
 the same per-item results (rank 0 writes them).
 
 Why the numbers equal one process's: every per-item output of ``answer``,
-``contributions`` and ``focus`` depends only on the item (greedy decoding and scoring
+``contributions`` and ``ask`` depends only on the item (greedy decoding and scoring
 with an attention mask over left padding), not on which other items share its batch.
 Sampling does not have that property: PROBAB draws from one seeded generator across
 all items in batch order, so an item's samples depend on the items before it. ``sample``
@@ -30,9 +30,7 @@ from typing import Any
 
 import torch
 
-from unpact_exp.attacks.focus_on_key import Recovery
-from unpact_exp.evaluation.tasks import Answers, Task
-from unpact_exp.unpact.config import ProbabConfig
+from unpact_exp.evaluation.tasks import Answers, Task, TaskContext
 from unpact_exp.unpact.contributions import PromptContributions
 
 Gather = Callable[[Any], list[Any]]
@@ -107,6 +105,10 @@ def _portable(exc: BaseException) -> BaseException:
 class ShardedTask:
     """A :class:`~unpact_exp.evaluation.tasks.Task` whose items are split across ranks.
 
+    ``answer``, ``contributions`` and ``ask`` are per item (greedy decoding and scoring),
+    so each rank runs them on its shard and every rank gets every result. ``sample`` is
+    not: every rank draws for all items from the same seed, as one process would.
+
     Args:
         inner: the task run on this rank's shard.
         shard: this rank's place and the gather collective.
@@ -120,15 +122,22 @@ class ShardedTask:
         """The inner task's kind (``qa`` or ``mc``)."""
         return self.inner.kind
 
-    def __getattr__(self, name: str) -> Any:
-        """Everything else (``ctx``, ``prompts``) is the inner task's."""
-        if name in ("inner", "shard"):  # not set yet (unpickling): no recursion
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    @property
+    def ctx(self) -> TaskContext:
+        """The inner task's context."""
+        return self.inner.ctx
 
     def gold(self, items: Sequence[Any]) -> list[str]:
         """Gold answers: read from the items, no model involved, not sharded."""
         return self.inner.gold(items)
+
+    def judge(self, items: Sequence[Any], answers: Sequence[Sequence[str]]) -> list[list[bool]]:
+        """Judging needs no model: every rank judges every answer."""
+        return self.inner.judge(items, answers)
+
+    def local(self) -> Task:
+        """The inner task: run in this process only, on all the items it is given."""
+        return self.inner
 
     def answer(self, model: torch.nn.Module, items: Sequence[Any]) -> Answers:
         """Each rank answers its shard; the answers are gathered in item order."""
@@ -153,27 +162,30 @@ class ShardedTask:
 
         return self.shard.run(compute)
 
-    def focus(
+    def ask(
         self,
         model: torch.nn.Module,
         items: Sequence[Any],
-        keys: Sequence[str],
-        templates: Sequence[str],
-    ) -> Recovery:
-        """FocusOnKey on this rank's shard (greedy, so per item), gathered in item order."""
+        questions: Sequence[Sequence[str]],
+        icl: Sequence[Any] | None = None,
+    ) -> list[list[str]]:
+        """Greedy answers on this rank's shard (per item), gathered in item order."""
 
-        def compute() -> list[tuple[bool, list[str]]]:
+        def compute() -> list[list[str]]:
             local = self.shard.take(items)
-            if not local:
-                return []
-            recovery = self.inner.focus(model, local, self.shard.take(keys), templates)
-            return list(zip(recovery.recovered, recovery.answers))
+            mine = self.shard.take(questions)
+            return self.inner.ask(model, local, mine, icl) if local else []
 
-        merged = self.shard.run(compute)
-        return Recovery(recovered=[r for r, _ in merged], answers=[a for _, a in merged])
+        return self.shard.run(compute)
 
     def sample(
-        self, model: torch.nn.Module, items: Sequence[Any], num_samples: int, cfg: ProbabConfig
-    ) -> Recovery:
-        """PROBAB on all items on every rank: one seeded draw, as in one process (see above)."""
-        return self.inner.sample(model, items, num_samples, cfg)
+        self,
+        model: torch.nn.Module,
+        items: Sequence[Any],
+        num_samples: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+    ) -> list[list[str]]:
+        """Sampling on all items on every rank: one seeded draw, as in one process (see above)."""
+        return self.inner.sample(model, items, num_samples, temperature, top_p, seed)

@@ -1,34 +1,46 @@
-"""Free-form and multiple-choice items behind one interface, for the evaluator.
+"""Asking a model about items: free-form and multiple-choice questions behind one interface.
 
-The two kinds of item are answered differently (greedy generation judged by ROUGE-L
-vs. letter scoring, docs/science.md §4) but the analysis is the same for both: an answer
-text and a correct flag per item, UNPACT contributions against ``unpact.target``,
-FocusOnKey and PROBAB recovery. :class:`QATask` and :class:`MCTask` implement that
-interface, so the evaluator handles MUSE (free-form) and WMDP (multiple-choice)
-benchmarks with one code path.
+The two kinds of item are answered differently (greedy generation judged by the answer
+judge vs. letter scoring, docs/science.md §4) but everything the evaluation and the attacks
+do with them is the same five operations:
+
+- ``answer``: the model's answer to each item's plain prompt, and whether it is correct;
+- ``contributions``: UNPACT against the answer or the gold one (``unpact.target``);
+- ``ask``: greedy answers to *rewritten* questions (FocusOnKey's templates, paraphrases,
+  re-asks), several per item, optionally with other in-context demonstrations;
+- ``judge``: which of those answers are correct;
+- ``sample``: answers sampled at a temperature (PROBAB).
+
+:class:`QATask` and :class:`MCTask` implement them, so every attack is written once for
+both kinds, and :class:`~unpact_exp.evaluation.sharding.ShardedTask` splits the
+per-item operations across ranks without knowing any attack.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
 import torch
 
-from unpact_exp.attacks.focus_on_key import Recovery, focus_on_key, focus_on_key_mc
-from unpact_exp.attacks.probab import probab, probab_mc
 from unpact_exp.data.schema import MCItem, QAItem
 from unpact_exp.errors import DataError
-from unpact_exp.evaluation.correctness import is_correct, mc_predictions
+from unpact_exp.evaluation.config import EvalConfig
+from unpact_exp.evaluation.correctness import is_correct
+from unpact_exp.evaluation.multiple_choice import (
+    mc_letter_logprobs,
+    mc_predictions,
+    sample_letters,
+)
 from unpact_exp.models.prompt import LETTERS, PromptFormat, PromptParts
-from unpact_exp.unpact.config import EvalConfig, ProbabConfig, UnpactConfig
+from unpact_exp.unpact.config import UnpactConfig
 from unpact_exp.unpact.contributions import (
     PromptContributions,
     prompt_contributions,
     select_targets,
 )
-from unpact_exp.unpact.generation import eval_answers
+from unpact_exp.unpact.generation import greedy_answers, sampled_answers
 
 
 @dataclass(frozen=True)
@@ -43,10 +55,14 @@ class Answers:
     texts: list[str]
     correct: list[bool]
 
+    def subset(self, indices: Sequence[int]) -> Answers:
+        """The answers of the items at ``indices``."""
+        return Answers([self.texts[i] for i in indices], [self.correct[i] for i in indices])
+
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What every task needs besides the model: tokenizer, prompt format and configs.
+    """What every task needs besides the model: tokenizer, prompt format and settings.
 
     Attributes:
         tokenizer: the tokenizer shared by M0 and M1.
@@ -63,17 +79,34 @@ class TaskContext:
     eval: EvalConfig
 
 
+def eval_answers(
+    model: torch.nn.Module, tokenizer: Any, prompts: Sequence[PromptParts], eval_cfg: EvalConfig
+) -> list[str]:
+    """Greedy answers under the evaluation's settings: ``eval.max_new_tokens``,
+    ``eval.stop_strings`` and ``eval.generation_batch_size``, the one place that says which
+    knobs govern every greedy answer the evaluation judges."""
+    return greedy_answers(
+        model,
+        tokenizer,
+        prompts,
+        eval_cfg.max_new_tokens,
+        eval_cfg.stop_strings,
+        eval_cfg.generation_batch_size,
+    )
+
+
 class Task(Protocol):
-    """The operations the evaluator needs on a list of items of one kind."""
+    """The operations the evaluation and the attacks need on a list of items of one kind."""
 
     kind: str
+    ctx: TaskContext
 
     def gold(self, items: Sequence[Any]) -> list[str]:
         """Gold answer texts (the answer, or the gold letter)."""
         ...
 
     def answer(self, model: torch.nn.Module, items: Sequence[Any]) -> Answers:
-        """The model's answers and their correctness."""
+        """The model's answers to the plain prompts and their correctness."""
         ...
 
     def contributions(
@@ -82,41 +115,35 @@ class Task(Protocol):
         """UNPACT against the model's answers or the gold ones (``unpact.target``)."""
         ...
 
-    def focus(
+    def ask(
         self,
         model: torch.nn.Module,
         items: Sequence[Any],
-        keys: Sequence[str],
-        templates: Sequence[str],
-    ) -> Recovery:
-        """FocusOnKey recovery with the given KeyTokens phrases."""
+        questions: Sequence[Sequence[str]],
+        icl: Sequence[QAItem] | None = None,
+    ) -> list[list[str]]:
+        """Greedy answers to each item's rewritten ``questions`` (``icl``: other demonstrations)."""
+        ...
+
+    def judge(self, items: Sequence[Any], answers: Sequence[Sequence[str]]) -> list[list[bool]]:
+        """Per item, whether each of its answers is correct."""
         ...
 
     def sample(
-        self, model: torch.nn.Module, items: Sequence[Any], num_samples: int, cfg: ProbabConfig
-    ) -> Recovery:
-        """PROBAB recovery with ``num_samples`` samples per item."""
+        self,
+        model: torch.nn.Module,
+        items: Sequence[Any],
+        num_samples: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+    ) -> list[list[str]]:
+        """``num_samples`` answers per item drawn at ``temperature`` / ``top_p`` from ``seed``."""
         ...
 
-
-def _unpact(
-    model: torch.nn.Module,
-    ctx: TaskContext,
-    prompts: Sequence[PromptParts],
-    targets: Sequence[str],
-    answer_prefix: str,
-) -> list[PromptContributions]:
-    return prompt_contributions(
-        model,
-        ctx.tokenizer,
-        prompts,
-        targets,
-        answer_prefix,
-        ctx.unpact.granularity,
-        ctx.unpact.removal,
-        ctx.unpact.filler,
-        ctx.eval.scoring_batch_size,
-    )
+    def local(self) -> Task:
+        """The task run in this process alone (itself, unless it is sharded)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -139,56 +166,103 @@ class _ItemTask:
         self, model: torch.nn.Module, items: Sequence[Any], answers: Answers
     ) -> list[PromptContributions]:
         """UNPACT with the model's answer or the gold one as target (``unpact.target``)."""
-        targets = select_targets(self.ctx.unpact.target, answers.texts, self.gold(items))
-        return _unpact(model, self.ctx, self.prompts(items), targets, self.answer_prefix())
+        unpact = self.ctx.unpact
+        targets = select_targets(unpact.target, answers.texts, self.gold(items))
+        return prompt_contributions(
+            model,
+            self.ctx.tokenizer,
+            self.prompts(items),
+            targets,
+            self.answer_prefix(),
+            unpact.granularity,
+            unpact.removal,
+            unpact.filler,
+            self.ctx.eval.scoring_batch_size,
+        )
+
+    def local(self) -> Task:
+        """This task (it runs in this process)."""
+        return self  # type: ignore[return-value]
+
+
+def _regroup(flat: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:
+    """Cut a flat list back into consecutive groups of the given sizes."""
+    out = iter(flat)
+    return [[next(out) for _ in range(size)] for size in sizes]
 
 
 @dataclass(frozen=True)
 class QATask(_ItemTask):
-    """Free-form (knowmem) items: greedy answers judged by ROUGE-L recall."""
+    """Free-form (knowmem) items: greedy answers, judged against the gold answer."""
 
     ctx: TaskContext
     kind: ClassVar[str] = "qa"
 
-    def prompts(self, items: Sequence[QAItem]) -> list[PromptParts]:
+    def prompts(
+        self, items: Sequence[QAItem], icl: Sequence[QAItem] | None = None
+    ) -> list[PromptParts]:
         """Knowmem prompts, in-context examples in the prefix."""
         fmt, tok = self.ctx.prompt_format, self.ctx.tokenizer
-        return [fmt.parts(item.question, tok, icl=self.ctx.icl) for item in items]
+        shots = self.ctx.icl if icl is None else tuple(icl)
+        return [fmt.parts(item.question, tok, icl=shots) for item in items]
 
     def gold(self, items: Sequence[QAItem]) -> list[str]:
         """The gold answers."""
         return [item.answer for item in items]
 
     def answer(self, model: torch.nn.Module, items: Sequence[QAItem]) -> Answers:
-        """Greedy answers and ROUGE-L-recall correctness."""
-        cfg = self.ctx.eval
-        texts = eval_answers(model, self.ctx.tokenizer, self.prompts(items), cfg)
-        correct = [
-            is_correct(item.answer, text, cfg.correct_threshold, stemming=cfg.rouge_stemming)
-            for item, text in zip(items, texts)
-        ]
+        """Greedy answers and their correctness."""
+        texts = eval_answers(model, self.ctx.tokenizer, self.prompts(items), self.ctx.eval)
+        correct = [hits[0] for hits in self.judge(items, [[text] for text in texts])]
         return Answers(texts=texts, correct=correct)
 
-    def focus(
+    def ask(
         self,
         model: torch.nn.Module,
         items: Sequence[QAItem],
-        keys: Sequence[str],
-        templates: Sequence[str],
-    ) -> Recovery:
-        """FocusOnKey with greedy answers to each template."""
-        ctx = self.ctx
-        return focus_on_key(
-            model, ctx.tokenizer, ctx.prompt_format, items, keys, templates, ctx.icl, ctx.eval
-        )
+        questions: Sequence[Sequence[str]],
+        icl: Sequence[QAItem] | None = None,
+    ) -> list[list[str]]:
+        """Greedy answers to every rewritten question of every item, in one batched run."""
+        fmt, tok = self.ctx.prompt_format, self.ctx.tokenizer
+        shots = self.ctx.icl if icl is None else tuple(icl)
+        prompts = [fmt.parts(q, tok, icl=shots) for qs in questions for q in qs]
+        outputs = eval_answers(model, tok, prompts, self.ctx.eval)
+        return _regroup(outputs, [len(qs) for qs in questions])
+
+    def judge(self, items: Sequence[QAItem], answers: Sequence[Sequence[str]]) -> list[list[bool]]:
+        """ROUGE-L recall of the gold answer against each answer (``eval.correct_threshold``)."""
+        cfg = self.ctx.eval
+        return [
+            [
+                is_correct(item.answer, a, cfg.correct_threshold, stemming=cfg.rouge_stemming)
+                for a in tried
+            ]
+            for item, tried in zip(items, answers)
+        ]
 
     def sample(
-        self, model: torch.nn.Module, items: Sequence[QAItem], num_samples: int, cfg: ProbabConfig
-    ) -> Recovery:
-        """PROBAB with sampled free-form answers."""
-        ctx = self.ctx
-        return probab(
-            model, ctx.tokenizer, ctx.prompt_format, items, num_samples, ctx.icl, cfg, ctx.eval
+        self,
+        model: torch.nn.Module,
+        items: Sequence[QAItem],
+        num_samples: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+    ) -> list[list[str]]:
+        """Multinomial samples of the plain prompt's answer, reproducible from ``seed``."""
+        cfg = self.ctx.eval
+        return sampled_answers(
+            model,
+            self.ctx.tokenizer,
+            self.prompts(items),
+            num_samples,
+            temperature,
+            top_p,
+            seed,
+            cfg.max_new_tokens,
+            cfg.stop_strings,
+            cfg.sampling_batch_size,
         )
 
 
@@ -218,36 +292,50 @@ class MCTask(_ItemTask):
         """lm-eval's delimiter before the letter (:attr:`PromptFormat.mc_answer_prefix`)."""
         return self.ctx.prompt_format.mc_answer_prefix
 
-    def answer(self, model: torch.nn.Module, items: Sequence[MCItem]) -> Answers:
-        """Predicted letters and exact-match correctness."""
-        self.prompts(items)  # validation only
+    def _letters(self, model: torch.nn.Module, items: Sequence[MCItem]) -> list[str]:
         ctx = self.ctx
         predictions = mc_predictions(
             model, ctx.tokenizer, ctx.prompt_format, items, ctx.eval.mc_batch_size
         )
-        return Answers(
-            texts=[LETTERS[p] for p in predictions],
-            correct=[p == item.answer for p, item in zip(predictions, items)],
-        )
+        return [LETTERS[p] for p in predictions]
 
-    def focus(
+    def answer(self, model: torch.nn.Module, items: Sequence[MCItem]) -> Answers:
+        """Predicted letters and exact-match correctness."""
+        self.prompts(items)  # validation only
+        texts = self._letters(model, items)
+        correct = [hits[0] for hits in self.judge(items, [[text] for text in texts])]
+        return Answers(texts=texts, correct=correct)
+
+    def ask(
         self,
         model: torch.nn.Module,
         items: Sequence[MCItem],
-        keys: Sequence[str],
-        templates: Sequence[str],
-    ) -> Recovery:
-        """FocusOnKey with the rewritten question and the same choices."""
-        ctx = self.ctx
-        return focus_on_key_mc(
-            model, ctx.tokenizer, ctx.prompt_format, items, keys, templates, ctx.eval.mc_batch_size
-        )
+        questions: Sequence[Sequence[str]],
+        icl: Sequence[QAItem] | None = None,
+    ) -> list[list[str]]:
+        """The predicted letter for each rewritten question, the item's choices kept."""
+        if icl:
+            raise ValueError("multiple-choice items are asked zero-shot; no demonstrations")
+        rewritten = [replace(item, question=q) for item, qs in zip(items, questions) for q in qs]
+        return _regroup(self._letters(model, rewritten), [len(qs) for qs in questions])
+
+    def judge(self, items: Sequence[MCItem], answers: Sequence[Sequence[str]]) -> list[list[bool]]:
+        """Whether each letter is the gold one."""
+        return [[a == LETTERS[item.answer] for a in tried] for item, tried in zip(items, answers)]
 
     def sample(
-        self, model: torch.nn.Module, items: Sequence[MCItem], num_samples: int, cfg: ProbabConfig
-    ) -> Recovery:
-        """PROBAB with letters sampled from the model's letter distribution."""
+        self,
+        model: torch.nn.Module,
+        items: Sequence[MCItem],
+        num_samples: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+    ) -> list[list[str]]:
+        """Letters drawn from the model's letter distribution (the MC analogue of sampling)."""
         ctx = self.ctx
-        return probab_mc(
-            model, ctx.tokenizer, ctx.prompt_format, items, num_samples, cfg, ctx.eval.mc_batch_size
+        scores = mc_letter_logprobs(
+            model, ctx.tokenizer, ctx.prompt_format, items, ctx.eval.mc_batch_size
         )
+        draws = sample_letters(scores, num_samples, temperature, top_p, seed)
+        return [[LETTERS[d] for d in picks] for picks in draws]

@@ -23,7 +23,6 @@ which is ``L_GA`` when every ``w`` is 1 (``uniform``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from torch import Tensor
 
@@ -33,10 +32,12 @@ from unpact_exp.methods.regularizers import check_forget_weight
 from unpact_exp.methods.token_logprobs import mean_nll, token_logprobs
 from unpact_exp.methods.token_weights import (
     ForgetPrompts,
+    Weighting,
     fill_weights,
     make_token_weights,
     weight_logs,
 )
+from unpact_exp.unpact.config import UnpactConfig
 
 
 def ga_loss(logits: Tensor, labels: Tensor) -> Tensor:
@@ -76,8 +77,8 @@ class GradientAscent(Objective):
         token_weighting: ``uniform`` (plain GA), ``keytoken`` or ``question`` (see
             :mod:`unpact_exp.methods.token_weights`).
         forget_weight: weight of this forget term beside the regularizer's.
-        keytokens: the ``unpact`` settings that find M0's KeyTokens (``method.keytokens``).
         keytoken_window: window length of raw-text forget chunks (``method.keytoken_window``).
+        unpact: the run's ``unpact`` settings, which find M0's KeyTokens (supplied by the stage).
         n_forget: number of forget examples (supplied by the stage).
         forget_prompts: returns the units of the forget examples (question units of QA
             pairs, window units of raw text) for a granularity, filler and removal (supplied
@@ -86,16 +87,16 @@ class GradientAscent(Objective):
 
     def __init__(
         self,
-        token_weighting: str,
+        token_weighting: Weighting,
         forget_weight: float,
-        keytokens: dict[str, Any],
         keytoken_window: int,
+        unpact: UnpactConfig,
         n_forget: int,
         forget_prompts: Callable[..., ForgetPrompts] | None,
     ) -> None:
         super().__init__()
         self.token_weights = make_token_weights(
-            token_weighting, keytokens, keytoken_window, n_forget, forget_prompts
+            token_weighting, unpact, keytoken_window, n_forget, forget_prompts
         )
         check_forget_weight(forget_weight)
         self.forget_weight = forget_weight

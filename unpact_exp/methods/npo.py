@@ -32,7 +32,6 @@ tokens), so the log-ratio is 0 at the start as in plain NPO.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from unpact_exp.errors import UnpactConfigError
+from unpact_exp.config import checks
 from unpact_exp.methods.base import Batch, MethodContext, Objective
 from unpact_exp.methods.reference_cache import check_covered, fill_missing_mask, guard_known
 from unpact_exp.methods.registry import register
@@ -48,18 +47,12 @@ from unpact_exp.methods.regularizers import check_forget_weight
 from unpact_exp.methods.token_logprobs import mean_nll, sequence_logprob, token_logprobs
 from unpact_exp.methods.token_weights import (
     ForgetPrompts,
+    Weighting,
     fill_weights,
     make_token_weights,
     weight_logs,
 )
-
-
-def _check_beta(beta: float) -> None:
-    # A string or bool is a config typo, not a number: reject it rather than coerce it.
-    is_number = isinstance(beta, numbers.Real) and not isinstance(beta, bool)
-    value = float(beta) if is_number else math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise UnpactConfigError(f"npo.beta must be a finite number > 0 (default 0.1); got {beta!r}")
+from unpact_exp.unpact.config import UnpactConfig
 
 
 def npo_loss(policy_seq_logp: Tensor, ref_seq_logp: Tensor, beta: float) -> Tensor:
@@ -68,16 +61,17 @@ def npo_loss(policy_seq_logp: Tensor, ref_seq_logp: Tensor, beta: float) -> Tens
     Args:
         policy_seq_logp: ``[B]`` sequence log-probs of the model being unlearned.
         ref_seq_logp: ``[B]`` sequence log-probs of the frozen reference model (detached here).
-        beta: inverse temperature ``npo.beta``; must be a finite number > 0.
+        beta: inverse temperature ``method.beta`` (> 0, checked where the method is bound).
 
     Returns:
         Scalar tensor, the mean over the batch.
 
     Raises:
-        UnpactConfigError: if ``beta`` is not a finite number > 0.
-        ValueError: if the two log-prob tensors do not have the same shape.
+        ValueError: ``beta`` is not a finite number > 0 (a config is refused earlier, where
+            the method is bound), or the two log-prob tensors differ in shape.
     """
-    _check_beta(beta)
+    if not (math.isfinite(beta) and beta > 0):
+        raise ValueError(f"NPO's beta must be a finite number > 0 (method.beta); got {beta!r}")
     if policy_seq_logp.shape != ref_seq_logp.shape:
         raise ValueError(
             f"policy_seq_logp {tuple(policy_seq_logp.shape)} and ref_seq_logp "
@@ -123,8 +117,8 @@ class NPO(Objective):
         token_weighting: ``uniform`` (plain NPO), ``keytoken`` or ``question`` (see
             :mod:`unpact_exp.methods.token_weights`).
         forget_weight: weight of this forget term beside the regularizer's.
-        keytokens: the ``unpact`` settings that find M0's KeyTokens (``method.keytokens``).
         keytoken_window: window length of raw-text forget chunks (``method.keytoken_window``).
+        unpact: the run's ``unpact`` settings, which find M0's KeyTokens (supplied by the stage).
         n_forget: number of forget examples (the cache size; supplied by the stage).
         forget_prompts: returns the units of the forget examples (supplied by the stage;
             ``None`` only for objectives built by hand, uniform weights only).
@@ -133,17 +127,17 @@ class NPO(Objective):
     def __init__(
         self,
         beta: float,
-        token_weighting: str,
+        token_weighting: Weighting,
         forget_weight: float,
-        keytokens: dict[str, Any],
         keytoken_window: int,
+        unpact: UnpactConfig,
         n_forget: int,
         forget_prompts: Callable[..., ForgetPrompts] | None,
     ) -> None:
         super().__init__()
-        _check_beta(beta)
+        checks.positive("method.beta", beta)
         self.token_weights = make_token_weights(
-            token_weighting, keytokens, keytoken_window, n_forget, forget_prompts
+            token_weighting, unpact, keytoken_window, n_forget, forget_prompts
         )
         check_forget_weight(forget_weight)
         self.beta = beta

@@ -32,16 +32,15 @@ Methods that carry their own retain handling (``accepts_regularizer = False``:
 
 from __future__ import annotations
 
-import difflib
-import inspect
-import math
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from unpact_exp.config import checks
+from unpact_exp.config.binder import bind, hint
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import Batch, MethodContext
 from unpact_exp.methods.token_logprobs import IGNORE_INDEX, _check_shapes, mean_nll
@@ -124,6 +123,7 @@ class Regularizer:
     uses_retain: ClassVar[bool] = True
 
     def __init__(self, weight: float) -> None:
+        checks.at_least("regularizer.weight", weight, 0)
         self.weight = weight
 
     def term(self, ctx: MethodContext, retain: Batch) -> Tensor:
@@ -181,14 +181,8 @@ class RetainKL(Regularizer):
 
     needs_reference = True
 
-    def __init__(self, weight: float, positions: str) -> None:
+    def __init__(self, weight: float, positions: Literal["answer", "all"]) -> None:
         super().__init__(weight)
-        if positions not in KL_POSITIONS:
-            raise UnpactConfigError(
-                f"regularizer.positions={positions!r} is not valid; choose one of "
-                f"{list(KL_POSITIONS)} (answer: the retain answer tokens, as the NLL; all: every "
-                "non-padding position, as open-unlearning)."
-            )
         self.positions = positions
 
     def term(self, ctx: MethodContext, retain: Batch) -> Tensor:
@@ -217,9 +211,10 @@ def regularizer_names() -> list[str]:
 def get_regularizer(name: str) -> type[Regularizer]:
     """The class registered as ``name``; an unknown name names the choices and the closest."""
     if name not in _REGULARIZERS:
-        close = difflib.get_close_matches(str(name), regularizer_names(), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnpactConfigError(f"regularizer={name!r} is not one of {regularizer_names()}.{hint}")
+        raise UnpactConfigError(
+            f"regularizer={name!r} is not one of {regularizer_names()}."
+            f"{hint(name, regularizer_names())}"
+        )
     return _REGULARIZERS[name]
 
 
@@ -227,45 +222,29 @@ def build_regularizer(node: Any) -> Regularizer:
     """The regularizer of a ``regularizer`` config node.
 
     ``name`` picks the class; ``weight`` and every other key are bound to its constructor by
-    name (``regularizer.positions`` of ``kl``). A key the constructor does not take, or an
-    argument the node lacks, is an :class:`UnpactConfigError` naming it.
+    name (``regularizer.positions`` of ``kl``) with :mod:`unpact_exp.config.binder`: a key the
+    constructor does not take, an argument the node lacks or a value of the wrong type is an
+    :class:`UnpactConfigError` naming it.
     """
     cls = get_regularizer(str(node["name"]))
-    weight = node["weight"]
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-        raise UnpactConfigError(f"regularizer.weight={weight!r} must be a number >= 0.")
-    params = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
-    extra = {str(k): node[k] for k in node if k not in ("name", "weight")}
-    unknown = [k for k in extra if k not in params]
-    if unknown:
-        raise UnpactConfigError(
-            f"regularizer.{unknown[0]} is not a setting of regularizer={cls.name} "
-            f"(its settings: {sorted(['name', *params])})."
-        )
-    missing = [p for p in params if p != "weight" and p not in extra]
-    if missing:
-        raise UnpactConfigError(
-            f"regularizer={cls.name} needs regularizer.{missing[0]}, which "
-            f"conf/regularizer/{cls.name}.yaml does not set; add it there."
-        )
-    return cls(float(weight), **extra)
+    return bind(
+        cls,
+        node,
+        "regularizer",
+        ignore=("name",),
+        owner=f"regularizer={cls.name}",
+        source=f"conf/regularizer/{cls.name}.yaml",
+    )
 
 
 def check_forget_weight(forget_weight: float) -> None:
-    """Refuse a forget-term weight that is not a number > 0 (``method.forget_weight``).
+    """Refuse a forget-term weight that is not > 0 (``method.forget_weight``; the binder has
+    checked it is a finite number).
 
     The weight scales the forget objective beside ``regularizer.weight`` (open-unlearning's
     ``gamma`` beside its ``alpha``): ``loss = forget_weight * forget + weight * retain``.
     """
-    if isinstance(forget_weight, bool) or not isinstance(forget_weight, int | float):
-        ok = False
-    else:
-        ok = math.isfinite(forget_weight) and forget_weight > 0
-    if not ok:
-        raise UnpactConfigError(
-            f"method.forget_weight={forget_weight!r} must be a finite number > 0 (default 1: "
-            "the forget term as the paper; open-unlearning calls it gamma)."
-        )
+    checks.positive("method.forget_weight", forget_weight)
 
 
 def check_combination(method: Any, regularizer: str) -> None:

@@ -6,10 +6,10 @@ https://github.com/centerforaisafety/wmdp (``rmu/unlearn.py``).
 
 With ``h(x)`` the hidden states at layer ``rmu.layer`` of the model being unlearned,
 ``h_frozen(x)`` those of the frozen original model, ``u`` a fixed random unit vector and
-``c = rmu.steering_coeff``, ``alpha = rmu.alpha``::
+``c = rmu.steering_coeff``, ``retain_weight = rmu.retain_weight``::
 
     L_forget = (1 / (N_f * H)) * sum_{(b,t) valid in forget} || h(x_f)[b,t] - c * u ||^2
-    L_retain = alpha * (1 / (N_r * H)) * sum_{(b,t) valid in retain}
+    L_retain = retain_weight * (1 / (N_r * H)) * sum_{(b,t) valid in retain}
                                              || h(x_r)[b,t] - h_frozen(x_r)[b,t] ||^2
     L_RMU    = L_forget + L_retain
 
@@ -113,7 +113,7 @@ def rmu_loss(
     frozen_retain_act: Tensor,
     control_vec: Tensor,
     steering_coeff: float,
-    alpha: float,
+    retain_weight: float,
     forget_mask: Tensor | None,
     retain_mask: Tensor | None,
     reduction: str,
@@ -127,7 +127,7 @@ def rmu_loss(
             (detached here).
         control_vec: ``[H]`` unit vector ``u`` from :func:`make_control_vector`.
         steering_coeff: ``rmu.steering_coeff`` ``c``; the forget target is ``c * u``.
-        alpha: ``rmu.alpha``, weight of the retain term.
+        retain_weight: ``rmu.retain_weight``, weight of the retain term.
         forget_mask: ``[B_f, T_f]`` bool/0-1 mask of forget positions to average over (typically
             the attention mask); ``None`` means every position, as the reference code.
         retain_mask: ``[B_r, T_r]`` same for the retain batch.
@@ -137,7 +137,8 @@ def rmu_loss(
 
     Returns:
         ``(total, forget_term, retain_term)``, float32 scalars, with
-        ``retain_term`` already multiplied by ``alpha`` and ``total = forget_term + retain_term``.
+        ``retain_term`` already multiplied by ``retain_weight`` and
+        ``total = forget_term + retain_term``.
     """
     if control_vec.dim() != 1 or control_vec.shape[0] != forget_act.shape[-1]:
         raise ValueError(
@@ -155,10 +156,14 @@ def rmu_loss(
         if forget_mask is None or retain_mask is None:
             raise ValueError("reduction='sequence' needs both masks (see rmu_mask)")
         forget_term = _sequence_mse(forget_act, target, forget_mask)
-        retain_term = alpha * _sequence_mse(retain_act, frozen_retain_act.detach(), retain_mask)
+        retain_term = retain_weight * _sequence_mse(
+            retain_act, frozen_retain_act.detach(), retain_mask
+        )
     else:
         forget_term = _masked_mse(forget_act, target, forget_mask)
-        retain_term = alpha * _masked_mse(retain_act, frozen_retain_act.detach(), retain_mask)
+        retain_term = retain_weight * _masked_mse(
+            retain_act, frozen_retain_act.detach(), retain_mask
+        )
     return forget_term + retain_term, forget_term, retain_term
 
 
@@ -175,7 +180,7 @@ class RMU(Objective):
         layer: decoder layer whose output is steered.
         trainable_layers: layers whose ``mlp.down_proj`` is trained.
         steering_coeff: scale of the steering target.
-        alpha: weight of the retain term.
+        retain_weight: weight of the retain term.
         reduction: how the MSEs are averaged (``method.reduction``, see :func:`rmu_mask`).
         hidden_size: model width (size of ``u``; supplied by the stage).
         seed: seed of ``u`` (the run seed; supplied by the stage).
@@ -190,7 +195,7 @@ class RMU(Objective):
         layer: int,
         trainable_layers: list[int],
         steering_coeff: float,
-        alpha: float,
+        retain_weight: float,
         reduction: str,
         hidden_size: int,
         seed: int,
@@ -201,7 +206,7 @@ class RMU(Objective):
         self.layer = layer
         self.trainable_layers = list(trainable_layers)
         self.steering_coeff = steering_coeff
-        self.alpha = alpha
+        self.retain_weight = retain_weight
         self.register_buffer("control_vec", make_control_vector(hidden_size, seed, torch.float32))
 
     def on_fit_start(self, ctx: MethodContext) -> None:
@@ -242,7 +247,7 @@ class RMU(Objective):
             frozen,
             self.control_vec,
             self.steering_coeff,
-            self.alpha,
+            self.retain_weight,
             rmu_mask(forget, self.reduction),
             rmu_mask(retain, self.reduction),
             self.reduction,

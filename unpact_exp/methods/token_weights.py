@@ -34,13 +34,15 @@ neither singled out nor dropped.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from unpact_exp.config import checks
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import MethodContext
 from unpact_exp.methods.reference_cache import check_covered, fill_missing_mask, guard_known
@@ -48,11 +50,13 @@ from unpact_exp.methods.token_logprobs import IGNORE_INDEX, token_logprobs
 from unpact_exp.unpact.config import UnpactConfig
 from unpact_exp.unpact.contributions import ablate, contribution_vectors, resolve_filler_id
 from unpact_exp.unpact.inference import analysis_mode, forward_kwargs, model_device
-from unpact_exp.unpact.keytokens import keytokens
+from unpact_exp.unpact.keytokens import select_keytokens
 from unpact_exp.unpact.scoring import left_pad, padding_id
 from unpact_exp.unpact.units import PromptUnits, split_units
 
-WEIGHTINGS = ("uniform", "keytoken", "question")
+Weighting = Literal["uniform", "keytoken", "question"]
+"""``method.token_weighting``: plain loss, KeyToken weights, or question weights."""
+WEIGHTINGS: tuple[str, ...] = typing.get_args(Weighting)
 Span = tuple[int, int]
 
 
@@ -127,16 +131,12 @@ def text_windows(
 
 
 def check_weighting(token_weighting: str, forget_prompts: object | None) -> None:
-    """Refuse an unknown weighting, or a non-uniform one without the forget examples' units.
+    """Refuse a non-uniform weighting without the forget examples' units (the binder has
+    already refused an unknown one).
 
     Raises:
         UnpactConfigError: naming the bad value and the supported choices.
     """
-    if token_weighting not in WEIGHTINGS:
-        raise UnpactConfigError(
-            f"method.token_weighting={token_weighting!r} is not valid; choose one of "
-            f"{list(WEIGHTINGS)}."
-        )
     if token_weighting != "uniform" and forget_prompts is None:
         raise UnpactConfigError(
             f"method.token_weighting={token_weighting} needs the units of the forget examples "
@@ -147,7 +147,7 @@ def check_weighting(token_weighting: str, forget_prompts: object | None) -> None
 
 def make_token_weights(
     token_weighting: str,
-    keytokens: dict[str, Any],
+    unpact: UnpactConfig,
     keytoken_window: int,
     n_forget: int,
     forget_prompts: object | None,
@@ -160,9 +160,7 @@ def make_token_weights(
     check_weighting(token_weighting, forget_prompts)
     if token_weighting == "uniform":
         return None
-    return TokenWeights(
-        token_weighting, UnpactConfig.from_config(keytokens), keytoken_window, n_forget
-    )
+    return TokenWeights(token_weighting, unpact, keytoken_window, n_forget)
 
 
 def normalize_weights(raw: Tensor, mask: Tensor) -> Tensor:
@@ -261,7 +259,7 @@ def raw_weights(
             unpact.batch_size,
             pad_id,
         )
-        keys = [keytokens(c, unpact.alpha, unpact.beta, unpact.normalize) for _, c in scored]
+        keys = [select_keytokens(c, unpact) for _, c in scored]
         chosen = [[s[i] for i in k] for (_, _, s), k in zip(examples, keys)]
     else:
         chosen = [list(s) for _, _, s in examples]
@@ -293,11 +291,7 @@ class TokenWeights(nn.Module):
         self, token_weighting: str, unpact: UnpactConfig, window: int, n_forget: int
     ) -> None:
         super().__init__()
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise UnpactConfigError(
-                f"method.keytoken_window={window!r} must be an integer >= 1 (tokens per window "
-                "of a raw-text forget chunk)."
-            )
+        checks.at_least("method.keytoken_window", window, 1)
         self.token_weighting = token_weighting
         self.unpact = unpact
         self.window = window

@@ -2,30 +2,29 @@
 
 Reference: Ilharco et al., "Editing Models with Task Arithmetic", https://arxiv.org/abs/2212.04089
 (section 3, "forgetting via negation"); used as the ``task vector`` baseline of MUSE
-(https://arxiv.org/abs/2407.06460) with ``alpha = 5``.
+(https://arxiv.org/abs/2407.06460) with ``scale = 5``.
 
 Equation, per parameter tensor, with ``theta_0`` the original weights and ``theta_ft`` a copy
-fine-tuned on the forget set for ``tv.finetune_epochs``::
+fine-tuned on the forget set for ``method.finetune_epochs``::
 
     tau         = theta_ft - theta_0
-    theta_unl   = theta_0 - alpha * tau = theta_0 - alpha * (theta_ft - theta_0)
+    theta_unl   = theta_0 - scale * tau = theta_0 - scale * (theta_ft - theta_0)
 
-``alpha`` is ``tv.alpha`` (5.0 in docs/science.md §6).
+``scale`` is ``method.scale`` (5.0 in docs/science.md §6).
 
 Under ``peft=lora`` the fine-tune trains the adapters only, and the negation scales
-every adapter's ``B`` by ``-alpha`` (:func:`unpact_exp.models.lora.negate_lora_update`):
-with ``B_0 = 0`` that is exactly ``theta_0 - alpha * tau`` for the LoRA update ``tau``.
+every adapter's ``B`` by ``-scale`` (:func:`unpact_exp.models.lora.negate_lora_update`):
+with ``B_0 = 0`` that is exactly ``theta_0 - scale * tau`` for the LoRA update ``tau``.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 from torch import Tensor
 
-from unpact_exp.errors import UnpactConfigError
+from unpact_exp.config import checks
 from unpact_exp.methods.base import Batch, MethodContext, Objective
 from unpact_exp.methods.registry import register
 from unpact_exp.methods.token_logprobs import mean_nll
@@ -33,9 +32,9 @@ from unpact_exp.models.lora import has_lora, negate_lora_update
 
 
 def negate_task_vector(
-    theta0: dict[str, Tensor], theta_ft: dict[str, Tensor], alpha: float
+    theta0: dict[str, Tensor], theta_ft: dict[str, Tensor], scale: float
 ) -> dict[str, Tensor]:
-    """Move the weights ``alpha`` task vectors away from the forget fine-tune.
+    """Move the weights ``scale`` task vectors away from the forget fine-tune.
 
     Only floating-point tensors are edited; any other entry (integer buffers such as
     ``position_ids``, step counters) is copied from ``theta0`` unchanged. The arithmetic is done in
@@ -45,7 +44,7 @@ def negate_task_vector(
     Args:
         theta0: original state dict.
         theta_ft: state dict after fine-tuning on the forget set; same keys and shapes.
-        alpha: ``tv.alpha``, the negation scale; a finite number.
+        scale: ``method.scale``, the negation scale; a finite number.
 
     Returns:
         New state dict with the keys of ``theta0``.
@@ -53,13 +52,10 @@ def negate_task_vector(
     Raises:
         ValueError: if the key sets differ (the message names the missing and extra keys) or a
             floating tensor's shape differs.
-        UnpactConfigError: if ``alpha`` is not finite.
+        ValueError: if ``scale`` is not finite (the binder refuses it in a config).
     """
-    # A string or bool is a config typo, not a number: reject it rather than coerce it.
-    is_number = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
-    value = float(alpha) if is_number else math.nan
-    if not math.isfinite(value):
-        raise UnpactConfigError(f"tv.alpha must be a finite number (default 5.0); got {alpha!r}")
+    if not math.isfinite(scale):
+        raise ValueError(f"the task-vector scale must be finite; got {scale!r}")
     missing = sorted(set(theta0) - set(theta_ft))
     extra = sorted(set(theta_ft) - set(theta0))
     if missing or extra:
@@ -80,7 +76,7 @@ def negate_task_vector(
             )
         base32 = base.detach().float()
         tau = tuned.detach().to(device=base.device, dtype=torch.float32) - base32
-        out[name] = (base32 - value * tau).to(base.dtype)
+        out[name] = (base32 - scale * tau).to(base.dtype)
     return out
 
 
@@ -90,26 +86,23 @@ class TaskVector(Objective):
 
     Stage 1 (the fit, ``finetune_epochs`` epochs; ``trainer.max_steps`` is ignored):
     minimise NLL(forget), i.e. learn the forget data *more*. Stage 2
-    (``on_train_end``): ``theta = theta0 - alpha * (theta_ft - theta0)``. The
+    (``on_train_end``): ``theta = theta0 - scale * (theta_ft - theta0)``. The
     snapshot ``theta0`` is taken at fit start, after any sharding, so under FSDP
     each rank negates its own shards. Intermediate checkpoints hold the fine-tuned
     model, not an unlearned one, so they are not analysed.
 
     Args:
-        alpha: negation scale (``method.alpha``).
+        scale: negation scale (``method.scale``).
         finetune_epochs: epochs of the fine-tuning stage (``method.finetune_epochs``).
     """
 
     accepts_regularizer = False
     evaluates_during_fit = False
 
-    def __init__(self, alpha: float, finetune_epochs: int) -> None:
+    def __init__(self, scale: float, finetune_epochs: int) -> None:
         super().__init__()
-        if finetune_epochs < 1:
-            raise UnpactConfigError(
-                f"method.finetune_epochs={finetune_epochs} must be >= 1 for method=tv."
-            )
-        self.alpha = alpha
+        checks.at_least("method.finetune_epochs", finetune_epochs, 1)
+        self.scale = scale
         self.finetune_epochs = finetune_epochs
         self._theta0: dict[str, Tensor] | None = None
 
@@ -144,13 +137,13 @@ class TaskVector(Objective):
 
     @torch.no_grad()
     def on_train_end(self, ctx: MethodContext) -> None:
-        """Write ``theta0 - alpha * (theta_ft - theta0)`` into the policy."""
+        """Write ``theta0 - scale * (theta_ft - theta0)`` into the policy."""
         if has_lora(ctx.policy):
-            negate_lora_update(ctx.policy, self.alpha)
+            negate_lora_update(ctx.policy, self.scale)
             return
         if self._theta0 is None:
             raise RuntimeError("task vector: fit ended before the original weights were saved")
         params = dict(ctx.policy.named_parameters())
         current = {n: p.detach() for n, p in params.items()}
-        for name, value in negate_task_vector(self._theta0, current, self.alpha).items():
+        for name, value in negate_task_vector(self._theta0, current, self.scale).items():
             params[name].copy_(value)

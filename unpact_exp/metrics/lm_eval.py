@@ -8,7 +8,7 @@ no copy) with lm-eval's own task definitions: the same description line, ``doc_t
 the summed log-likelihoods of the continuations " A", " B", ...; lm-eval's default
 ``target_delimiter`` is a space).
 
-Offline: a task whose local file is given (``eval.lm_eval.data_files``) is re-declared
+Offline: a task whose local file is given (``metrics.lm_eval.data_files``) is re-declared
 from the *installed* task YAML (read at run time, ``include`` resolved, so the template
 cannot drift from the installed lm-eval), with only ``dataset_path`` /
 ``dataset_kwargs`` swapped to the local file, under the name ``unpact_local_<task>``.
@@ -30,17 +30,19 @@ import random
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 import torch
 import yaml
 
+from unpact_exp.config import checks
+from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.evaluation import statistics
+from unpact_exp.evaluation.columns import Column
+from unpact_exp.evaluation.measuring import Answered, MetricContext
+from unpact_exp.metrics.registry import register
 from unpact_exp.unpact.inference import analysis_mode
-
-if TYPE_CHECKING:
-    from unpact_exp.metrics.lm_eval_config import LmEvalConfig
 
 # lm-eval task name -> its YAML under lm_eval/tasks/ (MMLU: one YAML per subject).
 TASK_YAMLS = {
@@ -175,7 +177,7 @@ def check_tasks(tasks: Sequence[str], data_files: Mapping[str, str | None]) -> N
         for task in names:
             if task not in TASK_YAMLS:
                 raise UnpactConfigError(
-                    f"eval.lm_eval.{where} names {task!r}; choose from {sorted(TASK_YAMLS)}."
+                    f"metrics.lm_eval.{where} names {task!r}; choose from {sorted(TASK_YAMLS)}."
                 )
 
 
@@ -270,22 +272,88 @@ def lm_eval_correct(
 
 
 def lm_eval_metrics(
-    model: torch.nn.Module, tokenizer: Any, config: LmEvalConfig | None, suffix: str
+    model: torch.nn.Module,
+    tokenizer: Any,
+    tasks: Sequence[str],
+    data_files: Mapping[str, str | None],
+    limit: int | None,
+    batch_size: int,
+    suffix: str,
 ) -> dict[str, Any]:
     """``lm_eval_<task>_acc<suffix>`` with ``_counts`` ``[k, n]`` and ``_ci`` (95% Wilson).
 
     Args:
         model: the model scored (M1, or M0 with ``suffix="_original"``).
         tokenizer: its tokenizer.
-        config: the ``eval.lm_eval`` node; None reports nothing.
+        tasks, data_files, limit, batch_size: see :func:`lm_eval_correct`.
         suffix: appended to every key.
     """
-    if config is None:
-        return {}
-    counts = lm_eval_counts(
-        model, tokenizer, config.tasks, config.data_files, config.limit, config.batch_size
-    )
+    counts = lm_eval_counts(model, tokenizer, tasks, data_files, limit, batch_size)
     metrics: dict[str, Any] = {}
     for task, (k, n) in counts.items():
         metrics |= statistics.rate_entry(f"lm_eval_{task}_acc{suffix}", k, n)
     return metrics
+
+
+_LABELS = (("wmdp_bio", "WMDP-Bio"), ("wmdp_cyber", "WMDP-Cyber"), ("mmlu", "MMLU"))
+
+
+@register("lm_eval")
+class LmEval:
+    """lm-eval's WMDP/MMLU accuracies of M1 and M0 at every evaluation step (docs/science.md §4).
+
+    Args:
+        tasks: lm-eval task names (``wmdp_bio``, ``wmdp_cyber``, ``mmlu``); empty: none.
+        limit: items per lm-eval task (per subject for MMLU), ``None`` for all.
+        batch_size: lm-eval's batch size.
+        data_files: task -> local file in the hub's schema (question, choices, answer); a
+            task without one reads lm-eval's hub dataset.
+    """
+
+    columns: ClassVar[tuple[Column, ...]] = tuple(
+        Column(f"lm_eval_{task}_acc{suffix}", f"{label}{who} (%)", "rate")
+        for task, label in _LABELS
+        for suffix, who in (("", ""), ("_original", " original"))
+    )
+    table: ClassVar[str | None] = "WMDP and MMLU (lm-evaluation-harness)"
+    description: ClassVar[str] = (
+        "Zero-shot accuracy by lm-evaluation-harness's own tasks (`metrics.lm_eval`), as "
+        "published WMDP/MMLU numbers are measured; `original` = the model before unlearning. "
+        "MMLU pools its subjects (correct / all items, lm-eval's group score). `(k/n)`: "
+        "correct / scored, summed over runs, with the 95% Wilson interval."
+    )
+
+    def __init__(
+        self,
+        tasks: tuple[str, ...],
+        limit: int | None,
+        batch_size: int,
+        data_files: dict[str, str | None],
+    ) -> None:
+        if limit is not None:
+            checks.at_least("metrics.lm_eval.limit", limit, 1)
+        checks.at_least("metrics.lm_eval.batch_size", batch_size, 1)
+        check_tasks(tasks, data_files)
+        self.tasks, self.limit, self.batch_size = tasks, limit, batch_size
+        self.data_files = dict(data_files)
+
+    def applies(self, benchmark: Benchmark) -> bool:
+        """Whenever tasks are asked for (lm-eval reads its own data, not the benchmark)."""
+        return bool(self.tasks)
+
+    def prepare(
+        self, model: torch.nn.Module, ctx: MetricContext, answered: Answered
+    ) -> dict[str, Any]:
+        """M0's accuracies (``lm_eval_<task>_acc_original``)."""
+        return self._scores(model, ctx, "_original")
+
+    def measure(
+        self, model: torch.nn.Module, ctx: MetricContext, answered: Answered
+    ) -> dict[str, Any]:
+        """M1's accuracies."""
+        return self._scores(model, ctx, "")
+
+    def _scores(self, model: torch.nn.Module, ctx: MetricContext, suffix: str) -> dict[str, Any]:
+        return lm_eval_metrics(
+            model, ctx.tokenizer, self.tasks, self.data_files, self.limit, self.batch_size, suffix
+        )

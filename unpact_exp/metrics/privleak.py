@@ -19,17 +19,21 @@ Min-K%++ (Zhang et al., arXiv 2404.02936) standardises each token's log-prob by 
 standard deviation of the log-probs under the model's own next-token distribution,
 ``(log p(x_t) - mu_t) / sigma_t`` with ``mu_t = E_z[log p(z)]`` and
 ``sigma_t^2 = E_z[log p(z)^2] - mu_t^2``, then averages the lowest k%; it is offered as
-``eval.privleak_score: min_k_plus_plus``. MUSE itself uses plain Min-K%.
+``metrics.privleak.score: min_k_plus_plus``. MUSE itself uses plain Min-K%.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 
+from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import UnpactConfigError
+from unpact_exp.evaluation.columns import Column
+from unpact_exp.evaluation.measuring import Answered, MetricContext
+from unpact_exp.metrics.registry import register
 from unpact_exp.stop import check_stop
 from unpact_exp.unpact.inference import analysis_mode, model_device
 from unpact_exp.unpact.scoring import padding_id
@@ -50,7 +54,7 @@ def token_statistics(logits: torch.Tensor, targets: torch.Tensor, score: str) ->
         ``[..., T]`` float32 statistics; lower means "less likely a member".
     """
     if score not in SCORES:
-        raise UnpactConfigError(f"eval.privleak_score={score!r} is not one of {list(SCORES)}.")
+        raise UnpactConfigError(f"metrics.privleak.score={score!r} is not one of {list(SCORES)}.")
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     token = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     if score == "min_k":
@@ -147,3 +151,82 @@ def privleak_auc(
     negatives = text_scores(model, tokenizer, forget, k, score, batch_size)
     positives = text_scores(model, tokenizer, holdout, k, score, batch_size)
     return rank_auc(negatives, positives)
+
+
+@register("privleak")
+class PrivLeak:
+    """``privleak_auc`` (and MUSE's relative ``privleak`` against a retrain model) of M1 and M0.
+
+    Args:
+        k: fraction of lowest-scoring tokens averaged by Min-K% (MUSE: 0.4).
+        score: ``min_k`` (MUSE) or ``min_k_plus_plus``.
+        retrain_model: folder or hub id of a model retrained without the forget set (same
+            tokenizer as M0); None: report the raw AUC only, so a raw AUC is never mistaken
+            for MUSE's relative number.
+    """
+
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("privleak_auc", "PrivLeak AUC (0-1)", "auc"),
+        Column("privleak_auc_original", "PrivLeak AUC, M0 (0-1)", "auc"),
+        Column("privleak", "PrivLeak vs retrain (%)", "relative"),
+        Column("privleak_original", "PrivLeak vs retrain, M0 (%)", "relative"),
+    )
+    table: ClassVar[str | None] = "MUSE metrics"
+    description: ClassVar[str] = (
+        "PrivLeak AUC = ROC AUC of the Min-K% score (`metrics.privleak.k`, MUSE 40%) separating "
+        "privleak/holdout texts from privleak/forget texts: near 0 while the model still knows "
+        "the forget texts, near the retrain model's when they are unlearned. PrivLeak vs "
+        "retrain = (AUC - AUC_retrain) / AUC_retrain x 100, MUSE's reported number, only for "
+        "runs given `metrics.privleak.retrain_model`."
+    )
+
+    def __init__(
+        self, k: float, score: Literal["min_k", "min_k_plus_plus"], retrain_model: str | None
+    ) -> None:
+        from unpact_exp.config import checks
+
+        checks.unit_interval("metrics.privleak.k", k)
+        self.k, self.score, self.retrain_model = k, score, retrain_model
+        self.retrain_auc: float | None = None
+
+    def applies(self, benchmark: Benchmark) -> bool:
+        """The dataset needs MUSE's ``privleak/forget`` and ``privleak/holdout`` splits."""
+        return bool(benchmark.privleak_forget and benchmark.privleak_holdout)
+
+    def prepare(
+        self, model: torch.nn.Module, ctx: MetricContext, answered: Answered
+    ) -> dict[str, Any]:
+        """M0's values, and the retrain model's AUC (loaded on M0's device, used once)."""
+        if self.retrain_model is not None:
+            from unpact_exp.models.loading import load_model
+
+            retrain = load_model(self.retrain_model, ctx.dtype, ctx.trust_remote_code)
+            retrain = retrain.to(model_device(model)).eval()
+            self.retrain_auc = self._auc(retrain, ctx)
+            del retrain
+        values = {f"{k}_original": v for k, v in self.measure(model, ctx, answered).items()}
+        if self.retrain_auc is not None:
+            values["privleak_auc_retrain"] = self.retrain_auc
+        return values
+
+    def measure(
+        self, model: torch.nn.Module, ctx: MetricContext, answered: Answered
+    ) -> dict[str, Any]:
+        """``privleak_auc`` and, with a retrain model, ``privleak``."""
+        auc = self._auc(model, ctx)
+        values = {"privleak_auc": auc}
+        if self.retrain_auc is not None:
+            values["privleak"] = relative_privleak(auc, self.retrain_auc)
+        return values
+
+    def _auc(self, model: torch.nn.Module, ctx: MetricContext) -> float:
+        bench = ctx.benchmark
+        return privleak_auc(
+            model,
+            ctx.tokenizer,
+            list(bench.privleak_forget),
+            list(bench.privleak_holdout),
+            self.k,
+            self.score,
+            ctx.eval.generation_batch_size,
+        )

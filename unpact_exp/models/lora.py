@@ -13,10 +13,10 @@ names gain ``.base_layer`` / ``.lora_A.default`` / ``.lora_B.default``; ``model.
 is unchanged, so hooks such as RMU's still find the decoder layers) and holds the
 ``PeftModel`` wrapper, unregistered, for switching adapters off and for saving.
 
-The LoRA update of a linear layer ``W`` is ``delta = (alpha / r) * B @ A`` with ``B``
+The LoRA update of a linear layer ``W`` is ``delta = (lora_alpha / r) * B @ A`` with ``B``
 initialised to zero, so the policy starts exactly at the original model.
 Task vectors with LoRA (:func:`negate_lora_update`): ``tau = delta_ft - 0``, and
-``theta_0 - tv_alpha * tau`` is obtained by scaling every ``B`` by ``-tv_alpha``.
+``theta_0 - scale * tau`` (``method.scale``) is obtained by scaling every ``B`` by ``-scale``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unpact_exp.config import checks
 from unpact_exp.errors import ModelLoadError, UnpactConfigError
 
 if TYPE_CHECKING:  # torch and peft are imported where used: loading.py imports this module
@@ -40,54 +41,29 @@ SHARDED_STRATEGIES = ("fsdp", "fsdp2")
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """The ``peft=lora`` config node, validated.
+    """The ``peft=lora`` config node (bound by :mod:`unpact_exp.config.binder`).
 
     Attributes:
         r: adapter rank.
-        alpha: LoRA scaling numerator (the update is ``alpha / r * B @ A``).
+        lora_alpha: LoRA scaling numerator (the update is ``lora_alpha / r * B @ A``; peft's
+            name for it).
         dropout: dropout on the adapter input.
         target_modules: names of the linear layers that get adapters.
         save_merged: also write ``unlearned/merged/`` (plain HF folder, adapter folded in).
     """
 
     r: int
-    alpha: float
+    lora_alpha: float
     dropout: float
     target_modules: tuple[str, ...]
     save_merged: bool
 
-    @classmethod
-    def from_config(cls, node: Any) -> LoraSettings | None:
-        """Settings for ``peft=lora``; None for ``peft=none`` (full fine-tuning).
-
-        Raises:
-            UnpactConfigError: unknown ``peft.name`` or an out-of-range value, named.
-        """
-        name = node["name"]
-        if name not in PEFT_NAMES:
-            raise UnpactConfigError(f"peft={name!r} is not one of {list(PEFT_NAMES)}.")
-        if name == "none":
-            return None
-        r, alpha, dropout = node["r"], node["alpha"], node["dropout"]
-        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-            raise UnpactConfigError(f"peft.r={r!r} must be an integer >= 1 (e.g. 8).")
-        if not _is_number(alpha) or alpha <= 0:
-            raise UnpactConfigError(f"peft.alpha={alpha!r} must be a number > 0 (e.g. 2 * r).")
-        if not _is_number(dropout) or not 0 <= dropout < 1:
-            raise UnpactConfigError(f"peft.dropout={dropout!r} must be a number in [0, 1).")
-        targets = node["target_modules"]
-        if isinstance(targets, str) or not targets or not all(isinstance(t, str) for t in targets):
-            raise UnpactConfigError(
-                f"peft.target_modules={targets!r} must be a non-empty list of module names, "
-                "e.g. [q_proj,v_proj]."
-            )
-        if not isinstance(node["save_merged"], bool):
-            raise UnpactConfigError(f"peft.save_merged={node['save_merged']!r} must be true/false.")
-        return cls(int(r), float(alpha), float(dropout), tuple(targets), node["save_merged"])
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    def __post_init__(self) -> None:
+        checks.at_least("peft.r", self.r, 1)
+        checks.positive("peft.lora_alpha", self.lora_alpha)
+        if not 0 <= self.dropout < 1:
+            raise UnpactConfigError(f"peft.dropout={self.dropout!r} must lie in [0, 1).")
+        checks.non_empty("peft.target_modules", self.target_modules, "[q_proj,v_proj]")
 
 
 def check_strategy(peft_name: str, strategy: str) -> None:
@@ -122,7 +98,7 @@ def apply_lora(model: nn.Module, settings: LoraSettings, layers: list[int] | Non
 
     config = LoraConfig(
         r=settings.r,
-        lora_alpha=settings.alpha,
+        lora_alpha=settings.lora_alpha,
         lora_dropout=settings.dropout,
         target_modules=list(settings.target_modules),
         layers_to_transform=list(layers) if layers is not None else None,
@@ -198,12 +174,12 @@ def has_lora(model: nn.Module) -> bool:
     return bool(lora_layers(model))
 
 
-def negate_lora_update(model: nn.Module, alpha: float) -> int:
-    """Task-vector negation of a LoRA fine-tune: ``B <- -alpha * B`` in every adapter.
+def negate_lora_update(model: nn.Module, scale: float) -> int:
+    """Task-vector negation of a LoRA fine-tune: ``B <- -scale * B`` in every adapter.
 
     With ``B_0 = 0`` the fine-tune's task vector for a wrapped weight ``W`` is
     ``tau = s * B_ft @ A_ft`` (``s = lora_alpha / r``), and the negated model is
-    ``W - alpha * tau = W + s * (-alpha * B_ft) @ A_ft``: exact, without touching ``W``.
+    ``W - scale * tau = W + s * (-scale * B_ft) @ A_ft``: exact, without touching ``W``.
 
     Returns:
         The number of ``B`` matrices scaled.
@@ -214,7 +190,7 @@ def negate_lora_update(model: nn.Module, alpha: float) -> int:
     with torch.no_grad():
         for layer in lora_layers(model):
             for name in layer.lora_B:
-                layer.lora_B[name].weight.mul_(-float(alpha))
+                layer.lora_B[name].weight.mul_(-float(scale))
                 count += 1
     return count
 
@@ -268,20 +244,22 @@ def save_adapter_folder(peft_model: Any, tokenizer: Any, out: Path) -> Path:
     return out
 
 
-def save_merged_folder(
-    adapter_dir: Path, tokenizer: Any, dtype: str, trust_remote_code: bool
-) -> Path:
+def save_merged_folder(adapter_dir: Path, tokenizer: Any, load_base: Any) -> Path:
     """Write ``<adapter_dir>/merged``: base + adapter folded in, a plain HF folder.
 
     Rebuilt from the saved adapter (not from the live policy, which training and
     evaluation callbacks may still use), so it also proves the adapter reloads.
+
+    Args:
+        adapter_dir: the saved adapter folder.
+        tokenizer: saved beside the merged weights.
+        load_base: loads the base model from its folder or hub id (in the run's dtype).
     """
     from peft import PeftModel
 
-    from unpact_exp.models.loading import load_model
     from unpact_exp.models.saving import save_hf_folder
 
-    base = load_model(adapter_base(adapter_dir), dtype, trust_remote_code)
+    base = load_base(adapter_base(adapter_dir))
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.config.use_cache = True
     return save_hf_folder(merged, tokenizer, Path(adapter_dir) / MERGED_DIR)

@@ -73,15 +73,6 @@ class EncodedPrompt:
     question_chars: tuple[int, int]
 
 
-def _plain_dict(node: Any) -> dict[str, Any]:
-    """A config mapping as a plain ``dict`` (OmegaConf nodes are not JSON-like for Jinja)."""
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(node, DictConfig):
-        return dict(OmegaConf.to_container(node, resolve=True))
-    return dict(node)
-
-
 class PromptFormat:
     """How a model wants its questions asked.
 
@@ -119,18 +110,6 @@ class PromptFormat:
         self.icl_template = icl_template
         self.answer_prefix = answer_prefix
         self.chat_template_kwargs = dict(chat_template_kwargs)
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> PromptFormat:
-        """Build from a ``model.prompt`` config node (all keys required, no Python defaults)."""
-        return cls(
-            template=cfg.template,
-            use_chat_template=bool(cfg.use_chat_template),
-            system_prompt=cfg.get("system_prompt"),
-            icl_template=cfg.icl_template,
-            answer_prefix=cfg.answer_prefix,
-            chat_template_kwargs=_plain_dict(cfg.chat_template_kwargs),
-        )
 
     def _render(self, body: str, tokenizer: Any, icl: Sequence[QAItem]) -> str:
         if self.use_chat_template:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unpact_exp.results import RESULTS_FILE, normalize_setting, setting_name
+from unpact_exp.results import RESULTS_FILE, is_number, normalize_setting, setting_name
 
 COMPLETED = "completed"
 FAILED = "failed"
@@ -295,9 +295,8 @@ def _int_pair(value: Any) -> tuple[int, int] | None:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+    """A stored JSON number as a float (``true``/``false`` are not numbers); else None."""
+    return float(value) if is_number(value) else None
 
 
 def _identify(record: RunRecord, results: dict[str, Any], overrides: list[str]) -> None:
@@ -311,7 +310,7 @@ def _identify(record: RunRecord, results: dict[str, Any], overrides: list[str]) 
     seed = results.get("seed", ov.get("seed"))
     if isinstance(seed, str) and seed.lstrip("-").isdigit():
         seed = int(seed)
-    record.seed = seed if isinstance(seed, int | str) and not isinstance(seed, bool) else None
+    record.seed = seed if is_number(seed) or isinstance(seed, str) else None
 
 
 def _read_overrides(path: Path) -> list[str]:

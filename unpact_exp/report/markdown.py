@@ -11,9 +11,8 @@ from unpact_exp.report.table import (
     PARTIAL,
     Row,
     attack_table,
-    lm_eval_table,
     markdown_table,
-    muse_table,
+    metric_tables,
     seed_table,
     table_notes,
 )
@@ -39,28 +38,12 @@ UNITS = (
     "deviations over seeds; `runs.csv` has one line per job."
 )
 ATTACKS = (
-    "Of the forgotten questions, the percentage each attack recovers (docs/science.md §9): "
+    "Of the forgotten questions, the percentage each attack recovers (docs/science.md §10): "
     "FocusOnKey and PROBAB as above; paraphrase = the question reworded; ICL = known retain "
     "question/answer pairs before it; relearn = a few fine-tuning steps on the other half of "
     "the forgotten facts (measured on the held-out half); FocusOnKey control = FocusOnKey on "
     "forget questions the original model never answered (recovery from the prompt alone). "
     "`(k/n)`: recovered / attacked, summed over runs, with the 95% Wilson interval."
-)
-MUSE = (
-    "MUSE's own metrics (arXiv 2407.06460, computed as github.com/swj0419/muse_bench does): "
-    "VerbMem forget = mean ROUGE-L F1 x 100 of the greedy continuation of each verbmem/forget "
-    "prompt against its reference (both cut to `eval.verbmem_max_new_tokens` tokens); PrivLeak "
-    "AUC = ROC AUC of the Min-K% score (`eval.privleak_k`, MUSE 40%) separating privleak/holdout "
-    "texts from privleak/forget texts: near 0 while the model still knows the forget texts, "
-    "near the retrain model's when they are unlearned. PrivLeak vs retrain = (AUC - AUC_retrain) "
-    "/ AUC_retrain x 100, MUSE's reported number, only for runs given `eval.retrain_model`. "
-    "M0 = the original model."
-)
-LM_EVAL = (
-    "Zero-shot accuracy by lm-evaluation-harness's own tasks (`eval.lm_eval`), as published "
-    "WMDP/MMLU numbers are measured; `original` = the model before unlearning. MMLU pools "
-    "its subjects (correct / all items, lm-eval's group score). `(k/n)`: correct / scored, "
-    "summed over runs, with the 95% Wilson interval."
 )
 SEEDS = (
     "Mean ± sample standard deviation (n - 1 denominator) over the completed runs of each "
@@ -96,13 +79,8 @@ def render_markdown(
     attacks = attack_table(rows) if rows else None
     if attacks is not None:
         lines += ["## Recovery attacks (final eval step)", "", attacks, "", ATTACKS, ""]
-    muse = muse_table(rows) if rows else None
-    if muse is not None:
-        lines += ["## MUSE metrics (final eval step)", "", muse, "", MUSE, ""]
-    lm_eval = lm_eval_table(rows) if rows else None
-    if lm_eval is not None:
-        lines += ["## WMDP and MMLU (lm-evaluation-harness, final eval step)", ""]
-        lines += [lm_eval, "", LM_EVAL, ""]
+    for title, table, text in metric_tables(rows) if rows else []:
+        lines += [f"## {title} (final eval step)", "", table, "", text, ""]
     lines += [
         "## Across seeds",
         "",

@@ -30,89 +30,96 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unpact_exp.attacks import registry as attacks
+from unpact_exp.evaluation.columns import CORE_COLUMNS, Column
 from unpact_exp.evaluation.statistics import mcnemar_exact_p, wilson_interval
+from unpact_exp.metrics import registry as metrics
 from unpact_exp.report.collect import COMPLETED, DISCORDANT, RunRecord
 
 PAPER_ORDER = ("ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu")
 ABLATIONS = ("ga", "npo")
 
 
-@dataclass(frozen=True)
-class Column:
-    """A metric column.
-
-    Attributes:
-        key: the metric key in ``results.json`` (and the CSV column name).
-        header: the markdown header, with its unit.
-        kind: ``rate`` (fraction, shown x100), ``score`` (0-100, shown as is), ``similarity``
-            or ``auc`` (0-1, shown as is with three decimals) or ``relative`` (a signed
-            percentage, shown as is).
-    """
-
-    key: str
-    header: str
-    kind: str
+def declared_columns() -> dict[str, Column]:
+    """Every quantity the evaluation, the registered attacks and metrics declare, by key."""
+    columns = {c.key: c for c in CORE_COLUMNS}
+    for name in attacks.names():
+        cls = attacks.get(name)
+        columns[cls.rate] = Column(cls.rate, cls.header, "rate")
+    for name in metrics.names():
+        columns |= {c.key: c for c in metrics.get(name).columns}
+    return columns
 
 
-COLUMNS = (
-    Column("forget_rate", "forget rate (%)", "rate"),
-    Column("recovery_rate", "FocusOnKey recovery (%)", "rate"),
-    Column("probab_recovery_rate", "PROBAB recovery (%)", "rate"),
-    Column("destructive_rate", "destructive rate (%)", "rate"),
-    Column("keytoken_similarity", "keytoken similarity (0-1)", "similarity"),
-    Column("knowmem_forget", "knowmem forget (0-100)", "score"),
-    Column("knowmem_retain", "knowmem retain (0-100)", "score"),
-    Column("utility", "utility (%)", "rate"),
-    Column("keytoken_similarity_forgotten", "keytoken sim. forgotten (0-1)", "similarity"),
-    Column("keytoken_similarity_retained", "keytoken sim. retained (0-1)", "similarity"),
+MAIN_TABLE = (
+    "forget_rate",
+    "recovery_rate",
+    "probab_recovery_rate",
+    "destructive_rate",
+    "keytoken_similarity",
+    "knowmem_forget",
+    "knowmem_retain",
+    "utility",
+    "keytoken_similarity_forgotten",
+    "keytoken_similarity_retained",
 )
-# Averaged and written to the CSVs, not shown in the markdown table (plotted instead).
-EXTRA_KEYS = (
-    "contribution_similarity",
-    "contribution_similarity_forgotten",
-    "contribution_similarity_retained",
-    "prompt_ignorance",
-    "n_forgotten",
-)
-# The recovery attacks, beside FocusOnKey and PROBAB in a table of their own (docs/science.md §9).
-ATTACK_COLUMNS = (
-    Column("recovery_rate", "FocusOnKey (%)", "rate"),
-    Column("probab_recovery_rate", "PROBAB (%)", "rate"),
-    Column("paraphrase_recovery_rate", "paraphrase (%)", "rate"),
-    Column("icl_recovery_rate", "ICL (%)", "rate"),
-    Column("relearn_recovery_rate", "relearn (%)", "rate"),
-    Column("focus_on_key_control_rate", "FocusOnKey control (%)", "rate"),
-)
-ATTACK_KEYS = tuple(c.key for c in ATTACK_COLUMNS[2:])
-# MUSE's VerbMem and PrivLeak with the original model's values, in a table of their own (only
-# datasets with MUSE's verbmem/privleak splits have them; `privleak` needs eval.retrain_model).
-MUSE_COLUMNS = (
-    Column("verbmem_forget", "VerbMem forget (0-100)", "score"),
-    Column("verbmem_forget_original", "VerbMem forget, M0 (0-100)", "score"),
-    Column("privleak_auc", "PrivLeak AUC (0-1)", "auc"),
-    Column("privleak_auc_original", "PrivLeak AUC, M0 (0-1)", "auc"),
-    Column("privleak", "PrivLeak vs retrain (%)", "relative"),
-    Column("privleak_original", "PrivLeak vs retrain, M0 (%)", "relative"),
-)
-MUSE_KEYS = tuple(c.key for c in MUSE_COLUMNS)
-# lm-evaluation-harness accuracies (eval.lm_eval), M1 and the original M0, in a table of their own.
-LM_EVAL_COLUMNS = tuple(
-    Column(f"lm_eval_{task}_acc{suffix}", f"{label}{who} (%)", "rate")
-    for task, label in (("wmdp_bio", "WMDP-Bio"), ("wmdp_cyber", "WMDP-Cyber"), ("mmlu", "MMLU"))
-    for suffix, who in (("", ""), ("_original", " original"))
-)
-LM_EVAL_KEYS = tuple(c.key for c in LM_EVAL_COLUMNS)
+"""Which declared quantities the main table shows, in order (a presentation choice; the
+headers and kinds are the declarations'). ``n forgotten`` follows the first eight."""
+COLUMNS = tuple(declared_columns()[key] for key in MAIN_TABLE)
+EXTRA_KEYS = tuple(c.key for c in CORE_COLUMNS if c.key not in MAIN_TABLE)
+"""Averaged and written to the CSVs, not shown in the markdown table (plotted instead)."""
 _RANGES = {"rate": (0.0, 1.0), "similarity": (0.0, 1.0), "score": (0.0, 100.0)}
-RATE_KEYS = tuple(c.key for c in COLUMNS if c.kind == "rate") + ("prompt_ignorance",)
-RATE_KEYS += ATTACK_KEYS + LM_EVAL_KEYS
-MEAN_KEYS = tuple(c.key for c in COLUMNS) + EXTRA_KEYS + ATTACK_KEYS + MUSE_KEYS + LM_EVAL_KEYS
 MCNEMAR_HEADER = "FocusOnKey vs PROBAB: McNemar p (b/c)"
-CSV_FIELDS = ("model", "data", "setting", "n", "seeds", "final_eval_step")
-CSV_FIELDS += MEAN_KEYS + tuple(f"{key}_std" for key in MEAN_KEYS)
-CSV_FIELDS += tuple(
-    f"{key}_{part}" for key in RATE_KEYS for part in ("k", "n", "ci_low", "ci_high")
-)
-CSV_FIELDS += ("focus_only", "probab_only", "focus_vs_probab_mcnemar_p")
+
+
+def attack_columns() -> tuple[Column, ...]:
+    """Every registered attack's rate column, in registration order (read at call time, so an
+    attack registered by a plugin is reported too)."""
+    return tuple(
+        Column(attacks.get(n).rate, attacks.get(n).header, "rate") for n in attacks.names()
+    )
+
+
+def attack_keys() -> tuple[str, ...]:
+    """The attack rates not already in the main table."""
+    return tuple(c.key for c in attack_columns() if c.key not in MAIN_TABLE)
+
+
+def metric_table_specs() -> dict[str, tuple[tuple[Column, ...], str]]:
+    """Report table title -> (its columns, its paragraph), from the metrics' declarations."""
+    specs: dict[str, tuple[tuple[Column, ...], str]] = {}
+    for name in metrics.names():
+        cls = metrics.get(name)
+        if cls.table is not None:
+            columns, text = specs.get(cls.table, ((), ""))
+            specs[cls.table] = (
+                columns + cls.columns,
+                " ".join(p for p in (text, cls.description) if p),
+            )
+    return specs
+
+
+def mean_keys() -> tuple[str, ...]:
+    """Every key averaged over a row's runs and written to the CSVs."""
+    metric_keys = tuple(c.key for cols, _ in metric_table_specs().values() for c in cols)
+    return MAIN_TABLE + EXTRA_KEYS + attack_keys() + metric_keys
+
+
+def rate_keys() -> tuple[str, ...]:
+    """The averaged keys that are rates (they carry counts and intervals)."""
+    declared = declared_columns()
+    return tuple(k for k in mean_keys() if k in declared and declared[k].kind == "rate")
+
+
+def csv_fields() -> tuple[str, ...]:
+    """The columns of ``report.csv``."""
+    keys = mean_keys()
+    fields = ("model", "data", "setting", "n", "seeds", "final_eval_step")
+    fields += keys + tuple(f"{key}_std" for key in keys)
+    fields += tuple(f"{k}_{part}" for k in rate_keys() for part in ("k", "n", "ci_low", "ci_high"))
+    return fields + ("focus_only", "probab_only", "focus_vs_probab_mcnemar_p")
+
+
 MISSING = "—"
 PARTIAL = "†"
 
@@ -192,14 +199,14 @@ def build_rows(records: Sequence[RunRecord]) -> list[Row]:
     rows = []
     for (model, data, setting), runs in groups.items():
         row = Row(model, data, setting, runs)
-        for key in MEAN_KEYS:
+        for key in mean_keys():
             values = [r.final_metrics[key] for r in runs if key in r.final_metrics]
             if values:
                 row.means[key] = math.fsum(values) / len(values)
                 row.counts[key] = len(values)
             if len(values) > 1:
                 row.stds[key] = sample_std(values)
-        for key in RATE_KEYS:
+        for key in rate_keys():
             reporting = [r for r in runs if key in r.final_metrics]
             if reporting and all(key in r.final_counts for r in reporting):
                 row.pooled[key] = _sum_pairs([r.final_counts[key] for r in reporting])
@@ -313,20 +320,20 @@ def _side_table(
 def attack_table(rows: Sequence[Row]) -> str | None:
     """FocusOnKey, PROBAB and the other recovery attacks side by side, or None when no run
     stored an attack. Each cell is ``mean [low, high] (k/n)`` like the main table."""
-    if not any(key in row.means for row in rows for key in ATTACK_KEYS):
+    if not any(key in row.means for row in rows for key in attack_keys()):
         return None
-    return _side_table(rows, ATTACK_COLUMNS, only_stored=False)  # a missing attack shows as such
+    return _side_table(rows, attack_columns(), only_stored=False)  # a missing attack shows as such
 
 
-def muse_table(rows: Sequence[Row]) -> str | None:
-    """MUSE's VerbMem and PrivLeak of M1 beside M0's, or None when no run stored them."""
-    return _side_table(rows, MUSE_COLUMNS)
-
-
-def lm_eval_table(rows: Sequence[Row]) -> str | None:
-    """lm-eval's WMDP/MMLU accuracies of M1 and M0 (``mean [low, high] (k/n)``), or None when
-    no run stored one; only the tasks some run measured get a column."""
-    return _side_table(rows, LM_EVAL_COLUMNS)
+def metric_tables(rows: Sequence[Row]) -> list[tuple[str, str, str]]:
+    """``(title, table, paragraph)`` per metric table some run stored a value of; only the
+    columns some run stored are shown (a task lm-eval did not measure has none)."""
+    found = []
+    for title, (columns, text) in metric_table_specs().items():
+        table = _side_table(rows, columns)
+        if table is not None:
+            found.append((title, table, text))
+    return found
 
 
 def seed_table(rows: Sequence[Row]) -> str:
@@ -398,7 +405,7 @@ def _csv_values(row: Row) -> dict[str, object]:
     """The statistics of one row by CSV column (absent ones become empty cells)."""
     values: dict[str, object] = dict(row.means)
     values |= {f"{key}_std": std for key, std in row.stds.items()}
-    for key in RATE_KEYS:
+    for key in rate_keys():
         if key in row.pooled:
             values[f"{key}_k"], values[f"{key}_n"] = row.pooled[key]
             interval = row.interval(key)
@@ -414,26 +421,27 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
     """Write the table with unrounded stored values; missing metrics are empty cells."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CSV_FIELDS)
+        fields = csv_fields()
+        writer.writerow(fields)
         for row in rows:
             stats = _csv_values(row)
-            values = [stats.get(key, "") for key in CSV_FIELDS[6:]]
+            values = [stats.get(key, "") for key in fields[6:]]
             meta = [row.model, row.data, row.setting, row.n, ";".join(row.seeds), row.steps]
             writer.writerow([repr(v) if isinstance(v, float) else v for v in meta + values])
 
 
-RUN_FIELDS = ("job", "state", "reason", "model", "data", "setting", "seed", "final_eval_step")
-RUN_FIELDS += MEAN_KEYS + ("focus_vs_probab_mcnemar_p", "path")
+RUN_META = ("job", "state", "reason", "model", "data", "setting", "seed", "final_eval_step")
 
 
 def write_runs_csv(records: Sequence[RunRecord], path: Path) -> None:
     """Write one line per job (any state), so per-seed values survive the averaging."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(RUN_FIELDS)
+        keys = mean_keys() + ("focus_vs_probab_mcnemar_p",)
+        writer.writerow(RUN_META + keys + ("path",))
         for r in records:
             meta = [r.label, r.state, r.reason, r.model, r.data, r.setting, r.seed, r.final_step]
-            values = [r.final_metrics.get(key, "") for key in RUN_FIELDS[8:-1]]
+            values = [r.final_metrics.get(key, "") for key in keys]
             cells = meta + values + [str(r.path)]
             writer.writerow(
                 ["" if v is None else repr(v) if isinstance(v, float) else v for v in cells]

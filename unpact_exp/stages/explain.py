@@ -13,10 +13,10 @@ from typing import Any
 
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source, tokenizer_source
-from unpact_exp.models.prompt import PromptFormat
+from unpact_exp.stages.settings import RunSettings
 
 
-def explain(cfg: Any) -> dict[str, Any]:
+def explain(cfg: Any, settings: RunSettings) -> dict[str, Any]:
     """Compute UNPACT for ``cfg.question`` and return the JSON-able explanation.
 
     The answer, contributions and KeyTokens come from the same task code the
@@ -26,9 +26,8 @@ def explain(cfg: Any) -> dict[str, Any]:
     from unpact_exp.data.schema import QAItem
     from unpact_exp.evaluation.tasks import Answers, QATask, TaskContext
     from unpact_exp.stages.target import ensure_target
-    from unpact_exp.unpact.config import EvalConfig, UnpactConfig
-    from unpact_exp.unpact.keytokens import keytokens
-    from unpact_exp.unpact.prompt_bounds import PromptLimits, answer_reserve, check_prompt
+    from unpact_exp.unpact.keytokens import select_keytokens
+    from unpact_exp.unpact.prompt_bounds import answer_reserve, check_prompt
 
     question = "" if cfg.question is None else str(cfg.question)
     if not question.strip():
@@ -36,19 +35,16 @@ def explain(cfg: Any) -> dict[str, Any]:
             f"question={question!r} is empty; pass the question to explain, "
             'e.g. question="Where was Ada Lovelace born?".'
         )
-    unpact = UnpactConfig.from_config(cfg.unpact)
-    limits = PromptLimits.from_config(cfg)
-    evalc = EvalConfig.from_config(cfg.eval)
+    unpact, limits, fmt = settings.unpact, settings.limits, settings.prompt
     if unpact.target == "reference" and not cfg.get("answer"):
         raise UnpactConfigError(
             'unpact.target=reference needs the gold answer: pass answer="..." '
             "(or use unpact.target=generated to explain the model's own answer)."
         )
-    ensure_target(cfg)
+    ensure_target(cfg, settings)
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     tokenizer = load_tokenizer(tokenizer_source(cfg.model, source), cfg.model.trust_remote_code)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
-    task = QATask(TaskContext(tokenizer, fmt, (), unpact, evalc))
+    task = QATask(TaskContext(tokenizer, fmt, (), unpact, settings.eval))
     item = QAItem(question=question, answer=str(cfg.get("answer") or ""))
     reserve = answer_reserve(tokenizer, item, fmt, limits)
     check_prompt(tokenizer, task.prompts([item])[0], reserve, limits, "question=")
@@ -58,7 +54,7 @@ def explain(cfg: Any) -> dict[str, Any]:
     else:
         answers = Answers(texts=[item.answer], correct=[True])
     (res,) = task.contributions(model, [item], answers)
-    keys = keytokens(res.contributions, unpact.alpha, unpact.beta, unpact.normalize)
+    keys = select_keytokens(res.contributions, unpact)
     return {
         "prompt": task.prompts([item])[0].text,
         "prompt_token_ids": list(res.prompt_ids),
@@ -97,9 +93,9 @@ def render(explanation: dict[str, Any]) -> None:
     console.print(f"KeyTokens: {[explanation['units'][k] for k in explanation['keytokens']]}")
 
 
-def explain_and_print(cfg: Any) -> dict[str, Any]:
+def explain_and_print(cfg: Any, settings: RunSettings) -> dict[str, Any]:
     """Explain, render, and print the JSON object as the last line of stdout."""
-    explanation = explain(cfg)
+    explanation = explain(cfg, settings)
     render(explanation)
     print(json.dumps(explanation), flush=True)
     return explanation

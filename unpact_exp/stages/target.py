@@ -21,23 +21,23 @@ from unpact_exp.data.schema import Benchmark, QAItem
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.evaluation.tasks import QATask, TaskContext
 from unpact_exp.models.loading import is_hf_folder, target_dir
-from unpact_exp.models.prompt import LETTERS, PromptFormat
+from unpact_exp.models.prompt import LETTERS
 from unpact_exp.models.saving import save_hf_folder
 from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
 from unpact_exp.results import write_results
+from unpact_exp.stages.settings import RunSettings
 from unpact_exp.training.finetune import CausalLMFinetune
 from unpact_exp.training.sequences import PadCollator, encode_qa, encode_texts
-from unpact_exp.unpact.config import EvalConfig, UnpactConfig
 
 
-def vocabulary_texts(bench: Benchmark, cfg: Any) -> list[str]:
+def vocabulary_texts(bench: Benchmark, settings: RunSettings) -> list[str]:
     """Every text the tiny model may ever see, so its word-level vocabulary covers it.
 
     Includes the prompt templates and the FocusOnKey templates (their words would
     otherwise be ``<unk>``), the lettered MC choices, and all splits.
     """
-    prompt = cfg.model.prompt
-    texts = [prompt.template, prompt.icl_template, *cfg.focus_on_key.templates]
+    prompt = settings.prompt
+    texts = [prompt.template, prompt.icl_template, *settings.focus_templates]
     texts += [f"{letter}." for letter in LETTERS[:8]]
     texts += bench.forget_text + bench.retain_text
     for items in (
@@ -55,17 +55,17 @@ def vocabulary_texts(bench: Benchmark, cfg: Any) -> list[str]:
 
 
 def correct_rate(
-    model: Any, tokenizer: Any, fmt: PromptFormat, items: list[QAItem], cfg: Any
+    model: Any, tokenizer: Any, items: list[QAItem], settings: RunSettings
 ) -> float:
     """Fraction of ``items`` answered correctly, judged exactly as the analysis judges them."""
     if not items:
         return float("nan")
     ctx = TaskContext(
         tokenizer=tokenizer,
-        prompt_format=fmt,
+        prompt_format=settings.prompt,
         icl=(),
-        unpact=UnpactConfig.from_config(cfg.unpact),
-        eval=EvalConfig.from_config(cfg.eval),
+        unpact=settings.unpact,
+        eval=settings.eval,
     )
     ok = QATask(ctx).answer(model, items).correct
     return sum(ok) / len(ok)
@@ -89,7 +89,9 @@ class _StopWhenKnown(pl.Callback):
             trainer.should_stop = True
 
 
-def build_target(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
+def build_target(
+    cfg: Any, settings: RunSettings, run_dir: Path, loggers: list[Any]
+) -> dict[str, Any]:
     """Build, train, evaluate and save the tiny target; return the results dict."""
     if cfg.model.get("build") is None:
         raise UnpactConfigError(
@@ -99,8 +101,8 @@ def build_target(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
     start = time.time()
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
     build = cfg.model.build
-    fmt = PromptFormat.from_config(cfg.model.prompt)
-    tokenizer = build_word_tokenizer(vocabulary_texts(bench, cfg))
+    fmt = settings.prompt
+    tokenizer = build_word_tokenizer(vocabulary_texts(bench, settings))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_tiny_llama(
         tokenizer,
@@ -125,9 +127,9 @@ def build_target(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
 
     def rates(m: Any) -> dict[str, float]:
         return {
-            "forget_correct_rate": correct_rate(m, tokenizer, fmt, bench.forget_qa, cfg),
-            "retain_correct_rate": correct_rate(m, tokenizer, fmt, bench.retain_qa, cfg),
-            "general_correct_rate": correct_rate(m, tokenizer, fmt, bench.utility_qa, cfg),
+            "forget_correct_rate": correct_rate(m, tokenizer, bench.forget_qa, settings),
+            "retain_correct_rate": correct_rate(m, tokenizer, bench.retain_qa, settings),
+            "general_correct_rate": correct_rate(m, tokenizer, bench.utility_qa, settings),
         }
 
     stopper = _StopWhenKnown(rates, build.check_every_n_epochs, build.stop_at_correct_rate)
@@ -171,11 +173,12 @@ def target_ready(cfg: Any) -> bool:
     return is_hf_folder(target_dir(cfg.paths.artifacts_dir, cfg.model.name, cfg.data.name))
 
 
-def ensure_target(cfg: Any, log_dir: Path | None = None) -> None:
+def ensure_target(cfg: Any, settings: RunSettings, log_dir: Path | None = None) -> None:
     """Build the tiny target if it is not on disk yet (one builder at a time, via a lock).
 
     Args:
         cfg: the run's config (``model``, ``data``, ``paths``).
+        settings: the run's typed settings (prompt format, FocusOnKey templates, judging).
         log_dir: where the build logs (default: a fresh temporary folder, for callers
             such as ``analyze.py`` that keep no run folder).
     """
@@ -188,4 +191,4 @@ def ensure_target(cfg: Any, log_dir: Path | None = None) -> None:
         if not target_ready(cfg):  # another job may have built it while we waited
             if log_dir is None:
                 log_dir = Path(tempfile.mkdtemp(prefix="unpact-target-"))
-            build_target(cfg, log_dir / "target_build", loggers=[])
+            build_target(cfg, settings, log_dir / "target_build", loggers=[])

@@ -2,7 +2,7 @@
 
 Reads a finished run's config (``.hydra/config.yaml``), its final ``questions.csv`` (the
 forgotten questions with M0's and M1's UNPACT contributions) and its ``unlearned/`` model,
-then runs :func:`unpact_exp.evaluation.threshold_grid.threshold_grid`: only FocusOnKey is
+then runs :func:`unpact_exp.attacks.threshold_grid.threshold_grid`: only FocusOnKey is
 re-generated, once per distinct rewritten question. Writes ``threshold_grid.csv`` and
 ``threshold_grid.png`` (the run's own alpha/beta outlined) into ``--out`` (default the run dir).
 
@@ -58,7 +58,10 @@ def load_run_config(run_dir: Path) -> Any:
 def _answer_fn(cfg: Any, run_dir: Path) -> Any:
     """M1's greedy answers to rewritten questions, rendered as the run's evaluation renders them."""
     from unpact_exp.callbacks.finalize import UNLEARNED_DIR
+    from unpact_exp.config.binder import bind
     from unpact_exp.data.prepare import get_benchmark
+    from unpact_exp.evaluation.config import EvalConfig
+    from unpact_exp.evaluation.tasks import eval_answers
     from unpact_exp.models.loading import (
         evaluation_device_map,
         is_hf_folder,
@@ -69,8 +72,6 @@ def _answer_fn(cfg: Any, run_dir: Path) -> Any:
     )
     from unpact_exp.models.lora import is_adapter_folder
     from unpact_exp.models.prompt import PromptFormat
-    from unpact_exp.unpact.config import EvalConfig
-    from unpact_exp.unpact.generation import eval_answers
 
     unlearned = run_dir / UNLEARNED_DIR
     if not is_hf_folder(unlearned) and not is_adapter_folder(unlearned):
@@ -82,12 +83,12 @@ def _answer_fn(cfg: Any, run_dir: Path) -> Any:
     tokenizer = load_tokenizer(
         tokenizer_source(cfg.model, str(original)), cfg.model.trust_remote_code
     )
-    fmt = PromptFormat.from_config(cfg.model.prompt)
+    fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
     icl = tuple(get_benchmark(cfg.data, cfg.paths.data_dir).icl)
     model = load_model(
         str(unlearned), cfg.model.dtype, cfg.model.trust_remote_code, evaluation_device_map()
     ).eval()
-    ev = EvalConfig.from_config(cfg.eval)
+    ev = bind(EvalConfig, cfg.eval, "eval")
 
     def answer(questions: list[str]) -> list[str]:
         prompts = [fmt.parts(q, tokenizer, icl=icl) for q in questions]
@@ -108,8 +109,8 @@ def run_grid(
         out: output folder.
         cfg: the run's config; default :func:`load_run_config` of ``run_dir``.
     """
-    from unpact_exp.evaluation.question_table import QUESTIONS_CSV
-    from unpact_exp.evaluation.threshold_grid import (
+    from unpact_exp.attacks import registry
+    from unpact_exp.attacks.threshold_grid import (
         GRID_CSV,
         GRID_PNG,
         AnswerCache,
@@ -118,14 +119,17 @@ def run_grid(
         read_grid_questions,
         threshold_grid,
     )
+    from unpact_exp.config.binder import bind
+    from unpact_exp.evaluation.config import EvalConfig
+    from unpact_exp.evaluation.question_table import QUESTIONS_CSV
     from unpact_exp.results import atomic_write_text
-    from unpact_exp.unpact.config import EvalConfig, FocusOnKeyConfig, UnpactConfig
+    from unpact_exp.unpact.config import UnpactConfig
 
     if cfg is None:
         cfg = load_run_config(run_dir)
-    unpact = UnpactConfig.from_config(cfg.unpact)
-    focus = FocusOnKeyConfig.from_config(cfg.focus_on_key)
-    ev = EvalConfig.from_config(cfg.eval)
+    unpact = bind(UnpactConfig, cfg.unpact, "unpact")
+    focus = registry.build("focus_on_key", cfg)
+    ev = bind(EvalConfig, cfg.eval, "eval")
     questions = read_grid_questions(run_dir / QUESTIONS_CSV, focus.keytokens_from)
     cache = AnswerCache(_answer_fn(cfg, run_dir) if questions else (lambda qs: []))
     cells = threshold_grid(
@@ -146,7 +150,7 @@ def run_grid(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (see the module docstring)."""
-    from unpact_exp.evaluation.threshold_grid import parse_grid
+    from unpact_exp.attacks.threshold_grid import parse_grid
 
     parser = argparse.ArgumentParser(
         prog="threshold_grid.py",

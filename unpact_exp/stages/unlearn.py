@@ -21,8 +21,9 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from unpact_exp.config.binder import coerce
 from unpact_exp.data.loaders import check_max_retain
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.data.schema import Benchmark
@@ -30,12 +31,21 @@ from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.methods import registry
 from unpact_exp.methods.regularizers import build_regularizer, check_combination
 from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source, tokenizer_source
-from unpact_exp.models.lora import LoraSettings, check_strategy
+from unpact_exp.models.lora import check_strategy
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import RunRecord, read_results, setting_name
+from unpact_exp.stages.settings import (
+    RunSettings,
+    evaluation_schedule,
+    lora_settings,
+    run_limits,
+    run_settings,
+    training_settings,
+)
 from unpact_exp.training.sequences import Example, encode_qa, encode_texts
 
-TRAIN_ON = ("qa", "text")
+TrainOn = Literal["qa", "text"]
+"""``data.train_on``: unlearn on the QA pairs' answer tokens or on raw text."""
 LAST_CKPT = "last"
 log = logging.getLogger(__name__)
 
@@ -43,48 +53,22 @@ log = logging.getLogger(__name__)
 def validate(cfg: Any) -> None:
     """Config checks that need no data or model (fail in milliseconds, not minutes).
 
-    Covers the learning rate, batch size, ``data.train_on``, the method/regularizer
-    pair, the checkpoint cadence, and the analysis groups (``unpact`` alpha/beta in
-    (0, 1], ``focus_on_key``, ``probab``, ``eval``) that the evaluation callback would
-    otherwise only read after training had started.
+    Binds the typed settings every stage uses (:func:`~unpact_exp.stages.settings.run_settings`:
+    ``unpact``, ``eval``, the attacks, the metrics, the prompt) and the training-only ones:
+    the method's training keys and objective, the regularizer and the pair, the run length,
+    the evaluation schedule, ``data.train_on`` and ``data.max_retain_examples``, and LoRA.
     """
-    from unpact_exp.metrics.lm_eval_config import LmEvalConfig
-    from unpact_exp.unpact.config import (
-        EvalConfig,
-        FocusOnKeyConfig,
-        ProbabConfig,
-        UnpactConfig,
-    )
-    from unpact_exp.unpact.prompt_bounds import PromptLimits
-
-    _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
-    _check_number("method.weight_decay", cfg.method.weight_decay, minimum=0.0)
-    check_run_length(cfg.trainer)
-    check_evaluation_callback(cfg.callbacks.evaluation)
-    if cfg.method.forget_nll_stop is not None:
-        _check_number("method.forget_nll_stop", cfg.method.forget_nll_stop, minimum=0.0)
-    _check_int(
-        "trainer.checkpoint_every_n_steps",
-        cfg.trainer.checkpoint_every_n_steps,
-        0,
-        " (0: after the last batch of each epoch)",
-    )
-    UnpactConfig.from_config(cfg.unpact)
-    PromptLimits.from_config(cfg)
-    FocusOnKeyConfig.from_config(cfg.focus_on_key)
-    ProbabConfig.from_config(cfg.probab)
-    EvalConfig.from_config(cfg.eval)
-    LmEvalConfig.from_config(cfg.eval.get("lm_eval"))
-    _check_int("method.batch_size", cfg.method.batch_size, 1)
+    run_settings(cfg)
+    training_settings(cfg)
+    run_limits(cfg.trainer)
+    evaluation_schedule(cfg)
     check_max_retain(cfg.data.max_retain_examples)
-    if cfg.data.train_on not in TRAIN_ON:
-        raise UnpactConfigError(f"data.train_on={cfg.data.train_on!r} is not one of {TRAIN_ON}.")
+    coerce("data.train_on", cfg.data.train_on, TrainOn)
     method = registry.check(cfg.method)
     build_regularizer(cfg.regularizer)
     check_combination(method, cfg.regularizer.name)
-    LoraSettings.from_config(cfg.peft)
+    lora_settings(cfg.peft)
     check_strategy(cfg.peft.name, cfg.trainer.strategy)
-    _check_bool("trainer.gradient_checkpointing", cfg.trainer.gradient_checkpointing)
 
 
 def _method_label(method_cfg: Any) -> str:
@@ -96,60 +80,6 @@ def _method_label(method_cfg: Any) -> str:
     if weighting in (None, "uniform"):
         return str(method_cfg.name)
     return f"{method_cfg.name}@{weighting}"
-
-
-def check_evaluation_callback(node: Any) -> None:
-    """Type-check ``callbacks.evaluation`` (read only once training has started).
-
-    Raises:
-        UnpactConfigError: naming the key as the user typed it.
-    """
-    for key in ("enabled", "at_start"):
-        _check_bool(f"callbacks.evaluation.{key}", node[key])
-    for key in ("every_n_steps", "heatmap_questions"):
-        _check_int(f"callbacks.evaluation.{key}", node[key], 0)
-
-
-def check_run_length(trainer: Any) -> None:
-    """Refuse non-integer step/epoch limits, and a run that can never end unless asked for.
-
-    ``trainer.max_steps=-1 trainer.max_epochs=-1`` means no limit at all: on a cluster
-    that burns the whole allocation. It runs only with ``trainer.allow_endless=true``.
-
-    Raises:
-        UnpactConfigError: naming the key as the user typed it.
-    """
-    for key in ("max_steps", "max_epochs"):
-        _check_int(f"trainer.{key}", trainer[key], -1, " (-1: no limit of this kind)")
-    endless = trainer.max_steps == -1 and trainer.max_epochs == -1
-    allow = trainer.allow_endless
-    _check_bool("trainer.allow_endless", allow)
-    if endless and not allow:
-        raise UnpactConfigError(
-            "trainer.max_steps=-1 with trainer.max_epochs=-1 never ends; set one of them "
-            "(e.g. trainer.max_steps=100), or pass trainer.allow_endless=true to train until "
-            "stopped (SIGTERM)."
-        )
-
-
-def _check_int(key: str, value: Any, minimum: int, note: str = "") -> None:
-    """Refuse a non-integer (``true`` included) or one below ``minimum``, naming ``key``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UnpactConfigError(f"{key}={value!r} must be an integer >= {minimum}{note}.")
-
-
-def _check_bool(key: str, value: Any) -> None:
-    """Refuse anything but ``true``/``false``, naming ``key``."""
-    if not isinstance(value, bool):
-        raise UnpactConfigError(f"{key}={value!r} must be true or false.")
-
-
-def _check_number(key: str, value: Any, minimum: float, strict: bool = False) -> None:
-    """Refuse a non-number (``method.lr=abc``) or one below ``minimum``, naming ``key``."""
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not is_number or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise UnpactConfigError(f"{key}={value!r} must be {bound} (a number).")
 
 
 def encode_split(
@@ -232,7 +162,9 @@ def warn_truncated(splits: dict[str, list[Example]], max_length: int) -> None:
     )
 
 
-def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
+def run_unlearning(
+    cfg: Any, settings: RunSettings, run_dir: Path, loggers: list[Any]
+) -> dict[str, Any]:
     """Run one unlearning job; return the final results dict (rank 0's view)."""
     import lightning.pytorch as pl
     from transformers import AutoConfig
@@ -241,26 +173,29 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     from unpact_exp.training.datamodule import UnlearnDataModule
     from unpact_exp.training.module import UnlearnModule
     from unpact_exp.training.trainer import build_trainer
-    from unpact_exp.unpact.prompt_bounds import PromptLimits, check_benchmark_prompts
+    from unpact_exp.unpact.prompt_bounds import check_benchmark_prompts
 
     start = time.time()
     validate(cfg)
+    training = training_settings(cfg)
+    limits = run_limits(cfg.trainer)
     resume = resume_path(cfg, run_dir)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    pl.seed_everything(settings.seed, workers=True, verbose=False)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    ensure_target(cfg, run_dir)
+    ensure_target(cfg, settings, run_dir)
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     tokenizer = load_tokenizer(tokenizer_source(cfg.model, source), cfg.model.trust_remote_code)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
-    check_benchmark_prompts(bench, tokenizer, fmt, PromptLimits.from_config(cfg))
+    fmt = settings.prompt
+    check_benchmark_prompts(bench, tokenizer, fmt, settings.limits)
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
     forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
     hidden = AutoConfig.from_pretrained(source).hidden_size
     runtime = {
         "n_forget": len(forget),
         "hidden_size": hidden,
-        "seed": int(cfg.seed),
+        "seed": settings.seed,
         "forget_prompts": forget_prompts(tokenizer, fmt, bench, cfg.data.train_on, forget),
+        "unpact": settings.unpact,
     }
     objective = registry.build(cfg.method, runtime)
     regularizer = build_regularizer(cfg.regularizer)
@@ -274,7 +209,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         {"forget": forget, "retain": retain if isinstance(retain, list) else []}, max_length
     )
     data = UnlearnDataModule(
-        forget, retain, int(cfg.method.batch_size), tokenizer.pad_token_id, int(cfg.seed)
+        forget, retain, training.batch_size, tokenizer.pad_token_id, settings.seed
     )
     loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
     from hydra.utils import get_class
@@ -283,14 +218,14 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         load_model=loader,
         objective=objective,
         regularizer=regularizer,
-        lr=float(cfg.method.lr),
-        weight_decay=float(cfg.method.weight_decay),
-        forget_nll_stop=cfg.method.forget_nll_stop,
+        lr=training.lr,
+        weight_decay=training.weight_decay,
+        forget_nll_stop=training.forget_nll_stop,
         forget_batches_in_order=data.forget_batches_in_order,
         fsdp2=cfg.trainer.strategy == "fsdp2",
         decoder_layer_cls=get_class(cfg.model.decoder_layer_cls),
-        lora=LoraSettings.from_config(cfg.peft),
-        gradient_checkpointing=cfg.trainer.gradient_checkpointing,
+        lora=lora_settings(cfg.peft),
+        gradient_checkpointing=limits.gradient_checkpointing,
     )
     fields = {
         "stage": "unlearn",
@@ -300,7 +235,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         "setting": setting_name(_method_label(cfg.method), cfg.regularizer.name),
         "model": cfg.model.name,
         "data": cfg.data.name,
-        "seed": cfg.seed,
+        "seed": settings.seed,
         "overrides": _overrides(),
         "source": source,
         "n_forget_examples": len(forget),
@@ -312,14 +247,12 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     else:  # keep the evaluation history of the interrupted run
         record = RunRecord.resume(run_dir, {**fields, "resumed_from": resume})
         log.info("resuming from %s", resume)
-    max_steps, max_epochs = objective.fit_length(
-        int(cfg.trainer.max_steps), int(cfg.trainer.max_epochs)
-    )
+    max_steps, max_epochs = objective.fit_length(limits.max_steps, limits.max_epochs)
     trainer = build_trainer(
         cfg.trainer,
         cfg.model.decoder_layer_cls,
         loggers,
-        build_callbacks(cfg, run_dir, source, tokenizer, fmt, bench, record, loggers, start),
+        build_callbacks(cfg, settings, run_dir, source, tokenizer, bench, record, loggers, start),
         str(run_dir),
         max_steps=max_steps,
         max_epochs=max_epochs,
@@ -333,10 +266,10 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
 
 def build_callbacks(
     cfg: Any,
+    settings: RunSettings,
     run_dir: Path,
     source: str,
     tokenizer: Any,
-    fmt: PromptFormat,
     bench: Benchmark,
     record: RunRecord,
     loggers: list[Any],
@@ -344,19 +277,60 @@ def build_callbacks(
 ) -> list[Any]:
     """Evaluation, final save, checkpoints (in this order: the final eval precedes the save)."""
     from unpact_exp.callbacks.checkpoints import RngState, RunCheckpoint
-    from unpact_exp.callbacks.evaluation import build_evaluation_callback
     from unpact_exp.callbacks.finalize import SaveUnlearned
     from unpact_exp.callbacks.preemption import SubmititPreemption
 
-    checkpoint = RunCheckpoint(run_dir / "checkpoints", int(cfg.trainer.checkpoint_every_n_steps))
+    limits = run_limits(cfg.trainer)
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", limits.checkpoint_every_n_steps)
     callbacks = [
-        build_evaluation_callback(cfg, source, tokenizer, fmt, bench, record, loggers),
+        evaluation_callback(cfg, settings, source, tokenizer, bench, record, loggers),
         SaveUnlearned(run_dir, tokenizer, record, start, cfg.model.trust_remote_code),
         checkpoint,
         RngState(),
         SubmititPreemption.if_under_submitit(checkpoint),
     ]
     return [cb for cb in callbacks if cb is not None]
+
+
+def evaluation_callback(
+    cfg: Any,
+    settings: RunSettings,
+    source: str,
+    tokenizer: Any,
+    bench: Benchmark,
+    record: RunRecord,
+    loggers: list[Any],
+) -> Any:
+    """The evaluation callback, or None when ``callbacks.evaluation.enabled`` is off.
+
+    Methods whose intermediate weights are not an unlearned model
+    (``evaluates_during_fit = False``, e.g. ``tv``) are evaluated at the start and the end only.
+    """
+    from unpact_exp.callbacks.evaluation import EvaluationCallback, EvaluatorFactory
+    from unpact_exp.stages.evaluator_build import build_evaluator
+
+    schedule = evaluation_schedule(cfg)
+    if not schedule.enabled:
+        return None
+    dtype, trust = cfg.model.dtype, cfg.model.trust_remote_code
+    build = functools.partial(
+        build_evaluator,
+        tokenizer=tokenizer,
+        benchmark=bench,
+        settings=settings,
+        dtype=dtype,
+        trust_remote_code=trust,
+    )
+    during_fit = registry.get(cfg.method.name).evaluates_during_fit
+    return EvaluationCallback(
+        EvaluatorFactory(source, dtype, trust, build),
+        schedule.every_n_steps if during_fit else 0,
+        schedule.at_start,
+        settings.eval.heatmap_questions,
+        record,
+        loggers,
+        cfg.paths.output_dir,
+    )
 
 
 def resume_path(cfg: Any, run_dir: Path) -> str | None:

@@ -22,7 +22,6 @@ import torch
 
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.prompt import EncodedPrompt, PromptParts, encode_parts
-from unpact_exp.unpact.config import REMOVALS, TARGETS, check_choice
 from unpact_exp.unpact.scoring import family_target_logprobs, padding_id
 from unpact_exp.unpact.units import PromptUnits, units_of
 
@@ -114,13 +113,11 @@ def target_ids(tokenizer: Any, parts: PromptParts, answer: str, answer_prefix: s
 
 def select_targets(target: str, generated: Sequence[str], reference: Sequence[str]) -> list[str]:
     """Pick the target answers named by ``unpact.target`` (``generated`` or ``reference``)."""
-    check_choice("unpact.target", target, TARGETS)
     return list(generated if target == "generated" else reference)
 
 
 def ablate(ids: Sequence[int], span: tuple[int, int], removal: str, filler_id: int) -> list[int]:
     """``x \\ x_i``: the prompt with the unit at ``span`` deleted or replaced token by token."""
-    check_choice("unpact.removal", removal, REMOVALS)
     start, end = span
     middle = [] if removal == "delete" else [filler_id] * (end - start)
     return list(ids[:start]) + middle + list(ids[end:])
@@ -149,7 +146,6 @@ def contribution_vectors(
     Returns:
         ``(LP(x, y), [C_1..C_n])`` per prompt.
     """
-    check_choice("unpact.removal", removal, REMOVALS)
     if len(prompts) != len(targets):
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets; give one each.")
     families = [

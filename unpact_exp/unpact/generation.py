@@ -16,7 +16,6 @@ import torch
 
 from unpact_exp.models.prompt import PromptParts, encode_parts
 from unpact_exp.stop import check_stop
-from unpact_exp.unpact.config import EvalConfig
 from unpact_exp.unpact.inference import analysis_mode, model_device
 from unpact_exp.unpact.progress import phase
 from unpact_exp.unpact.scoring import left_pad, padding_id
@@ -124,25 +123,6 @@ def greedy_answers(
             model, tokenizer, prompts, batch_size, 1, stop_strings, kwargs, "generation"
         )
     ]
-
-
-def eval_answers(
-    model: torch.nn.Module,
-    tokenizer: Any,
-    prompts: Sequence[PromptParts],
-    eval_cfg: EvalConfig,
-) -> list[str]:
-    """:func:`greedy_answers` under the evaluation's settings: ``eval.max_new_tokens``,
-    ``eval.stop_strings`` and ``eval.generation_batch_size``, the one place that says which
-    knobs govern every greedy answer the evaluation judges."""
-    return greedy_answers(
-        model,
-        tokenizer,
-        prompts,
-        eval_cfg.max_new_tokens,
-        eval_cfg.stop_strings,
-        eval_cfg.generation_batch_size,
-    )
 
 
 def sampled_answers(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 
-from unpact_exp.unpact.config import NORMALIZATIONS, check_choice, check_unit_interval
+from unpact_exp.unpact.config import UnpactConfig
 
 
 def keytokens(
@@ -31,12 +31,9 @@ def keytokens(
         beta: threshold on |P|/n, in (0, 1] (``unpact.beta``).
         normalize: ``max`` or ``sum`` (``unpact.normalize``).
 
-    Raises:
-        UnpactConfigError: alpha or beta outside (0, 1], or an unknown ``normalize``.
+    The values are checked once, where the ``unpact`` group is bound
+    (:class:`~unpact_exp.unpact.config.UnpactConfig`); the threshold grid checks its own.
     """
-    check_unit_interval("unpact.alpha", alpha)
-    check_unit_interval("unpact.beta", beta)
-    check_choice("unpact.normalize", normalize, NORMALIZATIONS)
     positive = [i for i, c in enumerate(contributions) if c > 0]
     if not positive:
         return []
@@ -45,6 +42,21 @@ def keytokens(
     values = [contributions[i] for i in positive]
     denominator = max(values) if normalize == "max" else sum(values)
     return [i for i in positive if contributions[i] / denominator > alpha]
+
+
+def select_keytokens(contributions: Sequence[float], cfg: UnpactConfig) -> list[int]:
+    """:func:`keytokens` with the run's ``unpact`` settings."""
+    return keytokens(contributions, cfg.alpha, cfg.beta, cfg.normalize)
+
+
+def keys_phrase(units: Sequence[str], keytoken_indices: Sequence[int]) -> str:
+    """The KeyTokens rendered as a phrase: their unit texts in question order, space-joined.
+
+    With ``unpact.granularity: token`` each unit text is the decoded, stripped token,
+    so sub-word pieces come out as separate "words" (e.g. "Par is"); with ``word`` the
+    original words are used verbatim. This is the ``{keys}`` of FocusOnKey's templates.
+    """
+    return " ".join(units[i] for i in sorted(keytoken_indices) if units[i])
 
 
 def keytoken_similarity(k0: Collection[int], k1: Collection[int]) -> float:

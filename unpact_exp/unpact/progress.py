@@ -46,8 +46,8 @@ def progress_mode(mode: str | bool, scope: str = "") -> Iterator[None]:
 def enabled() -> bool:
     """Whether a phase opened now draws a bar (see the module docstring for ``auto``)."""
     mode = _MODE.get()
-    if isinstance(mode, bool):
-        return mode
+    if mode != "auto":
+        return bool(mode)
     if "PYTEST_CURRENT_TEST" in os.environ:
         return False
     from rich import get_console

@@ -33,7 +33,7 @@ from typing import Any
 from unpact_exp.data.schema import Benchmark, MCItem, QAItem
 from unpact_exp.errors import DataError
 from unpact_exp.models.prompt import LETTERS, PromptFormat, PromptParts, encode_parts
-from unpact_exp.unpact.config import GRANULARITIES, TARGETS, check_choice, check_positive_int
+from unpact_exp.unpact.config import UnpactConfig
 
 QA_SPLITS = ("forget_qa", "retain_qa", "utility_qa")
 MC_SPLITS = ("mc_forget", "mc_retain", "utility_mc")
@@ -41,7 +41,7 @@ MC_SPLITS = ("mc_forget", "mc_retain", "utility_mc")
 
 @dataclass(frozen=True)
 class PromptLimits:
-    """The bounds of the module docstring, read from the composed config.
+    """The bounds of the module docstring (each value already checked by its group).
 
     Attributes:
         max_length: ``model.max_length``: tokens a prompt plus its answer may take.
@@ -57,23 +57,16 @@ class PromptLimits:
     granularity: str
     target: str
 
-    def __post_init__(self) -> None:
-        check_positive_int("model.max_length", self.max_length)
-        check_positive_int("eval.max_new_tokens", self.max_new_tokens)
-        check_positive_int("unpact.max_units", self.max_units)
-        check_choice("unpact.granularity", self.granularity, GRANULARITIES)
-        check_choice("unpact.target", self.target, TARGETS)
 
-    @classmethod
-    def from_config(cls, cfg: Any) -> PromptLimits:
-        """Read the limits from a composed ``train``/``evaluate``/``analyze`` config."""
-        return cls(
-            max_length=cfg.model.max_length,
-            max_new_tokens=cfg.eval.max_new_tokens,
-            max_units=cfg.unpact.max_units,
-            granularity=cfg.unpact.granularity,
-            target=cfg.unpact.target,
-        )
+def prompt_limits(unpact: UnpactConfig, max_new_tokens: int, max_length: int) -> PromptLimits:
+    """The bounds of a run: its UNPACT settings, answer length and model context."""
+    return PromptLimits(
+        max_length=max_length,
+        max_new_tokens=max_new_tokens,
+        max_units=unpact.max_units,
+        granularity=unpact.granularity,
+        target=unpact.target,
+    )
 
 
 def count_units(question: str, question_tokens: int, granularity: str) -> int:

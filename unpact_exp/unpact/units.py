@@ -16,7 +16,6 @@ from typing import Any
 
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.models.prompt import EncodedPrompt, PromptParts, encode_parts
-from unpact_exp.unpact.config import GRANULARITIES, check_choice
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,8 @@ def units_of(
         granularity: ``token`` or ``word``.
 
     Raises:
-        UnpactConfigError: unknown granularity, or ``word`` with a tokenizer that gives no
-            offsets.
+        UnpactConfigError: ``word`` with a tokenizer that gives no offsets.
     """
-    check_choice("unpact.granularity", granularity, GRANULARITIES)
     ids = tuple(encoded.input_ids)
     if granularity == "token":
         spans = tuple((i, i + 1) for i in range(encoded.question_start, encoded.question_end))

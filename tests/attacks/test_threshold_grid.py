@@ -21,8 +21,7 @@ import math
 
 import pytest
 
-from unpact_exp.errors import DataError, UnpactConfigError
-from unpact_exp.evaluation.threshold_grid import (
+from unpact_exp.attacks.threshold_grid import (
     AnswerCache,
     GridQuestion,
     grid_csv_text,
@@ -31,6 +30,7 @@ from unpact_exp.evaluation.threshold_grid import (
     read_grid_questions,
     threshold_grid,
 )
+from unpact_exp.errors import DataError, UnpactConfigError
 
 Q1 = GridQuestion(
     "Where did Ada work", "Paris", ("Where", "did", "Ada", "work"), (0.5, 0.1, -0.2, 0.3)
@@ -113,20 +113,30 @@ def test_parse_grid_refuses_values_outside_the_unit_interval() -> None:
 
 
 def test_questions_round_trip_through_questions_csv(tmp_path) -> None:
-    from unpact_exp.evaluation.question_table import write_question_csv
+    from dataclasses import replace
 
-    row = {
-        "kind": "qa",
-        "index": 0,
-        "question": Q1.question,
-        "gold": Q1.gold,
-        "forgotten": True,
-        "units": list(Q1.units),
-        "contributions_original": list(Q1.contributions),
-        "contributions_unlearned": [0.0, 0.0, 0.0, 0.1],
-    }
-    kept = dict(row, index=1, forgotten=False)
-    mc = dict(row, index=2, kind="mc")
+    from unpact_exp.evaluation.question_table import write_question_csv
+    from unpact_exp.evaluation.rows import QuestionRow
+
+    row = QuestionRow(
+        kind="qa",
+        index=0,
+        question=Q1.question,
+        gold=Q1.gold,
+        original_answer="",
+        unlearned_answer="",
+        known=True,
+        forgotten=True,
+        keytokens_original=[],
+        keytokens_unlearned=[],
+        keytoken_similarity=0.0,
+        contribution_similarity=0.0,
+        units=list(Q1.units),
+        contributions_original=list(Q1.contributions),
+        contributions_unlearned=[0.0, 0.0, 0.0, 0.1],
+    )
+    kept = replace(row, index=1, forgotten=False)
+    mc = replace(row, index=2, kind="mc")
     path = write_question_csv(tmp_path, [row, kept, mc], 3)
     assert read_grid_questions(path, "original") == [Q1]
     (unlearned,) = read_grid_questions(path, "unlearned")

@@ -14,7 +14,7 @@ Per cell (alpha, beta), over the forgotten free-form questions F:
     keytokens_mean  = mean_q |K_q(alpha, beta)|
     recovery_rate   = |{q in F : any template's answer with K_q(alpha, beta) is correct}| / |F|
 
-exactly as :class:`~unpact_exp.evaluation.evaluator.Evaluator` measures
+exactly as the FocusOnKey attack (:mod:`unpact_exp.attacks.focus_on_key`) measures
 ``recovery_rate`` at the configured thresholds (an empty phrase is not asked and counts
 as not recovered).
 """
@@ -27,11 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from unpact_exp.attacks.focus_on_key import focus_questions, keys_phrase
+from unpact_exp.attacks.focus_on_key import focus_questions
+from unpact_exp.config import checks
+from unpact_exp.config.binder import coerce
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.evaluation.correctness import any_correct
-from unpact_exp.unpact.config import NORMALIZATIONS, check_choice, check_unit_interval
-from unpact_exp.unpact.keytokens import keytokens
+from unpact_exp.unpact.config import Normalization
+from unpact_exp.unpact.keytokens import keys_phrase, keytokens
 
 GRID_CSV = "threshold_grid.csv"
 GRID_PNG = "threshold_grid.png"
@@ -123,7 +125,7 @@ def parse_grid(text: str, name: str) -> list[float]:
                 f"--{name} entry {part!r} is not a number; give a comma-separated list such "
                 "as 0.1,0.22,0.4."
             ) from None
-        check_unit_interval(f"unpact.{name}", value)
+        checks.unit_interval(f"unpact.{name}", value)
         values.append(value)
     if not values:
         raise UnpactConfigError(f"--{name} is empty; give at least one value in (0, 1].")
@@ -153,7 +155,7 @@ def threshold_grid(
         correct_threshold: ``eval.correct_threshold``.
         stemming: ``eval.rouge_stemming``.
     """
-    check_choice("unpact.normalize", normalize, NORMALIZATIONS)
+    coerce("unpact.normalize", normalize, Normalization)
     cells = [(a, b) for a in alphas for b in betas]
     phrases = {
         cell: [
@@ -207,7 +209,11 @@ def read_grid_questions(path: str | Path, keytokens_from: str) -> list[GridQuest
     Raises:
         DataError: the file is missing or was written before contributions were stored.
     """
-    check_choice("focus_on_key.keytokens_from", keytokens_from, tuple(SOURCES))
+    if keytokens_from not in SOURCES:
+        raise UnpactConfigError(
+            f"focus_on_key.keytokens_from={keytokens_from!r} is not valid; choose one of "
+            f"{list(SOURCES)}."
+        )
     path = Path(path)
     if not path.is_file():
         raise DataError(

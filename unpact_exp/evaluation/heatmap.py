@@ -7,9 +7,48 @@ the colour scale is shared by both rows of a panel so the focus shift is visible
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from unpact_exp.evaluation.evaluator import ContributionHeatmap
+from unpact_exp.evaluation.rows import QuestionRow
+
+
+@dataclass(frozen=True)
+class ContributionHeatmap:
+    """Per-unit contributions of M0 and M1 on one forget question, for a heatmap.
+
+    Attributes:
+        question: the question text.
+        units: the unit texts (columns of the heatmap).
+        original: C_i under M0 (first row).
+        unlearned: C_i under M1 (second row).
+        forgotten: whether M1 forgot the answer.
+    """
+
+    question: str
+    units: tuple[str, ...]
+    original: tuple[float, ...]
+    unlearned: tuple[float, ...]
+    forgotten: bool
+
+
+def heatmap_data(rows: Sequence[QuestionRow], max_questions: int) -> list[ContributionHeatmap]:
+    """Heatmap data for up to ``max_questions`` forget questions.
+
+    Forgotten questions come first (they show the focus shift), then the others, each in
+    benchmark order, so the selection is deterministic.
+    """
+    order = sorted(range(len(rows)), key=lambda i: not rows[i].forgotten)
+    return [
+        ContributionHeatmap(
+            question=rows[i].question,
+            units=tuple(rows[i].units),
+            original=tuple(rows[i].contributions_original),
+            unlearned=tuple(rows[i].contributions_unlearned),
+            forgotten=bool(rows[i].forgotten),
+        )
+        for i in order[:max_questions]
+    ]
 
 
 def plot_heatmaps(maps: Sequence[ContributionHeatmap], out: str | Path, title: str) -> Path:

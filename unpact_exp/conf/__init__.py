@@ -1,0 +1,1 @@
+"""The config tree: Hydra's primary config module (``pkg://unpact_exp.conf``)."""

@@ -1,0 +1,48 @@
+"""What an evaluation output is, declared once: its key, its kind and its report header.
+
+The evaluation's own quantities (forget rate, destructive rate, similarities, ...) are
+declared here; every attack and every metric declares its own beside its code. The report
+builds its tables from these declarations, so adding an attack or a metric needs no edit
+of the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["rate", "score", "similarity", "auc", "relative", "count"]
+"""How a value is stored and shown: ``rate`` a fraction with counts and an interval (shown
+x100), ``score`` on 0-100, ``similarity``/``auc`` on 0-1 (three decimals), ``relative`` a
+signed percentage, ``count`` a plain number."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One quantity of ``results.json`` as the report shows it.
+
+    Attributes:
+        key: the key in ``results.json`` (and the CSV column name).
+        header: the markdown header, with its unit.
+        kind: see :data:`Kind`.
+    """
+
+    key: str
+    header: str
+    kind: Kind
+
+
+CORE_COLUMNS = (
+    Column("forget_rate", "forget rate (%)", "rate"),
+    Column("destructive_rate", "destructive rate (%)", "rate"),
+    Column("keytoken_similarity", "keytoken similarity (0-1)", "similarity"),
+    Column("utility", "utility (%)", "rate"),
+    Column("keytoken_similarity_forgotten", "keytoken sim. forgotten (0-1)", "similarity"),
+    Column("keytoken_similarity_retained", "keytoken sim. retained (0-1)", "similarity"),
+    Column("contribution_similarity", "contribution similarity (0-1)", "similarity"),
+    Column("contribution_similarity_forgotten", "contribution sim. forgotten (0-1)", "similarity"),
+    Column("contribution_similarity_retained", "contribution sim. retained (0-1)", "similarity"),
+    Column("prompt_ignorance", "prompt ignorance (%)", "rate"),
+    Column("n_forgotten", "n forgotten", "count"),
+)
+"""The evaluation's own quantities (docs/science.md §3 and §5)."""
