@@ -183,9 +183,7 @@ def final_metrics(results: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in results.items() if k.endswith("_rate")}
 
 
-def _run_stage(
-    cfg: DictConfig, settings: Any, run_dir: Path, loggers: list[Any]
-) -> dict[str, Any]:
+def _run_stage(cfg: DictConfig, settings: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]:
     """Call the stage module named by ``cfg.stage`` (imported late: each pulls in its own deps)."""
     if cfg.stage == "target":
         from unpact_exp.stages.target import build_target

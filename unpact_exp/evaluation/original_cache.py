@@ -148,9 +148,7 @@ def analysis_key(
         "icl": [dataclasses.asdict(i) for i in ctx.icl],
         "retain_icl": [dataclasses.asdict(i) for i in retain_icl],
         "unpact": dataclasses.asdict(ctx.unpact),
-        "eval": {
-            k: v for k, v in dataclasses.asdict(ctx.eval).items() if k not in NOT_IN_KEY
-        },
+        "eval": {k: v for k, v in dataclasses.asdict(ctx.eval).items() if k not in NOT_IN_KEY},
         "forget": [[kind, [dataclasses.asdict(i) for i in items]] for kind, items in forget],
         "utility": [[name, [dataclasses.asdict(i) for i in items]] for name, items in utility],
     }

@@ -54,9 +54,7 @@ def vocabulary_texts(bench: Benchmark, settings: RunSettings) -> list[str]:
     return texts
 
 
-def correct_rate(
-    model: Any, tokenizer: Any, items: list[QAItem], settings: RunSettings
-) -> float:
+def correct_rate(model: Any, tokenizer: Any, items: list[QAItem], settings: RunSettings) -> float:
     """Fraction of ``items`` answered correctly, judged exactly as the analysis judges them."""
     if not items:
         return float("nan")
