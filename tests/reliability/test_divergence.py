@@ -7,6 +7,7 @@ themselves became non-finite, and the evaluation still reports what it can.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def _assert_unlearned_is_last_checkpoint(run_dir, step: int) -> None:
         assert torch.equal(tensor, ckpt[name]), name
 
 
-def test_huge_learning_rate_diverges_and_keeps_last_finite_state(make_cfg, tiny_target) -> None:
+def test_huge_learning_rate_diverges_and_keeps_last_finite_state(
+    make_cfg, tiny_target, caplog
+) -> None:
     """A learning rate of 1e15 overflows at step 2, whatever the trained weights are.
 
     AdamW's first update moves every weight that has a gradient by lr * g / (|g| + eps), i.e.
@@ -47,10 +50,14 @@ def test_huge_learning_rate_diverges_and_keeps_last_finite_state(make_cfg, tiny_
     evaluation must still complete (PROBAB samples from non-finite logits without crashing).
     """
     cfg = make_cfg("method=ga", "method.lr=1e15", *EVERY_STEP, *EVAL_EVERY_2)
-    main(cfg)  # a divergence is a result, not an error: no exception
+    with caplog.at_level(logging.WARNING, logger="unpact_exp.callbacks.finalize"):
+        main(cfg)  # a divergence is a result, not an error: no exception
     results = read_results(cfg.paths.output_dir)
     assert results["status"] == "diverged"
     step = results["diverged_at_step"]
+    # On the console too (issue 26: method.lr=inf diverged at step 1 with nothing printed).
+    assert f"training diverged at step {step} (non-finite" in caplog.text
+    assert f"unlearned/ = weights of step {step - 1}" in caplog.text
     assert step == 2 and "non-finite" in results["divergence"]
     assert results["steps"] == results["last_checkpoint_step"] == step - 1
     _assert_unlearned_is_last_checkpoint(cfg.paths.output_dir, step - 1)

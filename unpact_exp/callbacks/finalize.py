@@ -9,7 +9,9 @@ reason) in ``results.json``. Its ``unlearned/`` folder holds the last finite
 weights: the update that would have made them non-finite is never applied (see
 :class:`~unpact_exp.training.module.UnlearnModule`). If the weights are non-finite
 anyway (the post-step guard fired), no ``unlearned/`` is written and any earlier one
-is removed; ``checkpoints/last.ckpt`` still holds the last finite checkpoint.
+is removed; ``checkpoints/last.ckpt`` still holds the last finite checkpoint. The
+divergence is also printed on the console (a warning naming the step and the reason), so a
+run that diverged at step 1 does not end as quietly as one that completed.
 
 Under ``peft=lora`` ``unlearned/`` is the adapter folder (``adapter_config.json``,
 the adapter weights and the tokenizer; every loader of the framework reads it as
@@ -19,6 +21,7 @@ HF folder with the adapter folded into the weights.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -36,6 +39,7 @@ from unpact_exp.training.distributed import (
 )
 
 UNLEARNED_DIR = "unlearned"
+log = logging.getLogger(__name__)
 
 
 class SaveUnlearned(pl.Callback):
@@ -127,6 +131,14 @@ class SaveUnlearned(pl.Callback):
                     error=f"diverged: {divergence['reason']}; {kept}",
                 )
             self.record.update(**fields)
+            if divergence is not None:
+                log.warning(
+                    "training diverged at step %d (%s); %s; results: %s",
+                    divergence["step"],
+                    divergence["reason"],
+                    kept,
+                    self.record.run_dir / "results.json",
+                )
         barrier(trainer)
 
     def _save_adapter(self, module: Any, out: Path) -> str | None:

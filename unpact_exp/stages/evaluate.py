@@ -36,8 +36,10 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
     from unpact_exp.evaluation.evaluator import Evaluator
     from unpact_exp.evaluation.question_table import write_question_csv
     from unpact_exp.report.heatmap import plot_heatmaps
+    from unpact_exp.unpact.config import EvalConfig
     from unpact_exp.unpact.prompt_bounds import PromptLimits, check_benchmark_prompts
 
+    EvalConfig.from_config(cfg.eval)  # a bad eval setting fails before any model is loaded
     unlearned = str(Path(cfg.unlearned).expanduser())
     if not is_hf_folder(unlearned) and not is_adapter_folder(unlearned):
         raise ModelLoadError(

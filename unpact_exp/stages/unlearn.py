@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from unpact_exp.class_names import config_class
 from unpact_exp.data.loaders import check_max_retain
 from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.data.schema import Benchmark
@@ -59,6 +61,8 @@ def validate(cfg: Any) -> None:
 
     _check_number("method.lr", cfg.method.lr, minimum=0.0, strict=True)
     _check_number("method.weight_decay", cfg.method.weight_decay, minimum=0.0)
+    check_accelerator(cfg.trainer)
+    config_class("model.decoder_layer_cls", cfg.model.decoder_layer_cls)
     check_run_length(cfg.trainer)
     check_evaluation_callback(cfg.callbacks.evaluation)
     if cfg.method.forget_nll_stop is not None:
@@ -145,11 +149,39 @@ def _check_bool(key: str, value: Any) -> None:
 
 
 def _check_number(key: str, value: Any, minimum: float, strict: bool = False) -> None:
-    """Refuse a non-number (``method.lr=abc``) or one below ``minimum``, naming ``key``."""
+    """Refuse a non-number (``method.lr=abc``), a non-finite one (``method.lr=inf``: every
+    update would be inf/NaN, a divergence at step 1) or one below ``minimum``, naming ``key``."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+    if is_number and not math.isfinite(value):
+        raise UnpactConfigError(f"{key}={value!r} is not finite; give a finite number {bound}.")
     if not is_number or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
         raise UnpactConfigError(f"{key}={value!r} must be {bound} (a number).")
+
+
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def check_accelerator(trainer: Any) -> None:
+    """Refuse ``trainer=gpu`` (``trainer.accelerator=gpu``) where torch sees no CUDA device.
+
+    Lightning would fail later with a traceback about its accelerator registry; this is
+    the same fact in one line, before any data or model is loaded.
+
+    Raises:
+        UnpactConfigError: naming the accelerator, what torch sees and the fix.
+    """
+    import torch
+
+    accelerator = str(trainer.accelerator).lower()
+    if accelerator not in GPU_ACCELERATORS or torch.cuda.is_available():
+        return
+    why = "this torch build has no CUDA" if torch.version.cuda is None else "no GPU is visible"
+    raise UnpactConfigError(
+        f"trainer.accelerator={trainer.accelerator!r} (trainer=gpu) needs a CUDA GPU, but "
+        f"torch.cuda.is_available() is False ({why}); use trainer=cpu here, or run on a "
+        "machine with a GPU."
+    )
 
 
 def encode_split(
@@ -277,8 +309,6 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         forget, retain, int(cfg.method.batch_size), tokenizer.pad_token_id, int(cfg.seed)
     )
     loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
-    from hydra.utils import get_class
-
     module = UnlearnModule(
         load_model=loader,
         objective=objective,
@@ -288,7 +318,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         forget_nll_stop=cfg.method.forget_nll_stop,
         forget_batches_in_order=data.forget_batches_in_order,
         fsdp2=cfg.trainer.strategy == "fsdp2",
-        decoder_layer_cls=get_class(cfg.model.decoder_layer_cls),
+        decoder_layer_cls=config_class("model.decoder_layer_cls", cfg.model.decoder_layer_cls),
         lora=LoraSettings.from_config(cfg.peft),
         gradient_checkpointing=cfg.trainer.gradient_checkpointing,
     )

@@ -78,11 +78,13 @@ def check_positive_int(name: str, value: Any) -> None:
 
 
 def _optional_cap(name: str, value: Any) -> int | None:
+    """A cap on evaluated items: null or >= 1 (0 would evaluate nothing: every rate empty)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UnpactConfigError(
-            f"{name}={value!r} is not valid; use null (no cap) or an integer >= 0."
+            f"{name}={value!r} is not valid; use null (no cap) or an integer >= 1 "
+            "(0 would evaluate no item and leave every rate empty)."
         )
     return value
 
