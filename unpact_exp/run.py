@@ -166,6 +166,20 @@ def _check_seed(cfg: DictConfig) -> None:
         raise UnpactConfigError(f"seed={seed!r} is not valid; use an integer (e.g. seed=0).")
 
 
+def _check_unlearned(cfg: DictConfig) -> None:
+    """``eval.py`` needs ``unlearned=DIR``; said in one line (not OmegaConf's traceback)."""
+    from omegaconf import OmegaConf
+
+    from unpact_exp.errors import UnpactConfigError
+
+    if OmegaConf.is_missing(cfg, "unlearned") or not cfg.get("unlearned"):
+        raise UnpactConfigError(
+            "eval.py needs unlearned=DIR, the model to evaluate: a run's unlearned/ folder "
+            "(e.g. python eval.py unlearned=outputs/DATE/TIME/unlearned) or any "
+            "save_pretrained folder; original=DIR sets the model it is compared with."
+        )
+
+
 def _install_sigterm_handler() -> Any:
     """Make SIGTERM raise :class:`Interrupted` outside training; return the previous handler.
 
@@ -214,6 +228,8 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     if cfg.stage not in STAGES:
         raise UnpactConfigError(f"stage={cfg.stage!r} is not one of {list(STAGES)}.")
     _check_seed(cfg)
+    if cfg.stage == "eval":
+        _check_unlearned(cfg)
     if cfg.stage == "analyze":
         from unpact_exp.stages.explain import explain_and_print
 
