@@ -37,7 +37,7 @@ from omegaconf import DictConfig
 from unpact_exp import stop
 from unpact_exp.errors import USER_ERRORS
 from unpact_exp.hydra_runtime import in_multirun
-from unpact_exp.results import RESULTS_FILE, read_results, write_results
+from unpact_exp.results import RESULTS_FILE, read_existing, write_results
 from unpact_exp.run_lock import RunLock, launch_rank
 from unpact_exp.stop import Interrupted
 
@@ -119,8 +119,7 @@ def exit_code(err: BaseException) -> int:
 
 def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
     """Record a failure (or an interruption) in results.json, keeping what the run had written."""
-    path = run_dir / RESULTS_FILE
-    data = read_results(run_dir) if path.exists() else {"stage": cfg.stage, "eval": {}}
+    data = read_existing(run_dir) or {"stage": cfg.stage, "eval": {}}
     if is_interruption(err):
         data.update(
             status="interrupted",

@@ -33,6 +33,7 @@ from typing import Any
 from unpact_exp.attacks.focus_on_key import focus_questions, keys_phrase
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.evaluation.correctness import any_correct
+from unpact_exp.results import atomic_path
 from unpact_exp.unpact.config import NORMALIZATIONS, check_choice, check_unit_interval
 from unpact_exp.unpact.keytokens import keytokens
 
@@ -387,6 +388,7 @@ def plot_grid(
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    with atomic_path(out) as tmp:  # a kill mid-write leaves the previous plot whole
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return out

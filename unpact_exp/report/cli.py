@@ -17,6 +17,7 @@ from unpact_exp.report.collect import RunRecord, collect_runs
 from unpact_exp.report.markdown import not_completed, render_markdown
 from unpact_exp.report.plots import write_plots
 from unpact_exp.report.table import Row, build_rows, markdown_table, write_csv, write_runs_csv
+from unpact_exp.results import atomic_write_text
 
 EXIT_USAGE = 2
 _WARN_NAMES = 8
@@ -63,7 +64,7 @@ def write_report(paths: Sequence[Path | str], out_dir: Path | str | None = None)
     write_runs_csv(records, out / "runs.csv")
     plots = write_plots(rows, out)
     md = out / "report.md"
-    md.write_text(render_markdown(records, rows, sources, plots), encoding="utf-8")
+    atomic_write_text(md, render_markdown(records, rows, sources, plots))
     return Report(records, rows, [md, out / "report.csv", out / "runs.csv", *plots])
 
 

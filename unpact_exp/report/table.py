@@ -32,6 +32,7 @@ from pathlib import Path
 
 from unpact_exp.evaluation.statistics import mcnemar_exact_p, wilson_interval
 from unpact_exp.report.collect import COMPLETED, DISCORDANT, RunRecord
+from unpact_exp.results import atomic_path
 
 PAPER_ORDER = ("ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu")
 ABLATIONS = ("ga", "npo")
@@ -412,7 +413,7 @@ def _csv_values(row: Row) -> dict[str, object]:
 
 def write_csv(rows: Sequence[Row], path: Path) -> None:
     """Write the table with unrounded stored values; missing metrics are empty cells."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_FIELDS)
         for row in rows:
@@ -428,7 +429,7 @@ RUN_FIELDS += MEAN_KEYS + ("focus_vs_probab_mcnemar_p", "path")
 
 def write_runs_csv(records: Sequence[RunRecord], path: Path) -> None:
     """Write one line per job (any state), so per-seed values survive the averaging."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(RUN_FIELDS)
         for r in records:
