@@ -1,9 +1,13 @@
-"""The sweep table: one row per (model, data, setting), metrics from the final eval step.
+"""The sweep table: one row per experiment, metrics from the final eval step.
 
 Rows follow the paper's grid (docs/science.md §6): GA+GD, GA+KL, NPO+GD, NPO+KL, TV, RMU, then the
-ablations GA and NPO, then any other setting alphabetically. Runs that share a (model, data,
-setting) -- typically different seeds -- are averaged; ``n`` says how many, and the seed
-table gives the standard deviation over them (docs/science.md §10).
+ablations GA and NPO, then any other setting alphabetically. Runs that are the same experiment
+-- same model, data and setting, same overrides except ``seed``, same step budget (see
+:mod:`unpact_exp.report.collect`) -- are seeds of one row and are averaged; ``n`` says how
+many, and the seed table gives the standard deviation over them (docs/science.md §10). Two
+runs of one experiment with the same seed are the same run twice (a copied folder, a sweep
+passed twice): an error naming both folders, never a doubled ``n``. Rows of one setting that
+differ in overrides or budget are labelled with what differs.
 
 Uncertainty (docs/science.md §10): a rate whose runs stored their counts is shown as
 ``mean [low, high] (k/n)``: k and n are the counts summed over the row's runs and
@@ -30,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unpact_exp.errors import DataError
 from unpact_exp.evaluation.statistics import mcnemar_exact_p, wilson_interval
 from unpact_exp.report.collect import COMPLETED, DISCORDANT, RunRecord
 from unpact_exp.results import atomic_path
@@ -113,7 +118,7 @@ CSV_FIELDS += MEAN_KEYS + tuple(f"{key}_std" for key in MEAN_KEYS)
 CSV_FIELDS += tuple(
     f"{key}_{part}" for key in RATE_KEYS for part in ("k", "n", "ci_low", "ci_high")
 )
-CSV_FIELDS += ("focus_only", "probab_only", "focus_vs_probab_mcnemar_p")
+CSV_FIELDS += ("focus_only", "probab_only", "focus_vs_probab_mcnemar_p", "overrides", "budget")
 MISSING = "—"
 PARTIAL = "†"
 
@@ -123,7 +128,7 @@ class Row:
     """One table row: the completed runs of one (model, data, setting), averaged.
 
     Attributes:
-        model, data, setting: the group key.
+        model, data, setting: the group key, with ``identity`` and ``budget``.
         runs: the completed runs averaged in this row.
         means: metric key -> mean over the runs that report it (absent when none does).
         counts: metric key -> how many runs report it (``< n`` is flagged in the table).
@@ -140,6 +145,8 @@ class Row:
     counts: dict[str, int] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
     pooled: dict[str, tuple[int, int]] = field(default_factory=dict)
+    identity: tuple[str, ...] = ()
+    budget: str = ""
 
     @property
     def n(self) -> int:
@@ -185,14 +192,20 @@ def setting_order(setting: str) -> tuple[int, str]:
 
 
 def build_rows(records: Sequence[RunRecord]) -> list[Row]:
-    """Group the completed runs by (model, data, setting) and average each metric."""
-    groups: dict[tuple[str, str, str], list[RunRecord]] = {}
+    """Group the completed runs by experiment (module docstring) and average each metric.
+
+    Raises:
+        DataError: two runs of one experiment have the same seed (naming both folders).
+    """
+    groups: dict[tuple[str, str, str, tuple[str, ...], str], list[RunRecord]] = {}
     for record in records:
         if record.state == COMPLETED:
-            groups.setdefault((record.model, record.data, record.setting), []).append(record)
+            key = (record.model, record.data, record.setting, record.identity, record.budget)
+            groups.setdefault(key, []).append(record)
     rows = []
-    for (model, data, setting), runs in groups.items():
-        row = Row(model, data, setting, runs)
+    for (model, data, setting, identity, budget), runs in groups.items():
+        check_distinct_seeds(runs)
+        row = Row(model, data, setting, runs, identity=identity, budget=budget)
         for key in MEAN_KEYS:
             values = [r.final_metrics[key] for r in runs if key in r.final_metrics]
             if values:
@@ -210,6 +223,27 @@ def build_rows(records: Sequence[RunRecord]) -> list[Row]:
     return sorted(rows, key=lambda r: (setting_order(r.setting), r.model, r.data))
 
 
+def check_distinct_seeds(runs: Sequence[RunRecord]) -> None:
+    """Refuse two runs of one experiment with the same (known) seed, naming their folders.
+
+    Raises:
+        DataError: the first such pair.
+    """
+    first: dict[str, RunRecord] = {}
+    for run in runs:
+        if run.seed is None:
+            continue
+        other = first.setdefault(str(run.seed), run)
+        if other is not run:
+            raise DataError(
+                f"{other.path} and {run.path} are the same experiment ({run.setting} on "
+                f"{run.model}/{run.data}, overrides {list(run.identity)}) with the same seed "
+                f"{run.seed}: the same run twice (a copied folder, or a sweep given twice), "
+                "which the table would count as two seeds. Give each run once, or rerun one "
+                "with another seed."
+            )
+
+
 def sample_std(values: Sequence[float]) -> float:
     """Standard deviation with the n - 1 denominator (the seeds are a sample of seeds)."""
     mean = math.fsum(values) / len(values)
@@ -221,10 +255,21 @@ def _sum_pairs(pairs: Sequence[tuple[int, int]]) -> tuple[int, int]:
 
 
 def row_label(row: Row, rows: Sequence[Row]) -> str:
-    """The setting, plus ``[model/data]`` when the table mixes several models or datasets."""
+    """The setting, plus ``[model/data]`` when the table mixes several models or datasets, plus
+    ``(what differs)`` when other rows share its setting, model and data."""
+    label = row.setting
     if len({(r.model, r.data) for r in rows}) > 1:
-        return f"{row.setting} [{row.model}/{row.data}]"
-    return row.setting
+        label = f"{row.setting} [{row.model}/{row.data}]"
+    twins = [r for r in rows if (r.model, r.data, r.setting) == (row.model, row.data, row.setting)]
+    if len(twins) > 1:
+        common = set.intersection(*(set(_variant_parts(r)) for r in twins))
+        own = [part for part in _variant_parts(row) if part not in common]
+        label += f" ({', '.join(own) or 'defaults'})"
+    return label
+
+
+def _variant_parts(row: Row) -> list[str]:
+    return [*row.identity, *row.budget.split()]
 
 
 def format_value(value: float | None, kind: str) -> str:
@@ -408,6 +453,7 @@ def _csv_values(row: Row) -> dict[str, object]:
     if DISCORDANT in row.pooled:
         values["focus_only"], values["probab_only"] = row.pooled[DISCORDANT]
         values["focus_vs_probab_mcnemar_p"] = row.mcnemar_p
+    values["overrides"], values["budget"] = " ".join(row.identity), row.budget
     return values
 
 

@@ -322,6 +322,9 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         lora=LoraSettings.from_config(cfg.peft),
         gradient_checkpointing=cfg.trainer.gradient_checkpointing,
     )
+    max_steps, max_epochs = objective.fit_length(
+        int(cfg.trainer.max_steps), int(cfg.trainer.max_epochs)
+    )
     fields = {
         "stage": "unlearn",
         "method": cfg.method.name,
@@ -335,6 +338,9 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         "source": source,
         "n_forget_examples": len(forget),
         "n_retain_examples": len(retain or []),
+        # The step budget it trains under: the report never pools runs of different budgets.
+        "max_steps": max_steps,
+        "max_epochs": max_epochs,
         "error": None,
     }
     if resume is None:
@@ -342,9 +348,6 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     else:  # keep the evaluation history of the interrupted run
         record = RunRecord.resume(run_dir, {**fields, "resumed_from": resume})
         log.info("resuming from %s", resume)
-    max_steps, max_epochs = objective.fit_length(
-        int(cfg.trainer.max_steps), int(cfg.trainer.max_epochs)
-    )
     trainer = build_trainer(
         cfg.trainer,
         cfg.model.decoder_layer_cls,
