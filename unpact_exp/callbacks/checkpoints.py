@@ -45,31 +45,56 @@ LAST = "last.ckpt"
 
 
 def check_checkpoint(path: str | Path, wanted: object = None) -> None:
-    """Refuse a checkpoint whose zip archive is unreadable (``torch.save`` writes a zip).
+    """Refuse a checkpoint that cannot be resumed from, before training starts.
 
-    Opening the archive reads only its central directory, at the end of the file, so
-    it is cheap for any size and fails for every truncation.
+    Three checks, cheapest first: the zip archive ``torch.save`` writes must be readable
+    (opening it reads only its central directory, at the end of the file, so it is cheap for
+    any size and fails for every truncation); it must hold a pickled object (``*/data.pkl``:
+    any other zip is not a checkpoint); and that object must load the way Lightning loads
+    it, with torch's ``weights_only`` unpickler (plain containers and tensors; a pickle that
+    names any other global, e.g. ``os.system``, is refused by torch and never executed).
+    The last check memory-maps the tensors (``mmap=True``), so it reads the pickle, not the
+    weights. A sharded checkpoint (a folder) is left to its strategy.
 
     Args:
         path: the checkpoint to resume from.
         wanted: the user's ``ckpt_path`` (None: the automatic ``last.ckpt`` resume).
 
     Raises:
-        ModelLoadError: naming the file and what to do (delete it, or ``ckpt_path=``).
+        ModelLoadError: naming the file, what is wrong and what to do.
     """
+    if Path(path).is_dir():
+        return
+    fix = (
+        "delete it to start this run from the beginning, or pass ckpt_path=FILE to resume "
+        "from another checkpoint"
+        if wanted is None or str(wanted) == "last"
+        else "pass ckpt_path= another checkpoint, or drop ckpt_path to start fresh"
+    )
     try:
         with zipfile.ZipFile(path) as archive:
-            archive.namelist()
+            names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError) as err:
-        fix = (
-            "delete it to start this run from the beginning, or pass ckpt_path=FILE to resume "
-            "from another checkpoint"
-            if wanted is None or str(wanted) == "last"
-            else "pass ckpt_path= another checkpoint, or drop ckpt_path to start fresh"
-        )
         raise ModelLoadError(
             f"checkpoint {str(path)!r} is truncated or corrupt ({err}); {fix}."
         ) from err
+    if not any(name.endswith("data.pkl") for name in names):
+        listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise ModelLoadError(
+            f"checkpoint {str(path)!r} is a zip archive but not a PyTorch checkpoint (no "
+            f"data.pkl; it holds: {listed or 'nothing'}); {fix}."
+        )
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # UnpicklingError (a forbidden global), RuntimeError, EOFError...
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        globals_ = [line for line in lines if "GLOBAL" in line or "global" in line]
+        first = (globals_ or lines or [type(err).__name__])[0].split(". Please")[0]
+        raise ModelLoadError(
+            f"checkpoint {str(path)!r} cannot be loaded safely ({type(err).__name__}: "
+            f"{first}); it was not written by this framework's training, or was altered. "
+            f"Nothing in it was executed; {fix}."
+        ) from None
 
 
 def _diverged(module: Any) -> bool:
