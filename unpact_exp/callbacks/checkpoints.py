@@ -7,6 +7,11 @@ then rename), so a kill never leaves a truncated ``last.ckpt``. It is written:
   of each epoch);
 - as soon as SIGTERM has arrived, after the current step (Lightning notes the signal
   and stops at the next step boundary), so a pre-empted run loses no step;
+- when SIGTERM stops an evaluation that runs after a step (:mod:`unpact_exp.stop` raises
+  ``Interrupted`` inside ``on_train_batch_end``): the step had completed, so, as Lightning's
+  pre-emption convention asks, it is saved (one process; under several ranks the latest
+  save is kept, as a collective save cannot be joined from one rank's exception), and the
+  resumed run redoes that step's evaluation;
 - at the end of training, before any post-fit step (task-vector negation), so a run
   killed while evaluating or saving resumes without training again.
 
@@ -156,13 +161,20 @@ class RunCheckpoint(Checkpoint):
 
         Lightning raises ``SIGTERMException`` either after a batch (mid-epoch: this
         state resumes exactly) or once the epoch is complete (it would not: the
-        latest batch-end checkpoint is kept). Other exceptions can strike mid-step (a
+        latest batch-end checkpoint is kept). ``Interrupted`` (SIGTERM during an
+        evaluation) is only raised from the evaluation callbacks, after a completed step
+        (``on_train_batch_end``, the state this callback saves anyway) or before any
+        (``on_train_start``, no new step). Other exceptions can strike mid-step (a
         half-applied optimizer update) and never trigger a save.
         """
-        if not isinstance(exception, SIGTERMException) or _diverged(module):
+        if _diverged(module) or self.saved_step == trainer.global_step:
             return
-        if self.saved_step != trainer.global_step and not trainer.fit_loop.epoch_loop.done:
-            self.save(trainer)
+        if isinstance(exception, SIGTERMException):
+            if not trainer.fit_loop.epoch_loop.done:
+                self.save(trainer)
+        elif isinstance(exception, stop.Interrupted):
+            if trainer.global_step > 0 and trainer.world_size == 1:
+                self.save(trainer)
 
 
 class RngState(pl.Callback):

@@ -67,20 +67,36 @@ class SaveUnlearned(pl.Callback):
         self.record = record
         self.start_time = start_time
         self.last_losses: dict[str, float] = {}
+        self._trainer: Any = None
+
+    def setup(self, trainer: pl.Trainer, module: Any, stage: str) -> None:
+        """Keep the trainer: a checkpoint saved before this step's hook ran reads it."""
+        self._trainer = trainer
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         """Remember the latest logged losses for ``final_losses`` (not those of a refused step)."""
         if module.divergence is not None:
             return
-        metrics = trainer.callback_metrics
-        self.last_losses = {
+        self._remember(trainer)
+
+    def _remember(self, trainer: pl.Trainer) -> None:
+        losses = {
             key.split("/", 1)[1].removesuffix("_loss"): float(value)
-            for key, value in metrics.items()
+            for key, value in trainer.callback_metrics.items()
             if key.startswith("train/") and key.endswith("_loss")
         }
+        if losses:
+            self.last_losses = losses
 
     def state_dict(self) -> dict[str, Any]:
-        """The latest losses travel in checkpoints (a run resumed at its end has no new batch)."""
+        """The latest losses travel in checkpoints (a run resumed at its end has no new batch).
+
+        Read again from the trainer: a checkpoint written when SIGTERM stopped the step's
+        evaluation (which runs before :meth:`on_train_batch_end`) carries that step's losses.
+        """
+        module = getattr(self._trainer, "lightning_module", None)
+        if module is not None and getattr(module, "divergence", None) is None:
+            self._remember(self._trainer)
         return {"last_losses": dict(self.last_losses)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
