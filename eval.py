@@ -15,4 +15,6 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from unpact_exp.hydra_entry import run_hydra_app
+
+    run_hydra_app(main)  # Hydra's own errors (unknown options) as one line, exit 2

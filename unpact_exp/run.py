@@ -290,7 +290,9 @@ def cli_main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return main(cfg)
     except USER_ERRORS as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1" or in_multirun():
+        from unpact_exp.hydra_entry import user_wants_traceback
+
+        if user_wants_traceback() or in_multirun():
             raise
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(USER_ERROR_EXIT) from None

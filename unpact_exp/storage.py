@@ -84,7 +84,10 @@ def storage_message(failure: StorageFailure, run_dir: Path, resume: str) -> str:
     where = f"into {run_dir}"
     if failure.filename:
         path = Path(failure.filename)
-        where = str(path) if path.exists() else f"into {path.parent}"
+        if path.exists():
+            where = str(path)
+        else:  # the file (or its temporary folder) is gone: name the closest existing folder
+            where = f"into {next((p for p in path.parents if p.exists()), run_dir)}"
     if failure.errno is None:
         fix = "free space on that disk, or raise the file size limit (ulimit -f)"
     else:
