@@ -18,9 +18,9 @@ import unpact_exp
 PACKAGE = Path(unpact_exp.__file__).resolve().parent
 
 LAYERS: list[set[str]] = [
-    {"", "errors", "stop", "resolvers", "hydra_runtime"},  # foundation
-    {"config"},  # the binder and range checks
-    {"results", "run_lock", "hub"},  # run records, locks, hub access
+    {"", "errors", "stop", "resolvers", "hydra_runtime", "storage"},  # foundation
+    {"config", "class_names"},  # the binder, range checks, config-named classes
+    {"results", "run_lock", "hub", "run_folder"},  # run records, locks, hub, recorded configs
     {"data", "models"},  # inputs: datasets, models, prompts
     {"judge"},  # answer judges (text only)
     {"unpact"},  # the UNPACT core: scoring, units, contributions, KeyTokens, generation
@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"callbacks"},  # Lightning callbacks
     {"tracking", "memory"},  # loggers; the memory estimator
     {"stages"},  # one module per stage
-    {"run", "compose", "hydra_callbacks", "cli"},  # entry points
+    {"run", "compose", "hydra_callbacks", "hydra_entry", "cli", "__main__"},  # entry points
 ]
 
 

@@ -123,8 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _ARGV[:] = sys.argv  # what a DDP launch re-runs for the other ranks
     sys.argv[:] = [sys.argv[0], *rest]  # Hydra parses the overrides only
+    from unpact_exp.hydra_entry import run_hydra_app
+
     try:
-        HYDRA_COMMANDS[command]()
+        run_hydra_app(HYDRA_COMMANDS[command])  # Hydra's own errors: one line, exit 2
     finally:
         _restore_argv()
     return 0

@@ -13,5 +13,10 @@ class ModelLoadError(RuntimeError):
     """A model or tokenizer cannot be loaded; the message says how to point at a local copy."""
 
 
-USER_ERRORS = (UnpactConfigError, DataError, ModelLoadError)
+class StorageError(RuntimeError):
+    """A file cannot be written (disk full, file size limit, read-only folder); the message
+    names the place, the fix, and what rerunning the same command does."""
+
+
+USER_ERRORS = (UnpactConfigError, DataError, ModelLoadError, StorageError)
 """The errors a user causes and fixes: entry points print their message, not a traceback."""

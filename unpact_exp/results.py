@@ -2,18 +2,30 @@
 
 Written atomically (temp file + rename) so a crash never leaves a file that looks
 complete, and rewritten as a run progresses (status ``running`` until the end).
+
+A ``results.json`` that cannot be read when a run restarts in its folder (cut by a full
+disk, edited by hand, another format) is never silently replaced: it is moved aside to
+``results.json.damaged-<time>`` with a warning naming the evaluations it held, as far as
+its text shows (:func:`read_existing`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import numbers
 import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 RESULTS_FILE = "results.json"
+DAMAGED_SUFFIX = ".damaged-"
+log = logging.getLogger(__name__)
 
 
 def _clean(value: Any) -> Any:
@@ -34,17 +46,29 @@ def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and an atomic rename."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix), renamed onto it if the block succeeds.
+
+    Whatever writes to the yielded path (``savefig``, a CSV writer) either replaces ``path``
+    whole, or -- killed, interrupted or failing midway -- leaves the previous file untouched
+    and no temporary file behind (the rename is atomic within one folder).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the previous file, if any, is untouched
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and an atomic rename."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
@@ -57,6 +81,47 @@ def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
 def read_results(run_dir: str | Path) -> dict[str, Any]:
     """Read ``<run_dir>/results.json``."""
     return json.loads((Path(run_dir) / RESULTS_FILE).read_text())
+
+
+def read_existing(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's own ``results.json`` when it is to be continued; None when there is none.
+
+    A file that is not a readable JSON object with an ``eval`` mapping is moved aside to
+    ``results.json.damaged-<time>`` (kept for inspection, never overwritten) and a warning
+    names it and the evaluation steps its text still shows, which the continued run's
+    ``results.json`` will not hold; None is returned, as for no file.
+    """
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("eval", {}), dict):
+            raise ValueError("not a JSON object with an 'eval' mapping")
+        return data
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError included
+        problem = " ".join(f"{type(err).__name__}: {err}".split())
+    from unpact_exp.run_lock import launch_rank
+
+    if launch_rank() != 0:  # the launching process alone moves it (other ranks start fresh)
+        return None
+    aside = path.with_name(f"{RESULTS_FILE}{DAMAGED_SUFFIX}{time.strftime('%Y%m%d-%H%M%S')}")
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    os.replace(path, aside)
+    steps = sorted({int(s) for s in re.findall(r'"(-?\d+)"\s*:\s*\{', text)})
+    lost = (
+        f"the evaluations of steps {steps} it shows are not carried over (they stay readable there)"
+        if steps
+        else "no evaluation could be read from it"
+    )
+    log.warning(
+        "%s is damaged (%s); moved aside to %s: %s. The run goes on with a new results.json.",
+        path,
+        problem,
+        aside,
+        lost,
+    )
+    return None
 
 
 class RunRecord:
@@ -89,13 +154,8 @@ class RunRecord:
         Used when a run resumes from a checkpoint: the record is rebuilt (fields may
         have changed, status is ``running`` again) but the evaluations survive.
         """
-        path = Path(run_dir) / RESULTS_FILE
-        evals: dict[str, Any] = {}
-        if path.exists():
-            try:
-                evals = dict(read_results(run_dir).get("eval") or {})
-            except (OSError, ValueError):  # unreadable: start a fresh history
-                evals = {}
+        existing = read_existing(run_dir)  # a damaged file is moved aside, with a warning
+        evals = dict((existing or {}).get("eval") or {})
         return cls(run_dir, fields, evals)
 
     def _set_final_step(self) -> None:

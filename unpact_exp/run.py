@@ -19,6 +19,12 @@ too. Rerunning the same command resumes.
 
 A run folder holds one live run (:mod:`unpact_exp.run_lock`): a second process aimed
 at it fails at once, naming the process that holds it.
+
+A write that fails for a reason outside the code (disk full, ``ulimit -f``, a read-only
+folder; :mod:`unpact_exp.storage`) ends the run with one :class:`StorageError` naming the
+place and the fix. Messages about resuming name ``checkpoints/last.ckpt`` only when it
+exists. Ctrl-C is recorded as ``KeyboardInterrupt`` (exit 130), not as the ``SystemExit: 1``
+Lightning turns it into.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -35,9 +42,9 @@ from typing import Any, Literal
 from omegaconf import DictConfig
 
 from unpact_exp import stop
-from unpact_exp.errors import USER_ERRORS
+from unpact_exp.errors import USER_ERRORS, StorageError
 from unpact_exp.hydra_runtime import in_multirun
-from unpact_exp.results import RESULTS_FILE, read_results, write_results
+from unpact_exp.results import RESULTS_FILE, read_existing, write_results
 from unpact_exp.run_lock import RunLock, launch_rank
 from unpact_exp.stop import Interrupted
 
@@ -83,6 +90,7 @@ def _is_rank_zero() -> bool:
 
 
 SIGTERM_EXIT = 128 + int(signal.SIGTERM)
+SIGINT_EXIT = 128 + int(signal.SIGINT)
 
 
 __all__ = ["Interrupted", "cli_main", "exit_code", "is_interruption", "main"]
@@ -108,25 +116,56 @@ def is_interruption(err: BaseException) -> bool:
     return isinstance(err, SIGTERMException | Interrupted | KeyboardInterrupt | SystemExit)
 
 
+def is_ctrl_c(err: BaseException) -> bool:
+    """Ctrl-C: a ``KeyboardInterrupt``, or the ``SystemExit(1)`` Lightning raises for one."""
+    return isinstance(err, KeyboardInterrupt) or (
+        isinstance(err, SystemExit) and isinstance(err.__context__, KeyboardInterrupt)
+    )
+
+
 def exit_code(err: BaseException) -> int:
-    """A non-zero exit status for an interruption (143 for SIGTERM, as a shell reports it)."""
+    """A non-zero exit status for an interruption (143 for SIGTERM, 130 for Ctrl-C, as a
+    shell reports them)."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     if isinstance(err, SIGTERMException | Interrupted):
         return SIGTERM_EXIT
+    if is_ctrl_c(err):
+        return SIGINT_EXIT
     code = getattr(err, "code", None)
     return code if isinstance(code, int) and code != 0 else 1
 
 
+def resume_hint(run_dir: Path, stage: str) -> str:
+    """What rerunning the same command does, naming ``last.ckpt`` only when it exists."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if stage != "unlearn":
+        return "it runs this stage again"
+    if last.exists():
+        step = stop.progress().get("last_checkpoint_step")
+        at = f" (step {step})" if step is not None else ""
+        return f"it resumes from {last}{at}"
+    return "no training step had completed, so there is no checkpoint: it starts again"
+
+
+def _interruption_text(err: BaseException) -> str:
+    if is_ctrl_c(err):
+        return "KeyboardInterrupt (Ctrl-C)"
+    return f"{type(err).__name__}: {err}".rstrip(": ")
+
+
 def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
-    """Record a failure (or an interruption) in results.json, keeping what the run had written."""
-    path = run_dir / RESULTS_FILE
-    data = read_results(run_dir) if path.exists() else {"stage": cfg.stage, "eval": {}}
+    """Record a failure (or an interruption) in results.json, keeping what the run had written.
+
+    Never raises: when even ``results.json`` cannot be written (a full disk), that is logged
+    and the original error goes on.
+    """
+    data = read_existing(run_dir) or {"stage": cfg.stage, "eval": {}}
     if is_interruption(err):
         data.update(
             status="interrupted",
-            error=f"{type(err).__name__}: {err}".rstrip(": ")
-            + "; rerun the same command (same run dir) to resume from checkpoints/last.ckpt",
+            error=f"{_interruption_text(err)}; rerun the same command (same run dir): "
+            + resume_hint(run_dir, cfg.stage),
         )
         data.pop("traceback", None)
         if cfg.stage == "unlearn":
@@ -137,11 +176,16 @@ def _mark_failed(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
             error=f"{type(err).__name__}: {err}",
             traceback=traceback.format_exc(limit=20),
         )
+        if isinstance(err, USER_ERRORS):
+            data.pop("traceback", None)  # the message is the whole story
     for key in ("method", "regularizer", "model", "data"):
         node = cfg.get(key)
         data.setdefault(key, node.get("name") if hasattr(node, "get") else node)
     data.setdefault("seed", cfg.get("seed"))
-    write_results(run_dir, data)
+    try:
+        write_results(run_dir, data)
+    except OSError as write_err:
+        log.error("cannot record the outcome in %s (%s)", run_dir / RESULTS_FILE, write_err)
 
 
 def _progress(data: dict[str, Any]) -> dict[str, Any]:
@@ -158,14 +202,26 @@ def _progress(data: dict[str, Any]) -> dict[str, Any]:
     return {**found, "steps": max(evaluated, default=0)}
 
 
+def _check_unlearned(cfg: DictConfig) -> None:
+    """``eval.py`` needs ``unlearned=DIR``; said in one line (not OmegaConf's traceback)."""
+    from omegaconf import OmegaConf
+
+    from unpact_exp.errors import UnpactConfigError
+
+    if OmegaConf.is_missing(cfg, "unlearned") or not cfg.get("unlearned"):
+        raise UnpactConfigError(
+            "eval.py needs unlearned=DIR, the model to evaluate: a run's unlearned/ folder "
+            "(e.g. python eval.py unlearned=outputs/DATE/TIME/unlearned) or any "
+            "save_pretrained folder; original=DIR sets the model it is compared with."
+        )
+
+
 def _install_sigterm_handler() -> Any:
     """Make SIGTERM raise :class:`Interrupted` outside training; return the previous handler.
 
     Not under submitit, which deliberately ignores SIGTERM (it requeues on its own
     signal, see :mod:`unpact_exp.callbacks.preemption`), nor outside the main thread.
     """
-    import threading
-
     from unpact_exp.callbacks.preemption import under_submitit
 
     if under_submitit() or threading.current_thread() is not threading.main_thread():
@@ -210,6 +266,8 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     quiet_libraries()
     coerce("stage", cfg.stage, Stage)
     coerce("seed", cfg.get("seed"), int)
+    if cfg.stage == "eval":
+        _check_unlearned(cfg)
     if cfg.stage == "analyze":
         from unpact_exp.stages.explain import explain_and_print
 
@@ -228,7 +286,9 @@ def cli_main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return main(cfg)
     except USER_ERRORS as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1" or in_multirun():
+        from unpact_exp.hydra_entry import user_wants_traceback
+
+        if user_wants_traceback() or in_multirun():
             raise
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(USER_ERROR_EXIT) from None
@@ -237,31 +297,50 @@ def cli_main(cfg: DictConfig) -> dict[str, Any]:
 def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:
     """Run a stage that writes a run folder: results.json always says how it ended."""
     from unpact_exp.stages.settings import run_settings
+    from unpact_exp.storage import storage_failure, storage_message, write_errors_raise
     from unpact_exp.tracking import build_loggers, finish_loggers
 
     run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir)
-    if launch_rank() == 0:
-        lock.acquire()  # before anything is written: a refused run leaves the folder alone
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if launch_rank() == 0:
+            lock.acquire()  # before anything is written: a refused run leaves the folder alone
+    except OSError as err:
+        failure = storage_failure(err)
+        if failure is None:
+            raise
+        raise StorageError(storage_message(failure, run_dir, "it starts the run")) from None
     loggers: list[Any] = []
     stop.reset()
     previous_sigterm = _install_sigterm_handler()
+    previous_sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores it after a Ctrl-C
+    previous_sigxfsz = write_errors_raise()
     try:
         settings = run_settings(cfg)
         loggers = build_loggers(cfg.logger, cfg, run_dir)
         results = _run_stage(cfg, settings, run_dir, loggers)
     except BaseException as err:
+        failure = None if isinstance(err, USER_ERRORS) else storage_failure(err)
+        if failure is not None:
+            hint = resume_hint(run_dir, cfg.stage)
+            err = StorageError(storage_message(failure, run_dir, hint))
         if _is_rank_zero():
             _mark_failed(run_dir, cfg, err)
         if is_interruption(err):
-            log.error("run interrupted (%s); results: %s", type(err).__name__, run_dir)
+            log.error("run interrupted (%s); results: %s", _interruption_text(err), run_dir)
             raise SystemExit(exit_code(err)) from err
+        if failure is not None:
+            raise err from None
         raise
     finally:
         finish_loggers(loggers)
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
+        if previous_sigint is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous_sigint)
+        if previous_sigxfsz is not None:
+            signal.signal(signal.SIGXFSZ, previous_sigxfsz)
         stop.reset()
         lock.release()
     log.info("results: %s", run_dir / RESULTS_FILE)

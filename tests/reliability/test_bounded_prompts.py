@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SMALL_WORLD, compose_cfg
+from tests.reliability.helpers import never_loads_a_model
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.models.prompt import PromptParts
 from unpact_exp.results import read_results
@@ -41,15 +41,14 @@ def _set_question(path: Path, row: int, question: str) -> None:
 
 
 def test_very_long_forget_question_is_refused_at_load_in_seconds(
-    make_cfg, tiny_target, tmp_path
+    make_cfg, tiny_target, tmp_path, monkeypatch
 ) -> None:
     copy = _benchmark_copy(make_cfg, tmp_path)
     _set_question(copy / "knowmem" / "forget_qa.jsonl", 2, LONG_QUESTION)
     cfg = make_cfg("data.source=muse", f"data.path={copy}", "callbacks=default")
-    start = time.monotonic()
+    never_loads_a_model(monkeypatch)  # refused before any training or evaluation
     with pytest.raises(DataError) as err:
         main(cfg)
-    assert time.monotonic() - start < 30  # refused before any training or evaluation
     message = str(err.value)
     assert "item 2 (0-based, in file order) of forget_qa of data=synthetic" in message
     assert "model.max_length=128" in message and "Shorten or remove that row" in message
@@ -58,7 +57,7 @@ def test_very_long_forget_question_is_refused_at_load_in_seconds(
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
 
 
-def test_eval_py_refuses_the_same_row(make_cfg, tiny_target, tmp_path) -> None:
+def test_eval_py_refuses_the_same_row(make_cfg, tiny_target, tmp_path, monkeypatch) -> None:
     from unpact_exp.models.loading import target_dir
 
     copy = _benchmark_copy(make_cfg, tmp_path)
@@ -70,20 +69,20 @@ def test_eval_py_refuses_the_same_row(make_cfg, tiny_target, tmp_path) -> None:
         f"unlearned={folder}",
         config_name="evaluate",
     )
-    start = time.monotonic()
+    never_loads_a_model(monkeypatch)
     with pytest.raises(DataError, match=r"item 0 .* of mc_retain of data=synthetic"):
         main(cfg)
-    assert time.monotonic() - start < 30
 
 
-def test_analyze_refuses_a_question_longer_than_the_context(tmp_path, artifacts, tiny_target):
+def test_analyze_refuses_a_question_longer_than_the_context(
+    tmp_path, artifacts, tiny_target, monkeypatch
+):
     cfg = compose_cfg(
         [*SMALL_WORLD, f"question={LONG_QUESTION}"], tmp_path / "x", artifacts, "analyze"
     )
-    start = time.monotonic()
+    never_loads_a_model(monkeypatch)
     with pytest.raises(DataError, match=r"question=: its prompt is \d+ tokens .* > model\."):
         main(cfg)
-    assert time.monotonic() - start < 30
 
 
 class WordTokenizer:
@@ -126,6 +125,7 @@ def test_unit_cap_is_max_units_by_hand() -> None:
 def test_max_units_knob_composes_with_its_default_and_is_validated(
     make_cfg, tmp_path, artifacts
 ) -> None:
+    from unpact_exp.stages.settings import run_settings
     from unpact_exp.stages.unlearn import validate
 
     assert make_cfg().unpact.max_units == 1024
@@ -133,6 +133,6 @@ def test_max_units_knob_composes_with_its_default_and_is_validated(
     analyze = compose_cfg(["question=q"], tmp_path / "x", artifacts, "analyze")
     assert analyze.unpact.max_units == 1024
     cfg = make_cfg("unpact.max_units=5")
-    assert PromptLimits.from_config(cfg).max_units == 5
-    with pytest.raises(UnpactConfigError, match=r"unpact\.max_units=0 is not valid"):
+    assert run_settings(cfg).limits.max_units == 5
+    with pytest.raises(UnpactConfigError, match=r"unpact\.max_units=0 is out of range"):
         validate(make_cfg("unpact.max_units=0"))

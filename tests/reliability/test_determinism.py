@@ -15,7 +15,6 @@ import torch
 
 from tests.conftest import QUIET, SMALL_WORLD, compose_cfg
 from tests.reliability.helpers import FAST_EVAL, assert_same_run, checkpoint, weights
-from unpact_exp.config.binder import bind
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 
@@ -84,9 +83,9 @@ def test_data_order_is_a_function_of_seed_and_epoch() -> None:
 def test_probab_samples_follow_the_seed_and_nothing_else(runs, make_cfg) -> None:
     """Evaluate one unlearned model with two seeds: only the PROBAB samples differ."""
     from unpact_exp.data.prepare import get_benchmark
-    from unpact_exp.evaluation.evaluator import Evaluator
     from unpact_exp.models.loading import load_pretrained
-    from unpact_exp.models.prompt import PromptFormat
+    from unpact_exp.stages.evaluator_build import build_evaluator
+    from unpact_exp.stages.settings import run_settings
 
     unlearned, _ = load_pretrained(str(runs["a"] / "unlearned"), "float32", False)
     rows = {}
@@ -96,9 +95,16 @@ def test_probab_samples_follow_the_seed_and_nothing_else(runs, make_cfg) -> None
         source = read_results(runs["a"])["source"]
         original, tokenizer = load_pretrained(source, "float32", False)
         bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-        fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
-        evaluator = Evaluator.from_config(original.eval(), tokenizer, fmt, bench, cfg)
-        rows[seed] = evaluator.evaluate(unlearned.eval()).rows
+        evaluator = build_evaluator(
+            original.eval(),
+            None,
+            tokenizer=tokenizer,
+            benchmark=bench,
+            settings=run_settings(cfg),
+            dtype="float32",
+            trust_remote_code=False,
+        )
+        rows[seed] = evaluator.evaluate(unlearned.eval(), final=False).records()
     forgotten = [i for i, row in enumerate(rows[0]) if row["forgotten"]]
     assert forgotten, "the unlearned model should have forgotten something"
     samples = {s: [rows[s][i]["probab_answers"] for i in forgotten] for s in (0, 1)}

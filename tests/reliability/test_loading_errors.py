@@ -15,7 +15,8 @@ import pytest
 
 from tests.reliability.helpers import checkpoint
 from unpact_exp.errors import ModelLoadError
-from unpact_exp.models.loading import safetensors_problem, target_dir
+from unpact_exp.models.loading import target_dir
+from unpact_exp.models.safetensors_file import safetensors_problem
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 
@@ -97,3 +98,120 @@ def test_truncated_last_ckpt_says_delete_it_or_pass_ckpt_path(
     assert "delete it" in message and "ckpt_path=FILE" in message
     assert read_results(cfg.paths.output_dir)["status"] == "failed"
     assert last.exists()  # nothing is deleted for the user
+
+
+# ------------------------------------------------- issue 26: checkpoints that are not ours
+
+
+class _Opens:
+    """Unpickled without torch's guard, this would create ``path`` (a harmless marker)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+@pytest.mark.parametrize("kind", ["zip-without-checkpoint", "forbidden-global"])
+def test_a_last_ckpt_that_is_not_a_checkpoint_is_one_message(
+    kind, make_cfg, tiny_target, tmp_path, monkeypatch
+) -> None:
+    import zipfile
+
+    import torch
+
+    from tests.reliability.helpers import never_trains
+
+    cfg = make_cfg()
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    marker = tmp_path / "unpickled.marker"
+    if kind == "zip-without-checkpoint":
+        with zipfile.ZipFile(last, "w") as archive:
+            archive.writestr("notes.txt", "not a checkpoint")
+        expected = f"checkpoint '{last}' is a zip archive but not a PyTorch checkpoint"
+    else:
+        torch.save({"state_dict": {}, "global_step": 3, "x": _Opens(marker)}, last)
+        expected = f"checkpoint '{last}' cannot be loaded safely (UnpicklingError: "
+    never_trains(monkeypatch)
+    with pytest.raises(ModelLoadError) as err:
+        main(cfg)
+    message = str(err.value)
+    assert message.startswith(expected) and "delete it to start this run" in message
+    if kind == "forbidden-global":
+        assert "Unsupported global: GLOBAL io.open" in message
+        assert "Nothing in it was executed" in message
+    assert not marker.exists()
+    assert read_results(cfg.paths.output_dir)["status"] == "failed"
+
+
+# ------------------------------------------------------------------ issue 26: LoRA adapters
+
+
+@pytest.fixture
+def adapter(make_cfg, tiny_target, tmp_path) -> Path:
+    """A LoRA adapter saved by peft on the tiny target (base_model_name_or_path = its folder)."""
+    from peft import LoraConfig, get_peft_model
+
+    from unpact_exp.models.loading import load_model
+
+    base = target_dir(make_cfg().paths.artifacts_dir, "tiny", "synthetic")
+    model = get_peft_model(load_model(str(base), "float32", False), LoraConfig(r=2))
+    folder = tmp_path / "adapter"
+    model.save_pretrained(folder)
+    return folder
+
+
+def _set_base(folder: Path, base: str) -> Path:
+    import json
+
+    config = folder / "adapter_config.json"
+    data = json.loads(config.read_text())
+    data["base_model_name_or_path"] = base
+    config.write_text(json.dumps(data))
+    return config
+
+
+def test_adapter_loads_when_whole(adapter) -> None:
+    from unpact_exp.models.loading import load_model
+
+    model = load_model(str(adapter), "float32", False)  # the control: the fixture is sound
+    assert any("lora" in name for name, _ in model.named_parameters())
+
+
+@pytest.mark.parametrize("file", ["adapter_model.safetensors", "adapter_config.json"])
+def test_truncated_adapter_file_is_named(adapter, file) -> None:
+    from unpact_exp.models.loading import load_model
+
+    path = adapter / file
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelLoadError) as err:
+        load_model(str(adapter), "float32", False)
+    message = str(err.value)
+    assert message.startswith(f"'{path}' is truncated or corrupt (")
+    assert "copy the adapter folder again" in message
+
+
+@pytest.mark.parametrize("base", ["/gone/tiny-base", "someone/missing-model"])
+def test_adapter_base_that_cannot_be_loaded_names_adapter_config(adapter, base) -> None:
+    from unpact_exp.models.loading import load_model
+
+    config = _set_base(adapter, base)
+    with pytest.raises(ModelLoadError) as err:
+        load_model(str(adapter), "float32", False)
+    message = str(err.value)
+    assert f"set base_model_name_or_path in '{config}'" in message
+    assert repr(base) in message and "model.path" not in message
+    if base.startswith("/"):
+        assert "which does not exist" in message
+    else:
+        assert "HF_HUB_OFFLINE is set" in message
+
+
+def test_eval_py_on_a_broken_adapter_is_one_message(adapter, make_cfg) -> None:
+    _set_base(adapter, "/gone/tiny-base")
+    cfg = make_cfg(f"unlearned={adapter}", config_name="evaluate")
+    with pytest.raises(ModelLoadError, match=r"names its base model '/gone/tiny-base'"):
+        main(cfg)
+    assert read_results(cfg.paths.output_dir)["status"] == "failed"

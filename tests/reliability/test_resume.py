@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,13 @@ import torch
 
 from tests.conftest import QUIET, SMALL_WORLD, compose_cfg, train_command
 from tests.reliability.helpers import (
+    EVENT_TIMEOUT_S,
     FAST_EVAL,
     assert_same_run,
     checkpoint,
     run_train,
     subprocess_env,
+    wait_for,
 )
 from unpact_exp.results import read_results
 from unpact_exp.run import main
@@ -176,13 +177,9 @@ def _start_and_signal(cmd: list[str], cwd: Path, run_dir: Path, signum: int) -> 
         cmd, cwd=cwd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     last = run_dir / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 180
-    while not last.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-        assert time.monotonic() < deadline, "no checkpoint within 180 s"
-        time.sleep(0.05)
+    wait_for(last.exists, proc, "first checkpoint")
     os.kill(proc.pid, signum)
-    proc.communicate(timeout=120)
+    proc.communicate(timeout=EVENT_TIMEOUT_S)
     return proc.returncode
 
 

@@ -38,7 +38,8 @@ def test_grid_over_a_finished_run(make_cfg, tiny_target, artifacts, capsys) -> N
     final = read_results(run)["eval"]["6"]
     assert final["n_forgotten"] > 0
 
-    cells, files, generated = run_grid(run, ALPHAS, BETAS, run / "grid")
+    here = [f"paths.root_dir={artifacts.parent}"]  # where the user runs it: the test's root
+    cells, files, generated = run_grid(run, ALPHAS, BETAS, run / "grid", overrides=here)
     own = next(c for c in cells if (c.alpha, c.beta) == (0.22, 0.24))
     # The configured thresholds give back the callback's FocusOnKey recovery exactly.
     assert [own.n_recovered, own.n_questions] == final["recovery_rate_counts"]
@@ -58,7 +59,8 @@ def test_grid_over_a_finished_run(make_cfg, tiny_target, artifacts, capsys) -> N
         assert len(list(csv.DictReader(handle))) == len(ALPHAS) * len(BETAS)
     assert files[1].read_bytes()[:4] == b"\x89PNG"
 
-    assert grid_main([str(run), "--alpha", "0.22", "--beta", "0.24", "--out", str(run / "g")]) == 0
+    out = ["--out", str(run / "g"), *here]
+    assert grid_main([str(run), "--alpha", "0.22", "--beta", "0.24", *out]) == 0
     assert "1 cells over" in capsys.readouterr().out
     assert grid_main([str(run), "--alpha", "0", "--beta", "0.24"]) == 2
     assert "unpact.alpha=0.0 is out of range" in capsys.readouterr().err

@@ -22,22 +22,30 @@ as not recovered).
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from unpact_exp.attacks.focus_on_key import focus_questions
 from unpact_exp.config import checks
 from unpact_exp.config.binder import coerce
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.evaluation.correctness import any_correct
+from unpact_exp.results import atomic_path
 from unpact_exp.unpact.config import Normalization
 from unpact_exp.unpact.keytokens import keys_phrase, keytokens
 
 GRID_CSV = "threshold_grid.csv"
 GRID_PNG = "threshold_grid.png"
 SOURCES = {"original": "m0_contributions", "unlearned": "m1_contributions"}
+
+KINDS = ("qa", "mc")
+BOOLS = {"True": True, "False": False}
+"""How ``questions.csv`` writes ``forgotten`` (Python's ``str`` of a bool)."""
 
 AnswerFn = Callable[[list[str]], list[str]]
 """Greedy answers of M1 to rewritten questions (the question text only; the caller renders)."""
@@ -195,19 +203,30 @@ def threshold_grid(
     return result
 
 
-def read_grid_questions(path: str | Path, keytokens_from: str) -> list[GridQuestion]:
+def read_grid_questions(
+    path: str | Path, keytokens_from: str, evals: dict[str, Any] | None = None
+) -> list[GridQuestion]:
     """The forgotten free-form questions of a ``questions.csv`` with their contributions.
 
     Multiple-choice rows are left out: their FocusOnKey answer is a letter score, not a
     generation, and is not part of this search.
 
+    A damaged file is refused, never read in part (a file cut in half gave a smaller grid
+    with exit 0): bytes that are not UTF-8, a row whose field count differs from the
+    header's, a ``kind``/``forgotten`` cell that is not one the evaluation writes, units and
+    contributions that are not JSON lists of equal length, rows of several evaluations. With
+    ``evals`` (the run's ``results.json`` ``eval`` mapping) the row and forgotten counts must
+    also match the evaluation the file says it holds, which catches a cut at a row boundary.
+
     Args:
         path: a run's ``questions.csv`` (the latest evaluation, the final one after a run).
         keytokens_from: ``original`` (M0's contributions) or ``unlearned`` (M1's), as
             ``focus_on_key.keytokens_from``.
+        evals: ``results.json``'s ``eval`` entries, for the count check (None: no check).
 
     Raises:
-        DataError: the file is missing or was written before contributions were stored.
+        DataError: the file is missing, was written before contributions were stored, or is
+            damaged (naming the row, 1-based after the header, and the line).
     """
     if keytokens_from not in SOURCES:
         raise UnpactConfigError(
@@ -221,23 +240,88 @@ def read_grid_questions(path: str | Path, keytokens_from: str) -> list[GridQuest
             "questions.csv (train.py with the checkpoint analysis callback, or eval.py)."
         )
     column = SOURCES[keytokens_from]
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if rows and (column not in rows[0] or "units" not in rows[0]):
+    fix = "re-run eval.py on the run's unlearned/ folder to write it again"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is damaged: byte {err.start} is not UTF-8 text; {fix}.") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        table = [(reader.line_num, row) for row in reader]
+    except csv.Error as err:
+        raise DataError(f"{path} is damaged at line {reader.line_num} ({err}); {fix}.") from None
+    if header is None:
+        raise DataError(f"{path} is empty; {fix}.")
+    if column not in header or "units" not in header:
         raise DataError(
             f"{path} has no 'units'/'{column}' columns: it was written before contributions "
-            "were stored per question; re-run eval.py on the run's unlearned/ folder."
+            f"were stored per question; {fix}."
         )
+    rows = []
+    for number, (line, cells) in enumerate(table, start=1):
+        where = f"{path} is damaged at row {number} (line {line})"
+        if len(cells) != len(header):
+            raise DataError(
+                f"{where}: {len(cells)} fields where the header has {len(header)} (the file "
+                f"was cut or edited); {fix}."
+            )
+        rows.append(_checked_row(dict(zip(header, cells)), column, where, fix))
+    _check_counts(path, rows, evals, fix)
     return [
         GridQuestion(
             question=row["question"],
             gold=row["gold"],
-            units=tuple(json.loads(row["units"])),
-            contributions=tuple(float(c) for c in json.loads(row[column])),
+            units=row["units"],
+            contributions=row[column],
         )
         for row in rows
-        if row["kind"] == "qa" and row["forgotten"] == "True"
+        if row["kind"] == "qa" and row["forgotten"]
     ]
+
+
+def _checked_row(row: dict[str, Any], column: str, where: str, fix: str) -> dict[str, Any]:
+    """One ``questions.csv`` row with ``forgotten`` a bool and the contributions parsed."""
+    if row.get("kind") not in KINDS or row.get("forgotten") not in BOOLS:
+        raise DataError(
+            f"{where}: kind={row.get('kind')!r}, forgotten={row.get('forgotten')!r} are not "
+            f"values the evaluation writes (kind in {list(KINDS)}, forgotten in "
+            f"{list(BOOLS)}); {fix}."
+        )
+    row["forgotten"] = BOOLS[row["forgotten"]]
+    if row["kind"] != "qa" or not row["forgotten"]:
+        return row
+    try:
+        units = tuple(str(u) for u in json.loads(row["units"]))
+        values = tuple(float(c) for c in json.loads(row[column]))
+    except (ValueError, TypeError) as err:
+        raise DataError(f"{where}: units or {column} are not JSON lists ({err}); {fix}.") from None
+    if len(units) != len(values) or not all(math.isfinite(v) for v in values):
+        raise DataError(
+            f"{where}: {len(units)} units but {len(values)} {column}, or a non-finite value; {fix}."
+        )
+    row["units"], row[column] = units, values
+    return row
+
+
+def _check_counts(
+    path: Path, rows: Sequence[dict[str, Any]], evals: dict[str, Any] | None, fix: str
+) -> None:
+    """Refuse rows of several evaluations, or fewer rows than the evaluation recorded."""
+    steps = sorted({str(row.get("step")) for row in rows})
+    if len(steps) > 1:
+        raise DataError(f"{path} mixes the rows of evaluations {steps}; {fix}.")
+    if not evals or not steps or not isinstance(evals.get(steps[0]), dict):
+        return
+    metrics = evals[steps[0]]
+    expected = (metrics.get("n_forget_questions"), metrics.get("n_forgotten"))
+    found = (len(rows), sum(bool(row["forgotten"]) for row in rows))
+    if None not in expected and tuple(int(n) for n in expected) != found:
+        raise DataError(
+            f"{path} holds {found[0]} questions ({found[1]} forgotten) where results.json "
+            f"records {int(expected[0])} ({int(expected[1])} forgotten) for evaluation "
+            f"{steps[0]}: the file was cut or edited; {fix}."
+        )
 
 
 def grid_csv_text(cells: Sequence[GridCell]) -> str:
@@ -310,6 +394,7 @@ def plot_grid(
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    with atomic_path(out) as tmp:  # a kill mid-write leaves the previous plot whole
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return out

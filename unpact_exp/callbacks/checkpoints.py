@@ -7,6 +7,11 @@ then rename), so a kill never leaves a truncated ``last.ckpt``. It is written:
   of each epoch);
 - as soon as SIGTERM has arrived, after the current step (Lightning notes the signal
   and stops at the next step boundary), so a pre-empted run loses no step;
+- when SIGTERM stops an evaluation that runs after a step (:mod:`unpact_exp.stop` raises
+  ``Interrupted`` inside ``on_train_batch_end``): the step had completed, so, as Lightning's
+  pre-emption convention asks, it is saved (one process; under several ranks the latest
+  save is kept, as a collective save cannot be joined from one rank's exception), and the
+  resumed run redoes that step's evaluation;
 - at the end of training, before any post-fit step (task-vector negation), so a run
   killed while evaluating or saving resumes without training again.
 
@@ -45,31 +50,56 @@ LAST = "last.ckpt"
 
 
 def check_checkpoint(path: str | Path, wanted: object = None) -> None:
-    """Refuse a checkpoint whose zip archive is unreadable (``torch.save`` writes a zip).
+    """Refuse a checkpoint that cannot be resumed from, before training starts.
 
-    Opening the archive reads only its central directory, at the end of the file, so
-    it is cheap for any size and fails for every truncation.
+    Three checks, cheapest first: the zip archive ``torch.save`` writes must be readable
+    (opening it reads only its central directory, at the end of the file, so it is cheap for
+    any size and fails for every truncation); it must hold a pickled object (``*/data.pkl``:
+    any other zip is not a checkpoint); and that object must load the way Lightning loads
+    it, with torch's ``weights_only`` unpickler (plain containers and tensors; a pickle that
+    names any other global, e.g. ``os.system``, is refused by torch and never executed).
+    The last check memory-maps the tensors (``mmap=True``), so it reads the pickle, not the
+    weights. A sharded checkpoint (a folder) is left to its strategy.
 
     Args:
         path: the checkpoint to resume from.
         wanted: the user's ``ckpt_path`` (None: the automatic ``last.ckpt`` resume).
 
     Raises:
-        ModelLoadError: naming the file and what to do (delete it, or ``ckpt_path=``).
+        ModelLoadError: naming the file, what is wrong and what to do.
     """
+    if Path(path).is_dir():
+        return
+    fix = (
+        "delete it to start this run from the beginning, or pass ckpt_path=FILE to resume "
+        "from another checkpoint"
+        if wanted is None or str(wanted) == "last"
+        else "pass ckpt_path= another checkpoint, or drop ckpt_path to start fresh"
+    )
     try:
         with zipfile.ZipFile(path) as archive:
-            archive.namelist()
+            names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError) as err:
-        fix = (
-            "delete it to start this run from the beginning, or pass ckpt_path=FILE to resume "
-            "from another checkpoint"
-            if wanted is None or str(wanted) == "last"
-            else "pass ckpt_path= another checkpoint, or drop ckpt_path to start fresh"
-        )
         raise ModelLoadError(
             f"checkpoint {str(path)!r} is truncated or corrupt ({err}); {fix}."
         ) from err
+    if not any(name.endswith("data.pkl") for name in names):
+        listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise ModelLoadError(
+            f"checkpoint {str(path)!r} is a zip archive but not a PyTorch checkpoint (no "
+            f"data.pkl; it holds: {listed or 'nothing'}); {fix}."
+        )
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # UnpicklingError (a forbidden global), RuntimeError, EOFError...
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        globals_ = [line for line in lines if "GLOBAL" in line or "global" in line]
+        first = (globals_ or lines or [type(err).__name__])[0].split(". Please")[0]
+        raise ModelLoadError(
+            f"checkpoint {str(path)!r} cannot be loaded safely ({type(err).__name__}: "
+            f"{first}); it was not written by this framework's training, or was altered. "
+            f"Nothing in it was executed; {fix}."
+        ) from None
 
 
 def _diverged(module: Any) -> bool:
@@ -131,13 +161,20 @@ class RunCheckpoint(Checkpoint):
 
         Lightning raises ``SIGTERMException`` either after a batch (mid-epoch: this
         state resumes exactly) or once the epoch is complete (it would not: the
-        latest batch-end checkpoint is kept). Other exceptions can strike mid-step (a
+        latest batch-end checkpoint is kept). ``Interrupted`` (SIGTERM during an
+        evaluation) is only raised from the evaluation callbacks, after a completed step
+        (``on_train_batch_end``, the state this callback saves anyway) or before any
+        (``on_train_start``, no new step). Other exceptions can strike mid-step (a
         half-applied optimizer update) and never trigger a save.
         """
-        if not isinstance(exception, SIGTERMException) or _diverged(module):
+        if _diverged(module) or self.saved_step == trainer.global_step:
             return
-        if self.saved_step != trainer.global_step and not trainer.fit_loop.epoch_loop.done:
-            self.save(trainer)
+        if isinstance(exception, SIGTERMException):
+            if not trainer.fit_loop.epoch_loop.done:
+                self.save(trainer)
+        elif isinstance(exception, stop.Interrupted):
+            if trainer.global_step > 0 and trainer.world_size == 1:
+                self.save(trainer)
 
 
 class RngState(pl.Callback):

@@ -76,9 +76,17 @@ class EvaluationCallback(pl.Callback):
         self.last_was_final = False
 
     def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
-        """Evaluate the untouched model (it must match the original)."""
-        if self.at_start and trainer.global_step == 0:
+        """Evaluate the untouched model (it must match the original); after a resume, the
+        checkpoint's step if it was due and is not on record (SIGTERM stopped its evaluation
+        after the step was saved: :mod:`unpact_exp.callbacks.checkpoints`)."""
+        step = trainer.global_step
+        if self.at_start and step == 0:
             self.evaluate(trainer, module)
+            return
+        due = self.every_n_steps > 0 and step > 0 and step % self.every_n_steps == 0
+        missing = due and str(step) not in self.record.data["eval"]
+        if trainer.strategy.reduce_boolean_decision(missing, all=False):
+            self.evaluate(trainer, module, final=0 < trainer.max_steps <= step)
 
     def on_load_checkpoint(self, trainer: pl.Trainer, module: Any, checkpoint: dict) -> None:
         """Drop recorded evaluations after the checkpoint's step: the resumed run redoes them."""

@@ -9,7 +9,9 @@ reason) in ``results.json``. Its ``unlearned/`` folder holds the last finite
 weights: the update that would have made them non-finite is never applied (see
 :class:`~unpact_exp.training.module.UnlearnModule`). If the weights are non-finite
 anyway (the post-step guard fired), no ``unlearned/`` is written and any earlier one
-is removed; ``checkpoints/last.ckpt`` still holds the last finite checkpoint.
+is removed; ``checkpoints/last.ckpt`` still holds the last finite checkpoint. The
+divergence is also printed on the console (a warning naming the step and the reason), so a
+run that diverged at step 1 does not end as quietly as one that completed.
 
 Under ``peft=lora`` ``unlearned/`` is the adapter folder (``adapter_config.json``,
 the adapter weights and the tokenizer; every loader of the framework reads it as
@@ -20,6 +22,7 @@ HF folder with the adapter folded into the weights.
 from __future__ import annotations
 
 import functools
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -37,6 +40,7 @@ from unpact_exp.training.distributed import (
 )
 
 UNLEARNED_DIR = "unlearned"
+log = logging.getLogger(__name__)
 
 
 class SaveUnlearned(pl.Callback):
@@ -64,20 +68,36 @@ class SaveUnlearned(pl.Callback):
         self.record = record
         self.start_time = start_time
         self.last_losses: dict[str, float] = {}
+        self._trainer: Any = None
+
+    def setup(self, trainer: pl.Trainer, module: Any, stage: str) -> None:
+        """Keep the trainer: a checkpoint saved before this step's hook ran reads it."""
+        self._trainer = trainer
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *args: Any) -> None:
         """Remember the latest logged losses for ``final_losses`` (not those of a refused step)."""
         if module.divergence is not None:
             return
-        metrics = trainer.callback_metrics
-        self.last_losses = {
+        self._remember(trainer)
+
+    def _remember(self, trainer: pl.Trainer) -> None:
+        losses = {
             key.split("/", 1)[1].removesuffix("_loss"): float(value)
-            for key, value in metrics.items()
+            for key, value in trainer.callback_metrics.items()
             if key.startswith("train/") and key.endswith("_loss")
         }
+        if losses:
+            self.last_losses = losses
 
     def state_dict(self) -> dict[str, Any]:
-        """The latest losses travel in checkpoints (a run resumed at its end has no new batch)."""
+        """The latest losses travel in checkpoints (a run resumed at its end has no new batch).
+
+        Read again from the trainer: a checkpoint written when SIGTERM stopped the step's
+        evaluation (which runs before :meth:`on_train_batch_end`) carries that step's losses.
+        """
+        module = getattr(self._trainer, "lightning_module", None)
+        if module is not None and getattr(module, "divergence", None) is None:
+            self._remember(self._trainer)
         return {"last_losses": dict(self.last_losses)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -128,6 +148,14 @@ class SaveUnlearned(pl.Callback):
                     error=f"diverged: {divergence['reason']}; {kept}",
                 )
             self.record.update(**fields)
+            if divergence is not None:
+                log.warning(
+                    "training diverged at step %d (%s); %s; results: %s",
+                    divergence["step"],
+                    divergence["reason"],
+                    kept,
+                    self.record.run_dir / "results.json",
+                )
         barrier(trainer)
 
     def _save_adapter(self, module: Any, out: Path) -> str | None:

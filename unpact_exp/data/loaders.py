@@ -31,6 +31,7 @@ over the matching hub id.
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +190,49 @@ def _qa(
     ]
 
 
+def unique_questions(loaded: tuple[datasets.Dataset, str] | None) -> list[QAItem]:
+    """The QA items of an evaluated split, each question once.
+
+    A question asked twice would be counted twice in every rate (known, forgotten,
+    recovered). An exact repeat (same question, same answer) is dropped with a warning naming
+    its rows; the same question with another answer has no single gold to judge against and
+    is refused.
+
+    Raises:
+        DataError: naming the file, both rows (0-based, in file order) and both answers.
+    """
+    items = _qa(loaded)
+    if loaded is None:
+        return items
+    where = loaded[1]
+    first: dict[str, int] = {}
+    kept, repeats = [], []
+    for row, item in enumerate(items):
+        text = " ".join(item.question.split())
+        if text not in first:
+            first[text] = row
+            kept.append(item)
+            continue
+        earlier = items[first[text]]
+        if earlier.answer.strip() != item.answer.strip():
+            raise DataError(
+                f"Rows {first[text]} and {row} of {where} ask the same question "
+                f"{item.question!r} with different answers ({earlier.answer!r}, "
+                f"{item.answer!r}): there is no single gold answer to judge it by. Remove one "
+                "row, or reword one question."
+            )
+        repeats.append(f"{row} (= row {first[text]})")
+    if repeats:
+        warnings.warn(
+            f"{where}: {len(repeats)} rows repeat an earlier question and answer and are "
+            f"dropped, so that no question counts twice: rows {', '.join(repeats[:10])}"
+            f"{' ...' if len(repeats) > 10 else ''}.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return kept
+
+
 def _mc(
     loaded: tuple[datasets.Dataset, str] | None, rows: list[int] | None = None, subject: str = ""
 ) -> list[MCItem]:
@@ -285,12 +329,12 @@ def load_muse(cfg: Mapping[str, Any]) -> Benchmark:
     def read(key: str, limit: int | None = None) -> tuple[datasets.Dataset, str] | None:
         return _read_ref(cfg, key, cfg["hub_id"], cfg["path"], "path", limit)
 
-    retain_qa = _qa(read("retain_qa"))
+    retain_qa = unique_questions(read("retain_qa"))
     return Benchmark(
         name=str(cfg["name"]),
         forget_text=_texts(read("forget")),
         retain_text=_texts(read("retain", cfg["max_retain_examples"])),
-        forget_qa=_qa(read("forget_qa")),
+        forget_qa=unique_questions(read("forget_qa")),
         retain_qa=retain_qa,
         icl=_qa(read("icl")),
         retain_icl=_qa(read("retain_icl")),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unpact_exp.evaluation.rows import QuestionRow
+from unpact_exp.results import atomic_path
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def plot_heatmaps(maps: Sequence[ContributionHeatmap], out: str | Path, title: s
         ax.set_title(f"[{tag}] {hm.question}", fontsize=9, loc="left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    with atomic_path(out) as tmp:  # a kill mid-write leaves the previous plot whole
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return out

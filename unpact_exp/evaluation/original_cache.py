@@ -28,6 +28,15 @@ metrics), written to a temporary file and renamed into place (a reader never see
 entry). Jobs racing for the same key serialise on an ``flock`` of ``<key>.lock``: the first
 computes and writes, the others wait and read its entry instead of computing it again. An
 entry that cannot be read (truncated, edited, another format) is recomputed with a warning.
+
+Each entry records its own key and the inputs it was computed from (``material``, the JSON
+the key hashes), and both are verified on read: an entry copied or renamed under another
+key (the analysis for ``unpact.alpha=0.22`` placed under the ``alpha=0.5`` key gave the wrong
+keytoken similarity without a word) is recomputed with a warning naming the inputs that
+differ.
+
+A cache folder that cannot be written (read-only, full, another user's) never stops a run:
+the analysis is computed without the cache, with a warning naming the folder.
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ import torch
 from unpact_exp.evaluation.tasks import Answers, TaskContext
 from unpact_exp.unpact.contributions import PromptContributions
 
-FORMAT = 1  # bump when the payload layout changes: old entries then miss instead of misreading
+FORMAT = 2  # bump when the entry layout changes: old entries then miss instead of misreading
 SUBDIR = "m0_analysis"
 NOT_IN_KEY = ("cache_original", "heatmap_questions")
 """``eval`` settings that do not change M0's analysis (the switch itself, a plot's size)."""
@@ -119,13 +128,38 @@ def _model_identity(model: torch.nn.Module) -> dict[str, Any]:
     }
 
 
+class AnalysisKey(str):
+    """A cache key (the hex digest) that also carries the inputs it hashes (``material``).
+
+    A ``str``, so it names files and compares like any key; :func:`load_or_compute` records
+    ``material`` in the entry and checks it on read.
+    """
+
+    material: dict[str, Any]
+
+    def __new__(cls, material: dict[str, Any]) -> AnalysisKey:
+        key = super().__new__(cls, key_of(material))
+        key.material = material
+        return key
+
+
+def canonical(material: dict[str, Any]) -> str:
+    """The JSON text a key hashes (sorted keys; non-JSON values as their ``str``)."""
+    return json.dumps(material, sort_keys=True, default=str)
+
+
+def key_of(material: dict[str, Any]) -> str:
+    """SHA-256 of :func:`canonical` ``material``."""
+    return hashlib.sha256(canonical(material).encode()).hexdigest()
+
+
 def analysis_key(
     model: torch.nn.Module,
     ctx: TaskContext,
     retain_icl: Sequence[Any],
     forget: Sequence[tuple[str, Sequence[Any]]],
     utility: Sequence[tuple[str, Sequence[Any]]],
-) -> str:
+) -> AnalysisKey:
     """The content address of M0's analysis (see the module docstring for what it covers).
 
     Args:
@@ -152,8 +186,7 @@ def analysis_key(
         "forget": [[kind, [dataclasses.asdict(i) for i in items]] for kind, items in forget],
         "utility": [[name, [dataclasses.asdict(i) for i in items]] for name, items in utility],
     }
-    text = json.dumps(material, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return AnalysisKey(json.loads(canonical(material)))  # as stored: JSON values only
 
 
 def contributions_to_json(result: PromptContributions) -> dict[str, Any]:
@@ -184,39 +217,66 @@ def answers_from_json(data: dict[str, Any]) -> Answers:
 
 
 class CacheEntry:
-    """One key's entry while its lock is held: the stored payload (or None) and a writer."""
+    """One key's entry while its lock is held: the stored payload (or None) and a writer.
 
-    def __init__(self, path: Path | None) -> None:
+    Args:
+        path: the entry's file; None disables caching (nothing read, nothing written).
+        key: the key it is stored under (an :class:`AnalysisKey` carries its inputs).
+    """
+
+    def __init__(self, path: Path | None, key: str = "") -> None:
         self.path = path
-        self.payload: dict[str, Any] | None = None if path is None else _read(path)
+        self.key = key
+        self.payload: dict[str, Any] | None = None if path is None else _read(path, key)
 
     def save(self, payload: dict[str, Any]) -> None:
-        """Write ``payload`` atomically (temporary file in the same folder, then rename)."""
+        """Write ``payload`` with its key and inputs atomically (temporary file, then rename).
+
+        A cache folder that cannot be written is reported once and skipped: the run goes on
+        with the analysis it computed.
+        """
         if self.path is None:
             return
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        entry = {"format": FORMAT, "key": str(self.key), "payload": payload}
+        entry["material"] = getattr(self.key, "material", None)
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"format": FORMAT, "payload": payload}, handle)
+                json.dump(entry, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by jobs
             os.replace(tmp, self.path)
+        except OSError as err:
+            _unlink(tmp)
+            log.warning(
+                "cannot write the M0 analysis cache entry %s (%s); continuing without storing it "
+                "(set paths.cache_dir to a writable folder, or eval.cache_original=false).",
+                self.path,
+                err,
+            )
+            return
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            _unlink(tmp)
             raise
         self.payload = payload
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    """The stored payload, None when absent; a damaged entry is reported and ignored."""
+def _unlink(path: str | None) -> None:
+    if path is not None:
+        Path(path).unlink(missing_ok=True)
+
+
+def _read(path: Path, key: str) -> dict[str, Any] | None:
+    """The stored payload, None when absent; a damaged or misplaced entry is reported and
+    ignored (recomputed and overwritten)."""
     if not path.exists():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT or not isinstance(data.get("payload"), dict):
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT}")
-        return data["payload"]
     except (OSError, ValueError, AttributeError) as err:
         log.warning(
             "M0 analysis cache entry %s is unreadable (%s); recomputing it and overwriting it.",
@@ -224,6 +284,53 @@ def _read(path: Path) -> dict[str, Any] | None:
             err,
         )
         return None
+    problem = _key_problem(data, key)
+    if problem:
+        log.warning(
+            "M0 analysis cache entry %s was not computed for this key (%s); recomputing it and "
+            "overwriting it.",
+            path,
+            problem,
+        )
+        return None
+    return data["payload"]
+
+
+def _key_problem(data: dict[str, Any], key: str) -> str | None:
+    """Why an entry does not belong to ``key`` (None when it does).
+
+    The entry must record ``key``; its recorded inputs must hash to it; and, when the key
+    carries the run's inputs, they must be the recorded ones.
+    """
+    if data.get("key") != str(key):
+        stored = data.get("material")
+        wanted = getattr(key, "material", None)
+        if isinstance(stored, dict) and isinstance(wanted, dict) and stored != wanted:
+            return "its inputs differ: " + "; ".join(differences(stored, wanted))
+        return f"it records key {str(data.get('key'))[:12]}..., not {str(key)[:12]}..."
+    stored = data.get("material")
+    if stored is not None and (not isinstance(stored, dict) or key_of(stored) != str(key)):
+        return "its recorded inputs do not hash to its key (edited)"
+    wanted = getattr(key, "material", None)
+    if wanted is not None and stored != wanted:
+        return "its inputs differ: " + "; ".join(differences(stored or {}, wanted))
+    return None
+
+
+def differences(stored: Any, wanted: Any, where: str = "", limit: int = 5) -> list[str]:
+    """Up to ``limit`` lines ``"unpact.alpha: entry 0.22, this run 0.5"`` (leaf paths)."""
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        found: list[str] = []
+        for name in sorted(set(stored) | set(wanted), key=str):
+            path = f"{where}.{name}" if where else str(name)
+            found += differences(stored.get(name), wanted.get(name), path, limit - len(found))
+            if len(found) >= limit:
+                break
+        return found
+    if stored == wanted:
+        return []
+    show = [json.dumps(v, default=str)[:60] for v in (stored, wanted)]
+    return [f"{where or 'entry'}: entry {show[0]}, this run {show[1]}"]
 
 
 @contextmanager
@@ -258,9 +365,23 @@ def open_entry(cache_dir: Path | None, key: str) -> Iterator[CacheEntry]:
     if cache_dir is None:
         yield CacheEntry(None)
         return
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with _key_lock(cache_dir / f"{key}.lock"):
-        yield CacheEntry(cache_dir / f"{key}.json")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        lock = _key_lock(cache_dir / f"{key}.lock")
+        lock.__enter__()
+    except OSError as err:  # read-only, another user's, full: run without the cache
+        log.warning(
+            "the M0 analysis cache %s cannot be used (%s); continuing without it (set "
+            "paths.cache_dir to a writable folder, or eval.cache_original=false).",
+            cache_dir,
+            err,
+        )
+        yield CacheEntry(None)
+        return
+    try:
+        yield CacheEntry(cache_dir / f"{key}.json", key)
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def load_or_compute(

@@ -19,8 +19,6 @@ and anything else transformers refuses (its message is kept).
 
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from typing import Any
 from unpact_exp.errors import ModelLoadError, UnpactConfigError
 from unpact_exp.hub import hub_error_message, hub_unavailable_reason
 from unpact_exp.models.lora import is_adapter_folder
+from unpact_exp.models.safetensors_file import safetensors_problem
 
 DTYPES = ("float32", "float16", "bfloat16")
 WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json")
@@ -266,37 +265,3 @@ def check_weight_files(folder: Path) -> None:
         problem = safetensors_problem(path)
         if problem:
             raise ModelLoadError(f"{str(path)!r} is truncated or corrupt ({problem}). {FOLDER_FIX}")
-
-
-def safetensors_problem(path: Path) -> str | None:
-    """What is wrong with a ``.safetensors`` file's framing, or None if it is whole.
-
-    The format is an 8-byte little-endian header length N, then N bytes of JSON whose
-    tensors give ``data_offsets`` into the data that follows: the file must be exactly
-    ``8 + N + the largest end offset`` bytes. Only the header is read (no tensor data),
-    so this costs the same for a 100 kB and a 100 GB file, and catches a copy or a
-    download that stopped early, which is how these files usually break.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            return f"{size} bytes, too short for a header"
-        (length,) = struct.unpack("<Q", head)
-        if length > size - 8:
-            return f"its header announces {length} bytes of metadata, the file has {size} bytes"
-        try:
-            header = json.loads(f.read(length))
-        except ValueError:
-            return "its header is not valid JSON"
-    if not isinstance(header, dict):
-        return "its header is not a JSON object"
-    ends = [
-        int(entry["data_offsets"][1])
-        for name, entry in header.items()
-        if name != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
-    ]
-    expected = 8 + length + max(ends, default=0)
-    if size != expected:
-        return f"{size} bytes on disk, {expected} expected from its header"
-    return None

@@ -22,6 +22,7 @@ Task vectors with LoRA (:func:`negate_lora_update`): ``tau = delta_ft - 0``, and
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,34 +202,92 @@ def is_adapter_folder(path: str | Path) -> bool:
 
 
 def adapter_base(folder: str | Path) -> str:
-    """The base model an adapter folder was trained on (its ``base_model_name_or_path``)."""
-    config = json.loads((Path(folder) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    return str(config.get("base_model_name_or_path") or "")
+    """The base model an adapter folder was trained on (its ``base_model_name_or_path``).
+
+    Raises:
+        ModelLoadError: ``adapter_config.json`` is not a readable JSON object.
+    """
+    config = Path(folder) / ADAPTER_CONFIG
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError included
+        raise ModelLoadError(
+            f"{str(config)!r} is truncated or corrupt ({type(err).__name__}: {err}); copy the "
+            "adapter folder again, or rerun the training that wrote it (the same command "
+            "resumes from its checkpoints/last.ckpt)."
+        ) from None
+    return str(data.get("base_model_name_or_path") or "")
+
+
+def _looks_like_path(name: str) -> bool:
+    """A local path, not a hub id (``org/name`` has one slash and no leading ``/ . ~``)."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def load_adapter_model(folder: str | Path, load_base: Any) -> nn.Module:
     """Base model + adapter from an adapter folder, adapters active and *not* merged.
 
     Returns the HF model with the LoRA layers injected (not the ``PeftModel``), so
-    the caller sees the same class and API as for a plain folder.
+    the caller sees the same class and API as for a plain folder. Every way the folder
+    can be broken ends in one :class:`ModelLoadError` naming the file and the fix: a
+    truncated ``adapter_config.json`` or ``adapter_model.safetensors``, and a base model
+    that cannot be loaded (its name comes from ``adapter_config.json``, so that is the
+    file the fix names, not ``model.path``).
 
     Args:
         folder: a saved adapter (``unlearned/`` of a ``peft=lora`` run).
         load_base: ``load_base(source) -> model``, the caller's loader for the base.
 
     Raises:
-        ModelLoadError: the adapter names no base model.
+        ModelLoadError: as above, or the adapter names no base model.
     """
     from peft import PeftModel
 
+    from unpact_exp.models.safetensors_file import safetensors_problem
+
+    config = Path(folder) / ADAPTER_CONFIG
     base = adapter_base(folder)
     if not base:
         raise ModelLoadError(
             f"{str(folder)!r} is a LoRA adapter without base_model_name_or_path in "
             f"{ADAPTER_CONFIG}; add the base model's folder or hub id there."
         )
-    model = PeftModel.from_pretrained(load_base(base), str(folder), is_trainable=False)
-    return model.get_base_model()
+    for weights in sorted(Path(folder).glob("adapter_model*.safetensors")):
+        problem = safetensors_problem(weights)
+        if problem:
+            raise ModelLoadError(
+                f"{str(weights)!r} is truncated or corrupt ({problem}); copy the adapter "
+                "folder again, or rerun the training that wrote it."
+            )
+    fix = (
+        f"set base_model_name_or_path in {str(config)!r} to the base model's local folder "
+        "(a save_pretrained folder)"
+    )
+    if _looks_like_path(base) and not Path(base).expanduser().exists():
+        raise ModelLoadError(
+            f"the LoRA adapter {str(folder)!r} names its base model {base!r} "
+            f"(base_model_name_or_path in {ADAPTER_CONFIG}), which does not exist; {fix}."
+        )
+    try:
+        model = load_base(base)
+    except ModelLoadError as err:
+        raise ModelLoadError(
+            f"the base model {base!r} of the LoRA adapter {str(folder)!r} (named by "
+            f"base_model_name_or_path in {ADAPTER_CONFIG}) cannot be loaded: "
+            f"{re.split(r'[.;] ', str(err))[0]}; {fix}."
+        ) from None
+    try:
+        adapted = PeftModel.from_pretrained(model, str(folder), is_trainable=False)
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        raise ModelLoadError(
+            f"cannot load the LoRA adapter in {str(folder)!r} onto {base!r} "
+            f"({type(err).__name__}: {' '.join(str(err).split())[:300]}); copy the adapter "
+            "folder again, or check that base_model_name_or_path names the model it was "
+            "trained on."
+        ) from None
+    return adapted.get_base_model()
 
 
 def save_adapter_folder(peft_model: Any, tokenizer: Any, out: Path) -> Path:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 when a report was written, even if some jobs failed (they are listed in
 ``report.md`` and named in a one-line warning on stderr); 2 for a bad command line, a path that
-is not a directory, or no run directory found at all.
+is not a directory, no run directory found at all, or two runs of one experiment with the
+same seed (the folders are named; see :mod:`unpact_exp.report.table`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from unpact_exp.errors import DataError
 from unpact_exp.report.collect import RunRecord, collect_runs
 from unpact_exp.report.markdown import not_completed, render_markdown
 from unpact_exp.report.plots import write_plots
 from unpact_exp.report.table import Row, build_rows, markdown_table, write_csv, write_runs_csv
+from unpact_exp.results import atomic_write_text
 
 EXIT_USAGE = 2
 _WARN_NAMES = 8
@@ -47,6 +50,7 @@ def write_report(paths: Sequence[Path | str], out_dir: Path | str | None = None)
     Raises:
         NotADirectoryError: a path is not a directory.
         FileNotFoundError: no run directory was found under ``paths``.
+        DataError: two runs are the same experiment with the same seed (nothing is written).
     """
     sources = [Path(p) for p in paths]
     out = Path(out_dir) if out_dir is not None else sources[0] / "report"
@@ -57,13 +61,13 @@ def write_report(paths: Sequence[Path | str], out_dir: Path | str | None = None)
             + ", ".join(str(s) for s in sources)
             + " (a run directory holds results.json or .hydra/; a sweep dir holds run dirs)"
         )
+    rows = build_rows(records)  # before anything is written: a refused pooling writes nothing
     out.mkdir(parents=True, exist_ok=True)
-    rows = build_rows(records)
     write_csv(rows, out / "report.csv")
     write_runs_csv(records, out / "runs.csv")
     plots = write_plots(rows, out)
     md = out / "report.md"
-    md.write_text(render_markdown(records, rows, sources, plots), encoding="utf-8")
+    atomic_write_text(md, render_markdown(records, rows, sources, plots))
     return Report(records, rows, [md, out / "report.csv", out / "runs.csv", *plots])
 
 
@@ -78,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = write_report(args.dirs, args.out)
-    except (NotADirectoryError, FileNotFoundError) as exc:
+    except (NotADirectoryError, FileNotFoundError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(markdown_table(report.rows) if report.rows else "No completed runs to tabulate.")

@@ -13,7 +13,16 @@ Discovery rules (:func:`find_run_dirs`):
 - in a Hydra multirun dir (it holds ``multirun.yaml``) every sub-dir named ``N`` or ``N_...`` is
   a job dir even when empty: a job that never started is still a job of the sweep;
 - hidden dirs (``.submitit``, ``.hydra``) and the excluded dirs (the report's own output) are
-  skipped.
+  skipped;
+- a folder reached by two paths (a sweep and one of its jobs, a relative and an absolute
+  spelling) is one job.
+
+Identity (which runs the table may pool as seeds of one setting): each job's *identity
+overrides* are its command-line overrides minus ``seed`` (what pooling varies), minus the
+group choices the row key already holds (``method``, ``regularizer``, ``setting``, ``model``,
+``data``) and minus the knobs that cannot change a number (``logger*``,
+``trainer.enable_progress_bar``, ``eval.progress``, ``ckpt_path``); its *budget* is the step
+and epoch limit it trained under (``max_steps``/``max_epochs`` in ``results.json``).
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ _JOB_NAME = re.compile(r"^(\d+)(?:_|$)")
 _TRACEBACK = "Traceback (most recent call last)"
 _LOG_TAIL_CHARS = 200_000
 _REASON_CHARS = 300
+NOT_IDENTITY = ("seed", "ckpt_path", "trainer.enable_progress_bar", "eval.progress")
+NOT_IDENTITY_PREFIXES = ("logger", "hydra.")
+ROW_KEY_CHOICES = ("method", "regularizer", "setting", "model", "data")
 
 
 @dataclass
@@ -62,6 +74,8 @@ class RunRecord:
         step_counts: every eval step's ``(k, n)`` per rate, as ``final_counts`` is for the
             final step (the plots pool them over seeds).
         notes: non-fatal problems found while loading (missing keys, odd values).
+        identity: the job's identity overrides, sorted (see the module docstring).
+        budget: ``max_steps=N max_epochs=M`` it trained under ("" when not recorded).
     """
 
     path: Path
@@ -79,6 +93,29 @@ class RunRecord:
     curve: dict[int, dict[str, float]] = field(default_factory=dict)
     step_counts: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    identity: tuple[str, ...] = ()
+    budget: str = ""
+
+
+def identity_overrides(overrides: Sequence[str]) -> tuple[str, ...]:
+    """The overrides that make two runs different experiments, sorted (module docstring).
+
+    ``["seed=1", "method=ga", "method.lr=1e-4", "+trainer.max_steps=5", "logger=none"]`` ->
+    ``("method.lr=1e-4", "trainer.max_steps=5")``.
+    """
+    kept = set()
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        key = key.strip().lstrip("+")
+        if key in NOT_IDENTITY or key in ROW_KEY_CHOICES or key.startswith(NOT_IDENTITY_PREFIXES):
+            continue
+        kept.add(f"{key}{sep}{value.strip()}")
+    return tuple(sorted(kept))
+
+
+def _budget(results: dict[str, Any]) -> str:
+    parts = [f"{k}={results[k]}" for k in ("max_steps", "max_epochs") if k in results]
+    return " ".join(parts)
 
 
 def find_run_dirs(paths: Iterable[Path | str], exclude: Iterable[Path | str] = ()) -> list[Path]:
@@ -93,12 +130,15 @@ def find_run_dirs(paths: Iterable[Path | str], exclude: Iterable[Path | str] = (
     """
     excluded = {Path(p).resolve() for p in exclude}
     found: dict[Path, None] = {}
+    seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
             raise NotADirectoryError(f"not a directory: {path}")
         for job in _search(path, excluded):
-            found.setdefault(job, None)
+            if job.resolve() not in seen:
+                seen.add(job.resolve())
+                found.setdefault(job, None)
     return list(found)
 
 
@@ -190,6 +230,7 @@ def load_run(path: Path, label: str | None = None) -> RunRecord:
     if isinstance(results.get("overrides"), list):
         overrides = [str(o) for o in results["overrides"]]
     _identify(record, results, overrides)
+    record.identity, record.budget = identity_overrides(overrides), _budget(results)
     _classify(record, results)
     _read_eval(record, results)
     return record

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from unpact_exp.report.table import Row, row_label
+from unpact_exp.results import atomic_path
 
 DPI = 150
 PANEL_COLUMNS = 4
@@ -232,7 +233,8 @@ def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Pat
             fontsize=8,
             color="0.4",
         )
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    with atomic_path(path) as tmp:  # a kill mid-write leaves the previous plot whole
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
     return path
 
 
@@ -290,7 +292,8 @@ def plot_keytoken_similarity(rows: Sequence[Row], colors: dict[int, Any], path: 
         Patch(facecolor="black", label="all known questions"),
     ]
     fig.legend(handles=handles, fontsize=8, loc="outside upper center", ncols=3)
-    fig.savefig(path, dpi=DPI)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI)
     return path
 
 
@@ -341,5 +344,6 @@ def plot_recovery_vs_step(rows: Sequence[Row], colors: dict[int, Any], path: Pat
     ]
     fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=2)
     fig.suptitle("Recovery of forgotten answers during unlearning (mean over seeds)")
-    fig.savefig(path, dpi=DPI)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI)
     return path

@@ -1,9 +1,13 @@
-"""The sweep table: one row per (model, data, setting), metrics from the final eval step.
+"""The sweep table: one row per experiment, metrics from the final eval step.
 
 Rows follow the paper's grid (docs/science.md §6): GA+GD, GA+KL, NPO+GD, NPO+KL, TV, RMU, then the
-ablations GA and NPO, then any other setting alphabetically. Runs that share a (model, data,
-setting) -- typically different seeds -- are averaged; ``n`` says how many, and the seed
-table gives the standard deviation over them (docs/science.md §10).
+ablations GA and NPO, then any other setting alphabetically. Runs that are the same experiment
+-- same model, data and setting, same overrides except ``seed``, same step budget (see
+:mod:`unpact_exp.report.collect`) -- are seeds of one row and are averaged; ``n`` says how
+many, and the seed table gives the standard deviation over them (docs/science.md §10). Two
+runs of one experiment with the same seed are the same run twice (a copied folder, a sweep
+passed twice): an error naming both folders, never a doubled ``n``. Rows of one setting that
+differ in overrides or budget are labelled with what differs.
 
 Uncertainty (docs/science.md §10): a rate whose runs stored their counts is shown as
 ``mean [low, high] (k/n)``: k and n are the counts summed over the row's runs and
@@ -31,10 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from unpact_exp.attacks import registry as attacks
+from unpact_exp.errors import DataError
 from unpact_exp.evaluation.columns import CORE_COLUMNS, Column
 from unpact_exp.evaluation.statistics import mcnemar_exact_p, wilson_interval
 from unpact_exp.metrics import registry as metrics
 from unpact_exp.report.collect import COMPLETED, DISCORDANT, RunRecord
+from unpact_exp.results import atomic_path
 
 PAPER_ORDER = ("ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu")
 ABLATIONS = ("ga", "npo")
@@ -117,7 +123,13 @@ def csv_fields() -> tuple[str, ...]:
     fields = ("model", "data", "setting", "n", "seeds", "final_eval_step")
     fields += keys + tuple(f"{key}_std" for key in keys)
     fields += tuple(f"{k}_{part}" for k in rate_keys() for part in ("k", "n", "ci_low", "ci_high"))
-    return fields + ("focus_only", "probab_only", "focus_vs_probab_mcnemar_p")
+    return fields + (
+        "focus_only",
+        "probab_only",
+        "focus_vs_probab_mcnemar_p",
+        "overrides",
+        "budget",
+    )
 
 
 MISSING = "—"
@@ -129,7 +141,7 @@ class Row:
     """One table row: the completed runs of one (model, data, setting), averaged.
 
     Attributes:
-        model, data, setting: the group key.
+        model, data, setting: the group key, with ``identity`` and ``budget``.
         runs: the completed runs averaged in this row.
         means: metric key -> mean over the runs that report it (absent when none does).
         counts: metric key -> how many runs report it (``< n`` is flagged in the table).
@@ -146,6 +158,8 @@ class Row:
     counts: dict[str, int] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
     pooled: dict[str, tuple[int, int]] = field(default_factory=dict)
+    identity: tuple[str, ...] = ()
+    budget: str = ""
 
     @property
     def n(self) -> int:
@@ -191,14 +205,20 @@ def setting_order(setting: str) -> tuple[int, str]:
 
 
 def build_rows(records: Sequence[RunRecord]) -> list[Row]:
-    """Group the completed runs by (model, data, setting) and average each metric."""
-    groups: dict[tuple[str, str, str], list[RunRecord]] = {}
+    """Group the completed runs by experiment (module docstring) and average each metric.
+
+    Raises:
+        DataError: two runs of one experiment have the same seed (naming both folders).
+    """
+    groups: dict[tuple[str, str, str, tuple[str, ...], str], list[RunRecord]] = {}
     for record in records:
         if record.state == COMPLETED:
-            groups.setdefault((record.model, record.data, record.setting), []).append(record)
+            key = (record.model, record.data, record.setting, record.identity, record.budget)
+            groups.setdefault(key, []).append(record)
     rows = []
-    for (model, data, setting), runs in groups.items():
-        row = Row(model, data, setting, runs)
+    for (model, data, setting, identity, budget), runs in groups.items():
+        check_distinct_seeds(runs)
+        row = Row(model, data, setting, runs, identity=identity, budget=budget)
         for key in mean_keys():
             values = [r.final_metrics[key] for r in runs if key in r.final_metrics]
             if values:
@@ -216,6 +236,27 @@ def build_rows(records: Sequence[RunRecord]) -> list[Row]:
     return sorted(rows, key=lambda r: (setting_order(r.setting), r.model, r.data))
 
 
+def check_distinct_seeds(runs: Sequence[RunRecord]) -> None:
+    """Refuse two runs of one experiment with the same (known) seed, naming their folders.
+
+    Raises:
+        DataError: the first such pair.
+    """
+    first: dict[str, RunRecord] = {}
+    for run in runs:
+        if run.seed is None:
+            continue
+        other = first.setdefault(str(run.seed), run)
+        if other is not run:
+            raise DataError(
+                f"{other.path} and {run.path} are the same experiment ({run.setting} on "
+                f"{run.model}/{run.data}, overrides {list(run.identity)}) with the same seed "
+                f"{run.seed}: the same run twice (a copied folder, or a sweep given twice), "
+                "which the table would count as two seeds. Give each run once, or rerun one "
+                "with another seed."
+            )
+
+
 def sample_std(values: Sequence[float]) -> float:
     """Standard deviation with the n - 1 denominator (the seeds are a sample of seeds)."""
     mean = math.fsum(values) / len(values)
@@ -227,10 +268,21 @@ def _sum_pairs(pairs: Sequence[tuple[int, int]]) -> tuple[int, int]:
 
 
 def row_label(row: Row, rows: Sequence[Row]) -> str:
-    """The setting, plus ``[model/data]`` when the table mixes several models or datasets."""
+    """The setting, plus ``[model/data]`` when the table mixes several models or datasets, plus
+    ``(what differs)`` when other rows share its setting, model and data."""
+    label = row.setting
     if len({(r.model, r.data) for r in rows}) > 1:
-        return f"{row.setting} [{row.model}/{row.data}]"
-    return row.setting
+        label = f"{row.setting} [{row.model}/{row.data}]"
+    twins = [r for r in rows if (r.model, r.data, r.setting) == (row.model, row.data, row.setting)]
+    if len(twins) > 1:
+        common = set.intersection(*(set(_variant_parts(r)) for r in twins))
+        own = [part for part in _variant_parts(row) if part not in common]
+        label += f" ({', '.join(own) or 'defaults'})"
+    return label
+
+
+def _variant_parts(row: Row) -> list[str]:
+    return [*row.identity, *row.budget.split()]
 
 
 def format_value(value: float | None, kind: str) -> str:
@@ -414,12 +466,13 @@ def _csv_values(row: Row) -> dict[str, object]:
     if DISCORDANT in row.pooled:
         values["focus_only"], values["probab_only"] = row.pooled[DISCORDANT]
         values["focus_vs_probab_mcnemar_p"] = row.mcnemar_p
+    values["overrides"], values["budget"] = " ".join(row.identity), row.budget
     return values
 
 
 def write_csv(rows: Sequence[Row], path: Path) -> None:
     """Write the table with unrounded stored values; missing metrics are empty cells."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         fields = csv_fields()
         writer.writerow(fields)
@@ -435,7 +488,7 @@ RUN_META = ("job", "state", "reason", "model", "data", "setting", "seed", "final
 
 def write_runs_csv(records: Sequence[RunRecord], path: Path) -> None:
     """Write one line per job (any state), so per-seed values survive the averaging."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         keys = mean_keys() + ("focus_vs_probab_mcnemar_p",)
         writer.writerow(RUN_META + keys + ("path",))

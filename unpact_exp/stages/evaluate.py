@@ -8,10 +8,17 @@ per-question rows to ``questions.jsonl`` and ``questions.csv``, and a heatmap to
 
 ``unlearned`` may be a plain HF folder or a ``peft=lora`` run's adapter folder
 (``adapter_config.json``), loaded as its base model plus the adapter.
+
+Model, tokenizer, data, ``trust_remote_code`` and paths come from the command and the
+defaults only: when ``unlearned`` is a run's ``unlearned/``, that run's recorded
+``.hydra/config.yaml`` is never read for them; a value it records differently (e.g.
+``model.trust_remote_code: true``) is printed as a warning, and ignored
+(:mod:`unpact_exp.run_folder`).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +34,11 @@ from unpact_exp.models.loading import (
 )
 from unpact_exp.models.lora import is_adapter_folder
 from unpact_exp.results import RunRecord
+from unpact_exp.run_folder import ignored_by_eval
 from unpact_exp.stages.evaluator_build import build_evaluator
 from unpact_exp.stages.settings import RunSettings
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_pair(
@@ -45,6 +55,8 @@ def evaluate_pair(
             "LoRA adapter (no adapter_config.json); pass a run's unlearned/ folder or any "
             "save_pretrained output."
         )
+    for line in ignored_by_eval(unlearned, cfg):  # the run folder is data, never code
+        log.warning("%s", line)
     original = cfg.original or resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
     tokenizer = load_tokenizer(

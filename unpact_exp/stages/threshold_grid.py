@@ -1,17 +1,26 @@
-"""``python threshold_grid.py RUN_DIR --alpha A,.. --beta B,..``: tune the KeyToken thresholds.
+"""``python threshold_grid.py RUN_DIR --alpha A,.. --beta B,.. [OVERRIDES]``: tune KeyTokens.
 
 Reads a finished run's config (``.hydra/config.yaml``), its final ``questions.csv`` (the
 forgotten questions with M0's and M1's UNPACT contributions) and its ``unlearned/`` model,
 then runs :func:`unpact_exp.attacks.threshold_grid.threshold_grid`: only FocusOnKey is
 re-generated, once per distinct rewritten question. Writes ``threshold_grid.csv`` and
-``threshold_grid.png`` (the run's own alpha/beta outlined) into ``--out`` (default the run dir).
+``threshold_grid.png`` (the run's own alpha/beta outlined) into ``--out`` (default the run dir),
+each atomically.
 
-Exit codes: 0 written; 2 a bad command line, run directory or threshold value.
+The run folder is data, never code (:mod:`unpact_exp.run_folder`): model, tokenizer and
+data locations, ``model.trust_remote_code`` and ``paths`` come from the command's
+``OVERRIDES`` (``key=value`` as for ``train.py``, e.g. ``paths.root_dir=DIR``) and the
+defaults, never from the recording; a recorded value that differs is printed as a warning
+and ignored. ``questions.csv`` is checked row by row against the run's ``results.json``:
+a damaged or cut file is refused, naming the row.
+
+Exit codes: 0 written; 2 a bad command line, run directory, file or threshold value.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,39 +29,26 @@ from typing import Any
 from unpact_exp.errors import DataError, ModelLoadError, UnpactConfigError
 
 EXIT_USAGE = 2
+log = logging.getLogger(__name__)
 
 
-def load_run_config(run_dir: Path) -> Any:
-    """The config a train.py run was composed with, its ``${hydra:...}`` paths resolvable.
+def load_run_config(run_dir: Path, overrides: Sequence[str] = ()) -> tuple[Any, list[str]]:
+    """The config to re-run the grid with, and the recorded values it ignored.
 
-    ``.hydra/config.yaml`` keeps the interpolations ``paths.root_dir:
-    ${oc.env:UNPACT_ROOT,${hydra:runtime.cwd}}`` and ``paths.output_dir:
-    ${hydra:runtime.output_dir}``, which only resolve inside a Hydra run. ``root_dir`` becomes
-    ``$UNPACT_ROOT`` if set, else the run's working directory (from ``.hydra/hydra.yaml``),
-    and ``output_dir`` the folder given (the run may have been moved since).
+    A run folder is data, never code (:mod:`unpact_exp.run_folder`): where the model, the
+    tokenizer and the data are loaded from, ``trust_remote_code`` and every ``paths`` entry
+    come from ``overrides`` (the command line) and the packaged defaults, with ``paths``
+    resolved from ``$UNPACT_ROOT`` or the current directory as for ``train.py`` run here.
+    The thresholds, templates and evaluation settings come from the run's
+    ``.hydra/config.yaml``. ``paths.output_dir`` is ``run_dir``.
 
     Raises:
-        DataError: ``run_dir`` holds no ``.hydra/config.yaml`` or ``.hydra/hydra.yaml``.
+        DataError: ``run_dir`` holds no readable ``.hydra/config.yaml`` or ``hydra.yaml``.
+        UnpactConfigError: an override does not compose.
     """
-    import os
+    from unpact_exp.run_folder import config_for_run
 
-    from omegaconf import OmegaConf, open_dict
-
-    import unpact_exp.resolvers  # noqa: F401  (config resolvers)
-
-    saved, hydra = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "hydra.yaml"
-    for path in (saved, hydra):
-        if not path.is_file():
-            raise DataError(
-                f"{path} does not exist; {run_dir} is not a train.py run directory (give the "
-                "folder of one job, e.g. multirun/DATE/TIME/0)."
-            )
-    cwd = OmegaConf.load(hydra).hydra.runtime.cwd
-    cfg = OmegaConf.load(saved)
-    with open_dict(cfg):
-        cfg.paths.root_dir = os.environ.get("UNPACT_ROOT", cwd)
-        cfg.paths.output_dir = str(run_dir)
-    return cfg
+    return config_for_run(run_dir, overrides)
 
 
 def _answer_fn(cfg: Any, run_dir: Path) -> Any:
@@ -98,7 +94,12 @@ def _answer_fn(cfg: Any, run_dir: Path) -> Any:
 
 
 def run_grid(
-    run_dir: Path, alphas: Sequence[float], betas: Sequence[float], out: Path, cfg: Any = None
+    run_dir: Path,
+    alphas: Sequence[float],
+    betas: Sequence[float],
+    out: Path,
+    cfg: Any = None,
+    overrides: Sequence[str] = (),
 ) -> tuple[list[Any], list[Path], int]:
     """Run the grid for ``run_dir``; returns the cells, the files written, the generations.
 
@@ -107,7 +108,9 @@ def run_grid(
         alphas: values of ``unpact.alpha``.
         betas: values of ``unpact.beta``.
         out: output folder.
-        cfg: the run's config; default :func:`load_run_config` of ``run_dir``.
+        cfg: the config; default :func:`load_run_config` of ``run_dir`` and ``overrides``
+            (its ignored recorded values are logged as warnings).
+        overrides: the command line's config overrides (used when ``cfg`` is None).
     """
     from unpact_exp.attacks import registry
     from unpact_exp.attacks.threshold_grid import (
@@ -126,11 +129,15 @@ def run_grid(
     from unpact_exp.unpact.config import UnpactConfig
 
     if cfg is None:
-        cfg = load_run_config(run_dir)
+        cfg, ignored = load_run_config(run_dir, overrides)
+        for line in ignored:
+            log.warning("%s", line)
     unpact = bind(UnpactConfig, cfg.unpact, "unpact")
     focus = registry.build("focus_on_key", cfg)
     ev = bind(EvalConfig, cfg.eval, "eval")
-    questions = read_grid_questions(run_dir / QUESTIONS_CSV, focus.keytokens_from)
+    questions = read_grid_questions(
+        run_dir / QUESTIONS_CSV, focus.keytokens_from, _recorded_evals(run_dir)
+    )
     cache = AnswerCache(_answer_fn(cfg, run_dir) if questions else (lambda qs: []))
     cells = threshold_grid(
         questions,
@@ -148,6 +155,18 @@ def run_grid(
     return cells, [out / GRID_CSV, png], cache.generated
 
 
+def _recorded_evals(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``results.json`` evaluations, to check ``questions.csv`` against (None when
+    unreadable: the file's own rows are still checked)."""
+    from unpact_exp.results import read_results
+
+    try:
+        evals = read_results(run_dir).get("eval")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return evals if isinstance(evals, dict) else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (see the module docstring)."""
     from unpact_exp.attacks.threshold_grid import parse_grid
@@ -160,10 +179,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--alpha", required=True, help="comma-separated alphas, e.g. 0.1,0.22,0.4")
     parser.add_argument("--beta", required=True, help="comma-separated betas, e.g. 0.12,0.24,0.4")
     parser.add_argument("--out", type=Path, default=None, help="output dir (default RUN_DIR)")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="config overrides (model.path=..., paths.root_dir=..., model.trust_remote_code=...)"
+        "; where models and data are loaded from is never taken from the run folder",
+    )
+    args = parser.parse_intermixed_args(argv)  # overrides may follow the options
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         alphas, betas = parse_grid(args.alpha, "alpha"), parse_grid(args.beta, "beta")
-        cells, files, generated = run_grid(args.run_dir, alphas, betas, args.out or args.run_dir)
+        out = args.out or args.run_dir
+        cells, files, generated = run_grid(
+            args.run_dir, alphas, betas, out, overrides=args.overrides
+        )
     except (UnpactConfigError, DataError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

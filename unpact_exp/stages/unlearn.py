@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from unpact_exp.class_names import config_class
 from unpact_exp.config.binder import coerce
 from unpact_exp.data.loaders import check_max_retain
 from unpact_exp.data.prepare import get_benchmark
@@ -56,12 +57,15 @@ def validate(cfg: Any) -> None:
     Binds the typed settings every stage uses (:func:`~unpact_exp.stages.settings.run_settings`:
     ``unpact``, ``eval``, the attacks, the metrics, the prompt) and the training-only ones:
     the method's training keys and objective, the regularizer and the pair, the run length,
-    the evaluation schedule, ``data.train_on`` and ``data.max_retain_examples``, and LoRA.
+    the evaluation schedule, ``data.train_on`` and ``data.max_retain_examples``, LoRA, the
+    accelerator and the configured decoder-layer class.
     """
     run_settings(cfg)
     training_settings(cfg)
     run_limits(cfg.trainer)
     evaluation_schedule(cfg)
+    check_accelerator(cfg.trainer)
+    config_class("model.decoder_layer_cls", cfg.model.decoder_layer_cls)
     check_max_retain(cfg.data.max_retain_examples)
     coerce("data.train_on", cfg.data.train_on, TrainOn)
     method = registry.check(cfg.method)
@@ -80,6 +84,31 @@ def _method_label(method_cfg: Any) -> str:
     if weighting in (None, "uniform"):
         return str(method_cfg.name)
     return f"{method_cfg.name}@{weighting}"
+
+
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def check_accelerator(trainer: Any) -> None:
+    """Refuse ``trainer=gpu`` (``trainer.accelerator=gpu``) where torch sees no CUDA device.
+
+    Lightning would fail later with a traceback about its accelerator registry; this is
+    the same fact in one line, before any data or model is loaded.
+
+    Raises:
+        UnpactConfigError: naming the accelerator, what torch sees and the fix.
+    """
+    import torch
+
+    accelerator = str(trainer.accelerator).lower()
+    if accelerator not in GPU_ACCELERATORS or torch.cuda.is_available():
+        return
+    why = "this torch build has no CUDA" if torch.version.cuda is None else "no GPU is visible"
+    raise UnpactConfigError(
+        f"trainer.accelerator={trainer.accelerator!r} (trainer=gpu) needs a CUDA GPU, but "
+        f"torch.cuda.is_available() is False ({why}); use trainer=cpu here, or run on a "
+        "machine with a GPU."
+    )
 
 
 def encode_split(
@@ -212,8 +241,6 @@ def run_unlearning(
         forget, retain, training.batch_size, tokenizer.pad_token_id, settings.seed
     )
     loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
-    from hydra.utils import get_class
-
     module = UnlearnModule(
         load_model=loader,
         objective=objective,
@@ -223,10 +250,11 @@ def run_unlearning(
         forget_nll_stop=training.forget_nll_stop,
         forget_batches_in_order=data.forget_batches_in_order,
         fsdp2=cfg.trainer.strategy == "fsdp2",
-        decoder_layer_cls=get_class(cfg.model.decoder_layer_cls),
+        decoder_layer_cls=config_class("model.decoder_layer_cls", cfg.model.decoder_layer_cls),
         lora=lora_settings(cfg.peft),
         gradient_checkpointing=limits.gradient_checkpointing,
     )
+    max_steps, max_epochs = objective.fit_length(limits.max_steps, limits.max_epochs)
     fields = {
         "stage": "unlearn",
         "method": cfg.method.name,
@@ -240,6 +268,9 @@ def run_unlearning(
         "source": source,
         "n_forget_examples": len(forget),
         "n_retain_examples": len(retain or []),
+        # The step budget it trains under: the report never pools runs of different budgets.
+        "max_steps": max_steps,
+        "max_epochs": max_epochs,
         "error": None,
     }
     if resume is None:
@@ -247,7 +278,6 @@ def run_unlearning(
     else:  # keep the evaluation history of the interrupted run
         record = RunRecord.resume(run_dir, {**fields, "resumed_from": resume})
         log.info("resuming from %s", resume)
-    max_steps, max_epochs = objective.fit_length(limits.max_steps, limits.max_epochs)
     trainer = build_trainer(
         cfg.trainer,
         cfg.model.decoder_layer_cls,

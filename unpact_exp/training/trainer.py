@@ -25,8 +25,8 @@ import os
 from typing import Any
 
 import lightning.pytorch as pl
-from hydra.utils import get_class
 
+from unpact_exp.class_names import config_class
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.hydra_runtime import in_multirun
 
@@ -52,7 +52,7 @@ def build_strategy(trainer_cfg: Any, decoder_layer_cls: str | None) -> Any:
     if name == "fsdp":
         from lightning.pytorch.strategies import FSDPStrategy
 
-        layer = {get_class(decoder_layer_cls)}
+        layer = {config_class("model.decoder_layer_cls", decoder_layer_cls)}
         fsdp = trainer_cfg.fsdp
         return FSDPStrategy(
             auto_wrap_policy=layer,

@@ -154,6 +154,9 @@ def sampled_answers(
         "top_p": top_p,
         "top_k": 0,
         "max_new_tokens": max_new_tokens,
+        # A model whose weights are finite but whose logits overflow (the last finite step of
+        # a diverged run) samples garbage instead of crashing torch.multinomial on NaN.
+        "remove_invalid_values": True,
     }
     device = model_device(model)
     devices = [device.index or 0] if device.type == "cuda" else []
