@@ -22,9 +22,8 @@ from unpact_exp.models.loading import (
     evaluation_device_map,
     is_hf_folder,
     load_model,
-    load_tokenizer,
+    load_model_tokenizer,
     resolve_source,
-    tokenizer_source,
 )
 from unpact_exp.models.lora import is_adapter_folder
 from unpact_exp.models.prompt import PromptFormat
@@ -47,9 +46,7 @@ def evaluate_pair(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any]
         )
     original = cfg.original or resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    tokenizer = load_tokenizer(
-        tokenizer_source(cfg.model, str(original)), cfg.model.trust_remote_code
-    )
+    tokenizer = load_model_tokenizer(cfg.model, str(original))
     fmt = PromptFormat.from_config(cfg.model.prompt)
     check_benchmark_prompts(bench, tokenizer, fmt, PromptLimits.from_config(cfg))
     # Both models get the same placement (GPUs via device_map="auto" when CUDA is present),
