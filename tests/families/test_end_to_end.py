@@ -179,3 +179,27 @@ def test_muse_books_on_the_llama2_target(llama2_family, muse_books_hub, tmp_path
     results = read_results(run)
     assert results["status"] == "completed", results.get("error")
     assert results["model"] == "muse_books_target" and results["data"] == "books"
+
+
+@pytest.mark.parametrize("family_name", ("llama31", "qwen3", "llama2"))
+def test_forgotten_questions_go_through_every_attack(family_name, muse_news_hub, tmp_path, request):
+    """GA on the knowmem QA pairs forgets them: FocusOnKey, PROBAB and every attack then run
+    on forgotten questions, through each family's prompt format."""
+    family = request.getfixturevalue(f"{family_name}_family")
+    run, results = train(
+        family,
+        muse_news_hub,
+        tmp_path,
+        "setting=ga",
+        "data.train_on=qa",
+        "trainer.max_steps=4",
+        "method.lr=1e-2",
+        "callbacks.evaluation.every_n_steps=0",
+        "attacks.relearn_steps=2",
+    )
+    assert results["status"] == "completed", results.get("error")
+    final = results["eval"]["4"]
+    assert final["n_known"] == 2 and final["n_forgotten"] >= 1
+    for key in ("recovery_rate", "probab_recovery_rate", "paraphrase_recovery_rate"):
+        assert 0.0 <= final[key] <= 1.0, key
+    assert final["keytoken_similarity_forgotten"] is not None
