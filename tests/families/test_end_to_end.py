@@ -146,12 +146,21 @@ RMU_TINY = [
 
 @pytest.mark.parametrize("family_name", ("llama31", "qwen3"))
 def test_wmdp_rmu_on_chat_models(family_name, wmdp_hub, tmp_path, request) -> None:
-    """WMDP-Bio (four hub repos) with RMU: multiple-choice items through the chat template."""
+    """WMDP-Bio (four hub repos) with RMU: multiple-choice items through the chat template;
+    on Qwen3 (padded vocabulary) also lm-evaluation-harness's tasks, as experiment=wmdp_paper."""
     family = request.getfixturevalue(f"{family_name}_family")
     data = ["data=wmdp_bio", *(f"data.{key}={snap.path}" for key, snap in wmdp_hub.items())]
+    wmdp, mmlu = wmdp_hub["path"].path, wmdp_hub["utility_path"].path
+    tasks = ("wmdp_bio", "mmlu") if family_name == "qwen3" else ()
+    lm_eval = [  # experiment=wmdp_paper's lm-eval tasks, on the snapshots' files
+        f"eval.lm_eval.tasks=[{','.join(tasks)}]",
+        "eval.lm_eval.limit=2",
+        f"eval.lm_eval.data_files.wmdp_bio={wmdp}/wmdp-bio/test-00000-of-00001.parquet",
+        f"eval.lm_eval.data_files.mmlu={mmlu}/all/test-00000-of-00001.parquet",
+    ]
     run = tmp_path / "train"
     cfg = compose_cfg(
-        [*family.overrides, *data, *QUIET, *RMU_TINY, "trainer.max_steps=2"],
+        [*family.overrides, *data, *QUIET, *RMU_TINY, *lm_eval, "trainer.max_steps=2"],
         run,
         tmp_path / "artifacts",
     )
@@ -160,6 +169,8 @@ def test_wmdp_rmu_on_chat_models(family_name, wmdp_hub, tmp_path, request) -> No
     assert results["status"] == "completed", results.get("error")
     final = results["eval"][str(results["final_eval_step"])]
     assert 0.0 <= final["mc_forget_acc"] <= 1.0 and final["n_forget_questions"] == 3
+    for task in tasks:
+        assert 0.0 <= final[f"lm_eval_{task}_acc"] <= 1.0, task
 
 
 def test_muse_books_on_the_llama2_target(llama2_family, muse_books_hub, tmp_path) -> None:
