@@ -1,5 +1,8 @@
 """Real tokenizer families, built offline in a few seconds.
 
+The trainers are shared with the real-architecture model fixtures
+(:mod:`tests.fixtures.tokenizer_builders`); this file sets up each family from them.
+
 - ``llama2``: a SentencePiece model trained here with Llama-2's settings (BPE, byte
   fallback, dummy prefix, split digits, identity normalisation, unk/bos/eos = 0/1/2, no
   pad) saved as ``tokenizer.model`` beside a ``tokenizer_config.json`` like
