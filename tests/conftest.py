@@ -20,6 +20,9 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["WANDB_MODE"] = "offline"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
+# Tiny real-architecture models (Llama-3.1, Qwen3, Llama-2) and hub-layout dataset snapshots.
+pytest_plugins = ("tests.fixtures.families",)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "unpact_exp" / "conf"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.data.conftest import Snapshot, write_hub_split
 from tests.data.test_loaders import data_cfg
+from tests.fixtures.hub_snapshots import Snapshot, write_hub_split
 from unpact_exp.data.loaders import load_wmdp
 from unpact_exp.errors import DataError, UnpactConfigError
 

@@ -1,5 +1,8 @@
 """Real tokenizer families, built offline in a few seconds.
 
+The trainers are shared with the real-architecture model fixtures
+(:mod:`tests.fixtures.tokenizer_builders`); this file sets up each family from them.
+
 - ``llama2``: a SentencePiece model trained here with Llama-2's settings (BPE, byte
   fallback, dummy prefix, split digits, identity normalisation, unk/bos/eos = 0/1/2, no
   pad) saved as ``tokenizer.model`` beside a ``tokenizer_config.json`` like
@@ -19,17 +22,17 @@ effects show up on short prompts.
 
 from __future__ import annotations
 
-import json
-import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-WORDS = (
-    "who is the capital of france paris question answer what where when was born city "
-    "river mountain name alice smith focus on to lives in which country"
-).split()
+from tests.fixtures.tokenizer_builders import (
+    corpus,
+    train_bytelevel_bpe,
+    train_llama2_sentencepiece,
+)
+
 LLAMA3_CHAT = (
     "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>"
     "\n\n{{ m['content'] }}<|eot_id|>{% endfor %}"
@@ -45,52 +48,12 @@ QWEN3_CHAT = (
 )
 
 
-def corpus(n: int = 3000, seed: int = 0) -> list[str]:
-    """Synthetic lowercase lines with punctuation, newlines and digits."""
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(n):
-        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9)))
-        lines.append(f"{words}{rng.choice('?.!:')} {rng.randint(0, 2000)}")
-    return lines + ["Question: Who is Alice?\nAnswer: Paris"] * 20
-
-
 @pytest.fixture(scope="session")
 def llama2_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a Llama-2-style ``tokenizer.model`` and ``tokenizer_config.json``."""
-    import sentencepiece as spm
-
-    folder = tmp_path_factory.mktemp("llama2_tokenizer")
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus()),
-        model_prefix=str(folder / "tokenizer"),
-        model_type="bpe",
-        vocab_size=300,
-        byte_fallback=True,
-        add_dummy_prefix=True,
-        split_digits=True,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
-        character_coverage=0.99,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
+    return train_llama2_sentencepiece(
+        tmp_path_factory.mktemp("llama2_tokenizer"), corpus(), vocab_size=300
     )
-    config = {
-        "add_bos_token": True,
-        "add_eos_token": False,
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "unk_token": "<unk>",
-        "pad_token": None,
-        "legacy": True,
-        "tokenizer_class": "LlamaTokenizer",
-        "clean_up_tokenization_spaces": False,
-    }
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +90,7 @@ def build_bytelevel(with_bos: bool) -> Any:
         with_bos: add ``<|begin_of_text|>`` to every encoding (Llama-3); without it the
             tokenizer adds nothing, as GPT-2, SmolLM2 and Qwen do.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
     specials = [
@@ -137,16 +100,7 @@ def build_bytelevel(with_bos: bool) -> Any:
         "<|end_header_id|>",
         "<|eot_id|>",
     ]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(corpus(), trainer=trainer)
+    tok = train_bytelevel_bpe(corpus(), vocab_size=300, leading_specials=specials)
     steps: list[Any] = [processors.ByteLevel(trim_offsets=False)]
     if with_bos:
         bos = tok.token_to_id("<|begin_of_text|>")

@@ -29,6 +29,7 @@ from unpact_exp.evaluation.columns import Column
 from unpact_exp.evaluation.measuring import Answered, MetricContext
 from unpact_exp.metrics.knowmem import knowmem_score
 from unpact_exp.metrics.registry import register
+from unpact_exp.models.generation_config import measurement_generation, stop_ids
 from unpact_exp.stop import check_stop
 from unpact_exp.unpact.inference import analysis_mode, model_device
 from unpact_exp.unpact.scoring import left_pad, padding_id
@@ -53,7 +54,7 @@ def continuations(
     pad_id = padding_id(tokenizer)
     device = model_device(model)
     outputs: list[str] = []
-    with analysis_mode(model):
+    with analysis_mode(model), measurement_generation(model, stop_ids(model, tokenizer), pad_id):
         for start in range(0, len(encoded), batch_size):
             check_stop()
             input_ids, attention_mask, _ = left_pad(
@@ -65,7 +66,6 @@ def continuations(
                 do_sample=False,
                 num_beams=1,
                 max_new_tokens=max_new_tokens,
-                pad_token_id=pad_id,
             )
             new = out[:, input_ids.shape[1] :]
             outputs += tokenizer.batch_decode(

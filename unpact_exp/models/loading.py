@@ -25,6 +25,7 @@ from typing import Any
 
 from unpact_exp.errors import ModelLoadError, UnpactConfigError
 from unpact_exp.hub import hub_error_message, hub_unavailable_reason
+from unpact_exp.models.generation_config import fix_pad_id
 from unpact_exp.models.lora import is_adapter_folder
 from unpact_exp.models.safetensors_file import safetensors_problem
 
@@ -104,23 +105,56 @@ def tokenizer_source(model_cfg: Any, model_source: str) -> str:
 
     MUSE evaluates its targets with Llama-2-7b-hf's tokenizer, so the MUSE target configs
     name it; every other model uses the tokenizer saved beside its weights (null).
+
+    Raises:
+        ModelLoadError: ``model.tokenizer_path`` is written as a local path (absolute, or
+            starting with ``.`` or ``~``) that does not exist; a hub id would be tried instead
+            and fail with a misleading message.
     """
     path = model_cfg.tokenizer_path
     if not path:
         return model_source
     local = Path(str(path)).expanduser()
-    return str(local) if local.exists() else str(path)
+    if local.exists():
+        return str(local)
+    if str(path).startswith(("/", ".", "~")):
+        raise ModelLoadError(
+            f"model.tokenizer_path={str(path)!r} does not exist. Point it at a folder holding "
+            "the tokenizer files (tokenizer.model / tokenizer.json, tokenizer_config.json), "
+            "or at a hub id, or set model.tokenizer_path=null to use the model folder's own."
+        )
+    return str(path)
 
 
-def load_tokenizer(source: str, trust_remote_code: bool) -> Any:
+def tokenizer_key(model_cfg: Any) -> str:
+    """The config key that chose the tokenizer's source, for error messages."""
+    return "model.tokenizer_path" if model_cfg.tokenizer_path else "model.path"
+
+
+def load_model_tokenizer(model_cfg: Any, model_source: str) -> Any:
+    """The tokenizer a ``model`` config node asks for (:func:`tokenizer_source`), loaded with
+    :func:`load_tokenizer`; every error names the key to fix (:func:`tokenizer_key`)."""
+    return load_tokenizer(
+        tokenizer_source(model_cfg, model_source),
+        model_cfg.trust_remote_code,
+        source_key=tokenizer_key(model_cfg),
+    )
+
+
+def load_tokenizer(source: str, trust_remote_code: bool, source_key: str = "model.path") -> Any:
     """Tokenizer from a folder or hub id, set up for left padding (batched generation/scoring).
 
-    A missing pad token falls back to EOS.
+    A missing pad token falls back to EOS. ``source_key`` is the config key that chose
+    ``source`` (``model.tokenizer_path`` or ``model.path``): errors tell the user to fix it.
     """
     from transformers import AutoTokenizer
 
     tokenizer = _from_pretrained(
-        AutoTokenizer, source, is_tokenizer_folder, trust_remote_code=trust_remote_code
+        AutoTokenizer,
+        source,
+        is_tokenizer_folder,
+        source_key,
+        trust_remote_code=trust_remote_code,
     )
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -139,7 +173,11 @@ def evaluation_device_map() -> str | None:
 def load_model(
     source: str, dtype: str, trust_remote_code: bool, device_map: str | None = None
 ) -> Any:
-    """Causal LM from a folder or hub id, in ``dtype``, with a pad id for ``generate``.
+    """Causal LM from a folder or hub id, in ``dtype``, with one pad id for ``generate``.
+
+    The pad id is the generation config's, else its first EOS id (Llama-3.1 has a list of
+    three and no pad; see :func:`~unpact_exp.models.generation_config.fix_pad_id`), so the
+    model generates and its saved ``generation_config.json`` stays valid for transformers 5.
 
     Args:
         device_map: passed to ``from_pretrained`` when set (``"auto"`` for evaluation on
@@ -155,12 +193,12 @@ def load_model(
         AutoModelForCausalLM,
         source,
         is_hf_folder,
+        "model.path",
         dtype=torch_dtype(dtype),
         trust_remote_code=trust_remote_code,
         **placement,
     )
-    if model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = model.config.eos_token_id
+    fix_pad_id(model.generation_config, model.config)
     return model
 
 
@@ -177,40 +215,42 @@ def load_adapter_folder(folder: str, dtype: str, trust_remote_code: bool) -> Any
 
 
 def _from_pretrained(
-    cls: Any, source: str, loadable: Callable[[str | Path], bool], **kwargs: Any
+    cls: Any, source: str, loadable: Callable[[str | Path], bool], key: str, **kwargs: Any
 ) -> Any:
     """``cls.from_pretrained`` that never hangs offline.
 
     Local folders load directly (``loadable`` says whether a folder holds what ``cls``
     reads). A hub id is tried from the local HF cache first;
     if it is not cached and the hub is unreachable (offline flag, no network), one
-    :class:`ModelLoadError` names the id and the ``model.path`` override.
+    :class:`ModelLoadError` names the id and the override ``key`` that points at a local
+    copy (``model.path``, or ``model.tokenizer_path`` for a separate tokenizer).
     """
+    kind = "tokenizer" if "Tokenizer" in cls.__name__ else "model"
     if Path(source).exists():
         if not loadable(source):
             raise ModelLoadError(
                 f"{source!r} is not a Hugging Face model folder (no config.json); "
-                "point model.path at a folder written by save_pretrained."
+                f"point {key} at a folder written by save_pretrained."
             )
-        return _from_folder(cls, Path(source), **kwargs)
+        return _from_folder(cls, Path(source), key, **kwargs)
     try:
         return cls.from_pretrained(source, local_files_only=True, **kwargs)
     except OSError:
         pass
     reason = hub_unavailable_reason()
     if reason:
-        raise ModelLoadError(hub_error_message("model", source, reason, "model.path"))
+        raise ModelLoadError(hub_error_message(kind, source, reason, key))
     try:
         return cls.from_pretrained(source, **kwargs)
     except OSError as err:
-        raise ModelLoadError(hub_error_message("model", source, str(err), "model.path")) from err
+        raise ModelLoadError(hub_error_message(kind, source, str(err), key)) from err
 
 
-def _from_folder(cls: Any, folder: Path, **kwargs: Any) -> Any:
+def _from_folder(cls: Any, folder: Path, key: str, **kwargs: Any) -> Any:
     """``cls.from_pretrained(folder)`` after the checks of the module docstring."""
     is_tokenizer = "Tokenizer" in cls.__name__
     if is_tokenizer:
-        check_tokenizer_files(folder)
+        check_tokenizer_files(folder, key)
     else:
         check_weight_files(folder)
     try:
@@ -234,18 +274,31 @@ def _listing(folder: Path) -> str:
     return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
 
 
-def check_tokenizer_files(folder: Path) -> None:
-    """Refuse a folder without tokenizer files, naming it and what is there.
+def check_tokenizer_files(folder: Path, key: str) -> None:
+    """Refuse a folder without tokenizer files, naming it, what is there and the key to fix.
+
+    Args:
+        folder: where the tokenizer was looked for.
+        key: the config key that chose ``folder`` (``model.path`` when the tokenizer is
+            the model folder's own, ``model.tokenizer_path`` otherwise).
 
     Raises:
         ModelLoadError: none of :data:`TOKENIZER_FILES` is in ``folder``.
     """
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise ModelLoadError(
-            f"{str(folder)!r} has no tokenizer files (none of {list(TOKENIZER_FILES)}; "
-            f"files there: {_listing(folder)}). Copy the model's tokenizer files into it "
-            f"(tokenizer.save_pretrained). {FOLDER_FIX}"
+    if any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return
+    if key == "model.path":
+        fix = (
+            "Copy the model's tokenizer files into it (tokenizer.save_pretrained), or set "
+            "model.tokenizer_path=DIR to a folder or hub id holding its tokenizer (a MUSE "
+            "target is evaluated with Llama-2-7b-hf's)."
         )
+    else:
+        fix = f"Point {key} at a folder holding the tokenizer files."
+    raise ModelLoadError(
+        f"{str(folder)!r} has no tokenizer files (none of {list(TOKENIZER_FILES)}; "
+        f"files there: {_listing(folder)}). {fix} {FOLDER_FIX}"
+    )
 
 
 def check_weight_files(folder: Path) -> None:

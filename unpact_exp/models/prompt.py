@@ -12,6 +12,7 @@ mapping (see :func:`encode_parts`). Training, generation and analysis all go thr
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +147,43 @@ class PromptFormat:
         """
         rendered = self._render(_SENTINEL + extra_after_question, tokenizer, icl)
         prefix, _, rest = rendered.partition(_SENTINEL)
+        if self.use_chat_template:
+            question = self._as_templated(
+                question, extra_after_question, tokenizer, icl, prefix, rest
+            )
         return PromptParts(prefix=prefix, question=question, suffix=rest)
+
+    def _as_templated(
+        self,
+        question: str,
+        extra_after_question: str,
+        tokenizer: Any,
+        icl: Sequence[QAItem],
+        prefix: str,
+        suffix: str,
+    ) -> str:
+        """The question as the chat template writes it into the prompt.
+
+        A template may rewrite a message's content: Llama-3.1's trims it (``content | trim``),
+        so ``"  Who is X? "`` is sent as ``"Who is X?"``. The prompt is rendered once more
+        with the real question; between the sentinel rendering's prefix and suffix lies the
+        question as sent, and that is what the prompt holds and UNPACT perturbs. A template
+        that changes more than the question's own characters (it matches neither prefix nor
+        suffix) keeps the question as given, with a warning: its prompts then differ from
+        ``apply_chat_template``'s.
+        """
+        full = self._render(question + extra_after_question, tokenizer, icl)
+        end = len(full) - len(suffix)
+        if full.startswith(prefix) and full.endswith(suffix) and end >= len(prefix):
+            return full[len(prefix) : end]
+        warnings.warn(
+            f"the chat template rewrites the question {question!r} beyond trimming it; the "
+            "framework's prompt keeps the question as given, which differs from "
+            "apply_chat_template's rendering.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return question
 
     def mc_parts(self, item: MCItem, tokenizer: Any = None) -> PromptParts:
         """Render a multiple-choice item as lm-eval's WMDP/MMLU prompt, zero-shot.

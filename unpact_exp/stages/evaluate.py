@@ -28,9 +28,8 @@ from unpact_exp.models.loading import (
     evaluation_device_map,
     is_hf_folder,
     load_model,
-    load_tokenizer,
+    load_model_tokenizer,
     resolve_source,
-    tokenizer_source,
 )
 from unpact_exp.models.lora import is_adapter_folder
 from unpact_exp.results import RunRecord
@@ -59,9 +58,7 @@ def evaluate_pair(
         log.warning("%s", line)
     original = cfg.original or resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
-    tokenizer = load_tokenizer(
-        tokenizer_source(cfg.model, str(original)), cfg.model.trust_remote_code
-    )
+    tokenizer = load_model_tokenizer(cfg.model, str(original))
     check_benchmark_prompts(bench, tokenizer, settings.prompt, settings.limits)
     # Both models get the same placement (GPUs via device_map="auto" when CUDA is present),
     # so M0 sits where M1 will; M0 is dropped before M1 is loaded.

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from unpact_exp.errors import UnpactConfigError
-from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source, tokenizer_source
+from unpact_exp.models.loading import load_model, load_model_tokenizer, resolve_source
 from unpact_exp.stages.settings import RunSettings
 
 
@@ -43,7 +43,7 @@ def explain(cfg: Any, settings: RunSettings) -> dict[str, Any]:
         )
     ensure_target(cfg, settings)
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
-    tokenizer = load_tokenizer(tokenizer_source(cfg.model, source), cfg.model.trust_remote_code)
+    tokenizer = load_model_tokenizer(cfg.model, source)
     task = QATask(TaskContext(tokenizer, fmt, (), unpact, settings.eval))
     item = QAItem(question=question, answer=str(cfg.get("answer") or ""))
     reserve = answer_reserve(tokenizer, item, fmt, limits)

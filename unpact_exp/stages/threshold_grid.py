@@ -62,9 +62,8 @@ def _answer_fn(cfg: Any, run_dir: Path) -> Any:
         evaluation_device_map,
         is_hf_folder,
         load_model,
-        load_tokenizer,
+        load_model_tokenizer,
         resolve_source,
-        tokenizer_source,
     )
     from unpact_exp.models.lora import is_adapter_folder
     from unpact_exp.models.prompt import PromptFormat
@@ -76,9 +75,7 @@ def _answer_fn(cfg: Any, run_dir: Path) -> Any:
             "run directory whose training finished (it writes unlearned/)."
         )
     original = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
-    tokenizer = load_tokenizer(
-        tokenizer_source(cfg.model, str(original)), cfg.model.trust_remote_code
-    )
+    tokenizer = load_model_tokenizer(cfg.model, str(original))
     fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
     icl = tuple(get_benchmark(cfg.data, cfg.paths.data_dir).icl)
     model = load_model(

@@ -31,7 +31,7 @@ from unpact_exp.data.schema import Benchmark
 from unpact_exp.errors import DataError, UnpactConfigError
 from unpact_exp.methods import registry
 from unpact_exp.methods.regularizers import build_regularizer, check_combination
-from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source, tokenizer_source
+from unpact_exp.models.loading import load_model, load_model_tokenizer, resolve_source
 from unpact_exp.models.lora import check_strategy
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import RunRecord, read_results, setting_name
@@ -213,7 +213,7 @@ def run_unlearning(
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
     ensure_target(cfg, settings, run_dir)
     source = resolve_source(cfg.model, cfg.paths.artifacts_dir, cfg.data.name)
-    tokenizer = load_tokenizer(tokenizer_source(cfg.model, source), cfg.model.trust_remote_code)
+    tokenizer = load_model_tokenizer(cfg.model, source)
     fmt = settings.prompt
     check_benchmark_prompts(bench, tokenizer, fmt, settings.limits)
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))

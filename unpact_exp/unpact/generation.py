@@ -5,15 +5,20 @@ training and UNPACT see), left-padded and generated in batches of ``batch_size``
 with an attention mask; HF causal LMs derive position ids from the mask, so a
 prompt's greedy answer does not depend on its batch. Answers are cut at the first
 EOS and at the first stop string (docs/science.md §4: ``eval.stop_strings``), then stripped.
+
+``generate`` runs under :func:`~unpact_exp.models.generation_config.measurement_generation`:
+the model's own ``generation_config.json`` (a chat model's temperature, top-p, top-k,
+repetition penalty) never reaches a measurement; only its stop ids do, all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import torch
 
+from unpact_exp.models.generation_config import measurement_generation, stop_ids
 from unpact_exp.models.prompt import PromptParts, encode_parts
 from unpact_exp.stop import check_stop
 from unpact_exp.unpact.inference import analysis_mode, model_device
@@ -31,27 +36,14 @@ def cut_answer(text: str, stop_strings: Sequence[str]) -> str:
     return text[:end].strip()
 
 
-def _eos_ids(model: torch.nn.Module, tokenizer: Any) -> set[int]:
-    """Every id that ends an answer: the tokenizer's EOS and the generation config's."""
-    ids: set[int] = set()
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    config = getattr(model, "generation_config", None)
-    eos = getattr(config, "eos_token_id", None)
-    if isinstance(eos, int):
-        ids.add(eos)
-    elif eos is not None:
-        ids.update(int(e) for e in eos)
-    return ids
-
-
 def decode_answer(
-    tokenizer: Any, new_ids: Sequence[int], eos_ids: set[int], stop_strings: Sequence[str]
+    tokenizer: Any, new_ids: Sequence[int], eos_ids: Collection[int], stop_strings: Sequence[str]
 ) -> str:
     """Decode generated ids up to the first EOS id, then cut at the first stop string."""
+    stops = set(eos_ids)
     kept: list[int] = []
     for token in new_ids:
-        if token in eos_ids:
+        if token in stops:
             break
         kept.append(int(token))
     return cut_answer(tokenizer.decode(kept, skip_special_tokens=True), stop_strings)
@@ -73,10 +65,14 @@ def _generate(
     """
     encoded = [encode_parts(tokenizer, parts).input_ids for parts in prompts]
     pad_id = padding_id(tokenizer)
-    eos_ids = _eos_ids(model, tokenizer)
+    eos_ids = stop_ids(model, tokenizer)
     device = model_device(model)
     answers: list[list[str]] = []
-    with analysis_mode(model), phase(label, len(encoded)) as advance:
+    with (
+        analysis_mode(model),
+        measurement_generation(model, eos_ids, pad_id),
+        phase(label, len(encoded)) as advance,
+    ):
         for start in range(0, len(encoded), batch_size):
             check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
             chunk = encoded[start : start + batch_size]
@@ -85,7 +81,6 @@ def _generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 num_return_sequences=num_return_sequences,
-                pad_token_id=pad_id,
                 **generate_kwargs,
             )
             new = out[:, input_ids.shape[1] :].tolist()
@@ -139,8 +134,9 @@ def sampled_answers(
 ) -> list[list[str]]:
     """``num_samples`` multinomial samples per prompt, reproducible from ``seed``.
 
-    Sampling is plain multinomial at ``temperature`` with nucleus ``top_p`` (1.0 = off);
-    top-k is disabled explicitly because HF would otherwise default to 50. The global
+    Sampling is plain multinomial at ``temperature`` with nucleus ``top_p`` (1.0 = off),
+    the ``probab.*`` settings and nothing from the model's generation config; top-k is
+    disabled explicitly because HF would otherwise default to 50. The global
     RNG is seeded inside :func:`torch.random.fork_rng`, so the same call gives the same
     samples and the caller's random state (e.g. a training run's) is left untouched.
 
