@@ -16,7 +16,7 @@ Adding a method: ``methods/<name>.py`` with an ``@register("<name>")`` class, an
 line below, and ``conf/method/<name>.yaml`` (README, "Adding a method").
 """
 
-from unpact_exp.methods import ga, npo, rmu, tv  # noqa: F401  (registers the built-in methods)
+from unpact_exp.methods import ga, npo, placebo, rmu, tv  # noqa: F401  (registers the methods)
 from unpact_exp.methods.ga import ga_loss
 from unpact_exp.methods.npo import npo_loss
 from unpact_exp.methods.regularizers import gd_loss, kl_loss
