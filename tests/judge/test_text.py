@@ -45,6 +45,15 @@ def test_word_boundaries() -> None:
     assert [(m.start, m.end) for m in find("Equatorial Guinea", "Guinea")] == [(11, 17)]
 
 
+def test_a_plural_s_or_es_is_allowed_on_long_needles() -> None:
+    assert occurs("Swiss francs", "Swiss franc")
+    assert occurs("two kittens", "kitten") and occurs("the Thames flows", "Thames")
+    assert occurs("many boxes", "box")
+    assert not occurs("Nigeria", "Niger") and not occurs("francais", "franc")
+    assert not occurs("Hes", "He")  # short needles: exactly as written
+    assert not occurs("1912s", "1912")  # a number takes no plural
+
+
 def test_short_needles_keep_their_case_long_ones_do_not() -> None:
     assert occurs("The symbol is He", "He")
     assert not occurs("then he left", "He")  # the pronoun is not helium

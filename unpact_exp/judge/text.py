@@ -25,11 +25,13 @@ question (a match is only ever between two texts normalised the same way):
 - **Matching** is at word boundaries on the normalised text, so "Niger" is not found in
   "Nigeria" and "1912" not in "19123". A needle of one or two characters (a chemical
   symbol: "He", "K", "S") is matched with its case, so the pronoun "he" is not helium.
-  Everything longer is matched case-insensitively.
+  Everything longer is matched case-insensitively, and its last word may carry an English
+  plural ``s`` or ``es`` ("Swiss francs", "kittens", "diamonds").
 
-Not handled (documented limits): spelling variants ("colour"/"color") and plurals
-("kitten"/"kittens") need an alias; compound number words ("twenty-one") become "20 1";
-a sentence ending in a one-letter word ("... is K. It is ...") runs on into the next.
+Not handled (documented limits): spelling variants ("colour"/"color") and other plurals
+("puppy"/"puppies", "butterflies"/"butterfly") need an alias; compound number words
+("twenty-one") become "20 1"; a sentence ending in a one-letter word ("... is K. It is
+...") runs on into the next.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ def find(haystack: str, wanted: str) -> list[Match]:
         return []
     short = len(wanted) <= SHORT
     text, pattern = (haystack, wanted) if short else (key(haystack), key(wanted))
-    found = re.finditer(rf"(?<!\w){re.escape(pattern)}(?!\w)", text)
+    plural = "" if short or not wanted[-1].isalpha() else "(?:e?s)?"
+    found = re.finditer(rf"(?<!\w){re.escape(pattern)}{plural}(?!\w)", text)
     return [Match(wanted, m.start(), m.end()) for m in found]
 
 
