@@ -86,7 +86,7 @@ class StrictJudge(Judge):
         if named:
             first = min(named, key=lambda m: m.start)
             return Verdict(False, f"names distractor {_original(first, distractors)!r}")
-        kept = [n for n in names if any(not _within(m, named) for m in found[n])]
+        kept = [n for n in names if found[n]]  # no distractor is named: every hit stands
         if not kept:
             if occurs(asked, span):
                 return Verdict(False, "repeats the question")
