@@ -53,17 +53,17 @@ def test_layout_and_fields() -> None:
         "raw/retain1": {"text"},
         "raw/retain2": {"text"},
         "raw/holdout": {"text"},
-        "knowmem/forget_qa": {"question", "answer", "paraphrases"},
-        "knowmem/retain_qa": {"question", "answer"},
-        "knowmem/forget_qa_icl": {"question", "answer"},
-        "knowmem/retain_qa_icl": {"question", "answer"},
+        "knowmem/forget_qa": {"question", "answer", "paraphrases", "distractors"},
+        "knowmem/retain_qa": {"question", "answer", "distractors"},
+        "knowmem/forget_qa_icl": {"question", "answer", "distractors"},
+        "knowmem/retain_qa_icl": {"question", "answer", "distractors"},
         "verbmem/forget": {"prompt", "gt"},
         "privleak/forget": {"text"},
         "privleak/retain": {"text"},
         "privleak/holdout": {"text"},
         "mc/forget": {"question", "choices", "answer"},
         "mc/retain": {"question", "choices", "answer"},
-        "general/qa": {"question", "answer"},
+        "general/qa": {"question", "answer", "distractors"},
     }
     for split, keys in fields.items():
         assert world[split], split

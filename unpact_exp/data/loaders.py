@@ -182,11 +182,12 @@ def _qa(
     if loaded is None:
         return []
     ds = loaded[0]
-    # Optional column: other wordings of the question (the paraphrase attack uses them).
-    alt = ds["paraphrases"] if "paraphrases" in ds.column_names else [()] * len(ds)
+    # Optional list columns: other wordings of the question (the paraphrase attack), other
+    # names of the gold and wrong candidates (the strict judge).
+    alt, names, wrong = (_strings(ds, c) for c in ("paraphrases", "aliases", "distractors"))
     return [
-        QAItem(question=str(x), answer=str(y), paraphrases=tuple(str(p) for p in (z or ())))
-        for x, y, z in zip(ds[q], ds[a], alt)
+        QAItem(question=str(x), answer=str(y), paraphrases=z, aliases=n, distractors=w)
+        for x, y, z, n, w in zip(ds[q], ds[a], alt, names, wrong)
     ]
 
 
@@ -231,6 +232,13 @@ def unique_questions(loaded: tuple[datasets.Dataset, str] | None) -> list[QAItem
             stacklevel=2,
         )
     return kept
+
+
+def _strings(ds: datasets.Dataset, column: str) -> list[tuple[str, ...]]:
+    """An optional column of string lists, one tuple per row (empty when the data lacks it)."""
+    if column not in ds.column_names:
+        return [()] * len(ds)
+    return [tuple(str(v) for v in (row or ())) for row in ds[column]]
 
 
 def _mc(

@@ -19,9 +19,10 @@ from unpact_exp.data.schema import Benchmark
 from unpact_exp.data.synthetic import generate, write_benchmark
 
 GENERATOR_KEYS = ("seed", "n_forget", "n_retain", "n_holdout", "n_general_lands", "n_icl")
-# Bumped when the generator writes new splits, so a folder written before them is not reused
-# (2: MUSE's privleak/ splits). The rows of the older splits are unchanged.
-LAYOUT_VERSION = 2
+# Bumped when the generator writes new splits or fields, so a folder written before them is not
+# reused (2: MUSE's privleak/ splits; 3: ``distractors`` on every QA row). The rows' questions
+# and answers are unchanged.
+LAYOUT_VERSION = 3
 
 
 def synthetic_dir(data_cfg: Any, data_dir: str | Path) -> Path:

@@ -19,11 +19,18 @@ class QAItem:
         answer: the gold answer text.
         paraphrases: other wordings of the question, when the data carries them (used by
             the paraphrase attack; empty for most hub data).
+        aliases: other accepted names of the gold answer ("Farsi" for "Persian"), read by
+            the strict judge (docs/science.md §4); empty when the data has none (MUSE).
+        distractors: wrong answers of this item (the multiple-choice distractors and the
+            other candidates of its kind); an answer naming one is wrong under the strict
+            judge. Empty when the data has none (MUSE).
     """
 
     question: str
     answer: str
     paraphrases: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    distractors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

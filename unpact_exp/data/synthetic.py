@@ -192,8 +192,17 @@ def _qa(entity: Entity, rng: random.Random) -> list[dict[str, Any]]:
         others = [q.format(name=entity.name) for q in questions]
         rows.append({"question": question, "answer": value, "entity": entity.name,
                      "attribute": attr, "pool": pool,
-                     "paraphrases": [q for q in others if q != question]})  # fmt: skip
+                     "paraphrases": [q for q in others if q != question],
+                     "distractors": _distractors(pool, value)})  # fmt: skip
     return rows
+
+
+def _distractors(pool: list[str], value: str) -> list[str]:
+    """The attribute's other values: the wrong candidates the strict judge refuses.
+
+    Deterministic (no draw from the generator's rng), so adding them changed no world.
+    """
+    return [v for v in pool if v != value]
 
 
 def _bio(entity: Entity, paraphrase: int) -> str:
@@ -213,7 +222,7 @@ def _mc(row: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {"question": row["question"], "choices": choices, "answer": answer}
 
 
-def _general(rng: random.Random, n_lands: int) -> tuple[list[dict[str, str]], list[str]]:
+def _general(rng: random.Random, n_lands: int) -> tuple[list[dict[str, Any]], list[str]]:
     if n_lands > len(LANDS):
         raise UnpactConfigError(
             f"data.n_general_lands={n_lands} exceeds the {len(LANDS)} lands of the synthetic "
@@ -223,7 +232,9 @@ def _general(rng: random.Random, n_lands: int) -> tuple[list[dict[str, str]], li
     for land in LANDS[:n_lands]:
         for pool, questions, sentence in GENERAL.values():
             value = rng.choice(pool)
-            qa.append({"question": rng.choice(questions).format(name=land), "answer": value})
+            question = rng.choice(questions).format(name=land)
+            qa.append({"question": question, "answer": value,
+                       "distractors": _distractors(pool, value)})  # fmt: skip
             text.append(sentence.format(name=land, value=value))
     return qa, text
 
@@ -243,7 +254,8 @@ def generate(seed: int, n_forget: int, n_retain: int, n_holdout: int, n_general_
     Returns:
         Split name -> list of JSON-serialisable rows, in the MUSE/WMDP field schema
         (``text``; ``question``/``answer``; ``prompt``/``gt``; ``question``/``choices``/``answer``),
-        with MUSE's ``privleak/{forget,retain,holdout}`` texts (one bio per entity).
+        with MUSE's ``privleak/{forget,retain,holdout}`` texts (one bio per entity). Every QA
+        row also lists ``distractors``: the other values of its attribute's pool.
     """
     for key, value in {"n_forget": n_forget, "n_retain": n_retain}.items():
         if value < 1:
@@ -256,7 +268,10 @@ def generate(seed: int, n_forget: int, n_retain: int, n_holdout: int, n_general_
     forget_qa = [r for e in forget for r in _qa(e, rng)]
     retain_qa = [r for e in retain for r in _qa(e, rng)]
     general_qa, general_text = _general(rng, n_general_lands)
-    strip = lambda rows: [{"question": r["question"], "answer": r["answer"]} for r in rows]  # noqa: E731
+    strip = lambda rows: [  # noqa: E731
+        {"question": r["question"], "answer": r["answer"], "distractors": r["distractors"]}
+        for r in rows
+    ]
     forget_bios = [_bio(e, p) for e in forget for p in (0, 1)]
     verbmem = []
     for bio in forget_bios[::2]:

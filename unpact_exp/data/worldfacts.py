@@ -5,7 +5,20 @@ several categories (country capitals, currencies, official languages, chemical s
 books and their authors, paintings, music, astronomy, science, geography, nature). Each
 row has ``id, category, question, answer, statement, distractors``: ``statement`` is one
 sentence stating the fact and ending with the answer (the raw text for text-based
-unlearning), ``distractors`` three wrong options for the multiple-choice form.
+unlearning), ``distractors`` three wrong options for the multiple-choice form (answers of
+other facts of the category). Two fields are optional:
+
+- ``aliases``: other accepted names of the answer ("Farsi" for Persian, "Kiev" for Kyiv,
+  the unit alone for a currency, the surname alone for a writer or composer), read by the
+  strict judge (docs/science.md §4);
+- ``kind``: what sort of thing the answer is, where a category mixes sorts (geography has
+  rivers, countries, cities, continents, ...; astronomy, science and nature likewise).
+  Without it the kind is the category.
+
+Every QA item gets ``distractors`` for the strict judge (:func:`item_distractors`): the
+answers of the other facts of the same kind (a superset of the multiple-choice distractors
+of that kind). Answers of another kind are not candidates: naming the Nile when asked in
+which country the pyramids stand is context, not a competing answer.
 
 The splits are a function of the ``data`` config (``conf/data/worldfacts.yaml``):
 
@@ -38,6 +51,8 @@ from unpact_exp.errors import DataError, UnpactConfigError
 
 DATA_FILE = "worldfacts.jsonl"
 FIELDS = ("id", "category", "question", "answer", "statement", "distractors")
+OPTIONAL_LISTS = ("aliases",)
+OPTIONAL_STRINGS = ("kind",)
 GENERATOR_KEYS = ("seed", "forget_categories", "n_forget", "n_utility", "n_icl")
 # Bumped when new splits are written, so an older folder is not reused (2: privleak/).
 LAYOUT_VERSION = 2
@@ -51,7 +66,32 @@ def load_facts() -> list[dict[str, Any]]:
         missing = [f for f in FIELDS if f not in row]
         if missing:
             raise DataError(f"{DATA_FILE} line {i + 1} lacks the fields {missing}.")
+        for key in OPTIONAL_LISTS:
+            value = row.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise DataError(f"{DATA_FILE} line {i + 1}: {key!r} must be a list of strings.")
+        for key in OPTIONAL_STRINGS:
+            if not isinstance(row.get(key, ""), str):
+                raise DataError(f"{DATA_FILE} line {i + 1}: {key!r} must be a string.")
     return rows
+
+
+def kind(row: dict[str, Any]) -> str:
+    """What sort of thing the fact's answer is: its ``kind``, else its category."""
+    return str(row.get("kind") or row["category"])
+
+
+def item_distractors(row: dict[str, Any], facts: list[dict[str, Any]]) -> list[str]:
+    """Wrong answers for ``row``: the answers of the other facts of its kind.
+
+    The multiple-choice distractors of that kind come first, then the others in file order;
+    the row's own answer and aliases are never among them (two facts may share an answer:
+    Spanish is the language of Spain and of Mexico).
+    """
+    names = {row["answer"], *row.get("aliases", [])}
+    same = [f["answer"] for f in facts if kind(f) == kind(row)]
+    mc = [d for d in row["distractors"] if d in same]
+    return [d for d in dict.fromkeys([*mc, *same]) if d not in names]
 
 
 def categories(facts: list[dict[str, Any]]) -> list[str]:
@@ -117,8 +157,17 @@ def build_splits(
             f"({len(rest)} facts are outside the forget set)."
         )
 
-    def qa(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-        return [{"question": r["question"], "answer": r["answer"], "id": r["id"]} for r in rows]
+    def qa(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "question": r["question"],
+                "answer": r["answer"],
+                "aliases": list(r.get("aliases", [])),
+                "distractors": item_distractors(r, facts),
+                "id": r["id"],
+            }
+            for r in rows
+        ]
 
     def text(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         return [{"text": r["statement"], "id": r["id"]} for r in rows]

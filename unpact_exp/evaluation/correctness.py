@@ -3,42 +3,28 @@
 Free-form (MUSE knowmem): an answer is correct when the ROUGE-L *recall* of the gold
 answer against it reaches ``eval.correct_threshold``: the gold facts must be in the
 output, extra words are not penalised. The aggregate knowmem score is MUSE's: mean
-ROUGE-L F1 x 100. ROUGE comes from the ``rouge-score`` package; ``eval.rouge_stemming``
-(default false, as MUSE's ``rouge_scorer.RougeScorer(["rougeL"])``) turns on its Porter
-stemmer (``use_stemmer=True``, as TOFU and open-unlearning), so "capitals" matches "capital".
+ROUGE-L F1 x 100. The ROUGE rule itself (:func:`rouge_l`, the stemming switch
+``eval.rouge_stemming``) lives in :mod:`unpact_exp.judge.rouge_recall`, one of the judges of
+:mod:`unpact_exp.judge`; :func:`is_correct` and :func:`any_correct` delegate to it.
 
 Multiple choice is judged by letter (:mod:`unpact_exp.evaluation.multiple_choice`).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from typing import Any
 
+from unpact_exp.judge.rouge_recall import rouge_l, rouge_recall_correct
 
-@functools.lru_cache(maxsize=2)
-def _scorer(stemming: bool) -> Any:
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stemming)
-
-
-def rouge_l(gold: str, output: str, *, stemming: bool) -> tuple[float, float]:
-    """ROUGE-L ``(recall, f1)`` of ``gold`` (the reference) against ``output``.
-
-    Args:
-        gold: the reference answer.
-        output: the model's answer.
-        stemming: ``eval.rouge_stemming`` (Porter stemming of both texts).
-    """
-    score = _scorer(bool(stemming)).score(gold, output)["rougeL"]
-    return float(score.recall), float(score.fmeasure)
+__all__ = ["any_correct", "is_correct", "rouge_l"]
 
 
 def is_correct(gold: str, output: str, threshold: float, *, stemming: bool) -> bool:
-    """True when the ROUGE-L recall of ``gold`` against ``output`` is at least ``threshold``."""
-    return rouge_l(gold, output, stemming=stemming)[0] >= threshold
+    """True when the ROUGE-L recall of ``gold`` against ``output`` is at least ``threshold``.
+
+    The rule lives in :mod:`unpact_exp.judge.rouge_recall` (``eval.judge=rouge_recall``).
+    """
+    return rouge_recall_correct(gold, output, threshold, stemming=stemming)
 
 
 def any_correct(

@@ -45,9 +45,22 @@ FOLDER_FIX = (
 )
 
 
-def target_dir(artifacts_dir: str | Path, model_name: str, data_name: str) -> Path:
-    """Folder of a framework-built target: ``<artifacts>/targets/<model>-<data>``."""
-    return Path(artifacts_dir) / "targets" / f"{model_name}-{data_name}"
+def target_dir(
+    artifacts_dir: str | Path, model_name: str, data_name: str, without_forget: bool = False
+) -> Path:
+    """Folder of a framework-built target: ``<artifacts>/targets/<model>-<data>``.
+
+    With ``without_forget`` (``model.build.without_forget``): the retrain oracle, the same
+    model trained without the forget set, in ``<model>-<data>-without_forget``.
+    """
+    suffix = "-without_forget" if without_forget else ""
+    return Path(artifacts_dir) / "targets" / f"{model_name}-{data_name}{suffix}"
+
+
+def built_dir(artifacts_dir: str | Path, model_cfg: Any, data_name: str) -> Path:
+    """The folder of the framework-built model a ``model`` node with ``build`` names."""
+    without = bool(model_cfg.build.get("without_forget"))
+    return target_dir(artifacts_dir, model_cfg.name, data_name, without_forget=without)
 
 
 def is_hf_folder(path: str | Path) -> bool:
@@ -84,7 +97,7 @@ def resolve_source(model_cfg: Any, artifacts_dir: str | Path, data_name: str) ->
 
         return str(ensure_converted(model_cfg, artifacts_dir))
     if model_cfg.get("build") is not None:
-        return str(target_dir(artifacts_dir, model_cfg.name, data_name))
+        return str(built_dir(artifacts_dir, model_cfg, data_name))
     if model_cfg.get("hub_id"):
         return str(model_cfg.hub_id)
     raise ModelLoadError(

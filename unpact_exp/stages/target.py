@@ -3,6 +3,14 @@
 The target is what unlearning starts from. It is saved as a normal HF folder
 under ``<paths.artifacts_dir>/targets/<model>-<data>`` (written to a temporary
 name, then renamed), so ``from_pretrained`` loads it and later runs reuse it.
+
+``model.build.without_forget=true`` builds the *retrain oracle* instead: the same
+model (same tokenizer, same initialisation, same training settings) trained on
+everything but the forget set (the forget texts and forget QA pairs), in
+``<model>-<data>-without_forget``. It never saw the forget facts, so it is the
+exact-unlearning gold standard: ``method=retrain`` evaluates it as the unlearned
+model (:func:`ensure_oracle`). Its build stops once the retain QA reach
+``build.stop_at_correct_rate`` (the forget rate is expected to stay near chance).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from unpact_exp.data.prepare import get_benchmark
 from unpact_exp.data.schema import Benchmark, QAItem
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.evaluation.tasks import QATask, TaskContext
-from unpact_exp.models.loading import is_hf_folder, target_dir
+from unpact_exp.models.loading import built_dir, is_hf_folder
 from unpact_exp.models.prompt import LETTERS
 from unpact_exp.models.saving import save_hf_folder
 from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
@@ -70,10 +78,10 @@ def correct_rate(model: Any, tokenizer: Any, items: list[QAItem], settings: RunS
 
 
 class _StopWhenKnown(pl.Callback):
-    """Every ``every`` epochs, measure QA correctness; stop once forget and retain hit ``goal``."""
+    """Every ``every`` epochs, measure QA correctness; stop once ``watched`` rates hit ``goal``."""
 
-    def __init__(self, rates: Any, every: int, goal: float) -> None:
-        self.rates, self.every, self.goal = rates, every, goal
+    def __init__(self, rates: Any, every: int, goal: float, watched: tuple[str, ...]) -> None:
+        self.rates, self.every, self.goal, self.watched = rates, every, goal, watched
         self.history: list[dict[str, float]] = []
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
@@ -83,7 +91,7 @@ class _StopWhenKnown(pl.Callback):
         rates = self.rates(module.model)
         module.model.train()
         self.history.append({"epoch": trainer.current_epoch + 1, **rates})
-        if min(rates["forget_correct_rate"], rates["retain_correct_rate"]) >= self.goal:
+        if min(rates[key] for key in self.watched) >= self.goal:
             trainer.should_stop = True
 
 
@@ -100,7 +108,11 @@ def build_target(
     bench = get_benchmark(cfg.data, cfg.paths.data_dir)
     build = cfg.model.build
     fmt = settings.prompt
-    tokenizer = build_word_tokenizer(vocabulary_texts(bench, settings))
+    oracle = bool(build.without_forget)
+    if oracle:  # the target's own tokenizer, so the oracle's weights fit the target's
+        tokenizer = _target_tokenizer(cfg, settings, run_dir)
+    else:
+        tokenizer = build_word_tokenizer(vocabulary_texts(bench, settings))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_tiny_llama(
         tokenizer,
@@ -112,9 +124,10 @@ def build_target(
         build.init_seed,
     )
     length = cfg.model.max_length
-    examples = encode_texts(tokenizer, bench.forget_text + bench.retain_text, length)
+    forget_text, forget_qa = ([], []) if oracle else (bench.forget_text, bench.forget_qa)
+    examples = encode_texts(tokenizer, forget_text + bench.retain_text, length)
     examples += encode_qa(
-        tokenizer, fmt, bench.forget_qa + bench.retain_qa + bench.utility_qa + bench.icl, length
+        tokenizer, fmt, forget_qa + bench.retain_qa + bench.utility_qa + bench.icl, length
     )
     loader = DataLoader(
         examples,
@@ -130,7 +143,8 @@ def build_target(
             "general_correct_rate": correct_rate(m, tokenizer, bench.utility_qa, settings),
         }
 
-    stopper = _StopWhenKnown(rates, build.check_every_n_epochs, build.stop_at_correct_rate)
+    watched = ("retain_correct_rate",) if oracle else ("forget_correct_rate", "retain_correct_rate")
+    stopper = _StopWhenKnown(rates, build.check_every_n_epochs, build.stop_at_correct_rate, watched)
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,
@@ -146,11 +160,12 @@ def build_target(
     trainer.fit(CausalLMFinetune(model, build.lr, build.weight_decay, build.warmup_steps), loader)
     model.eval()
     final = rates(model)
-    out = target_dir(cfg.paths.artifacts_dir, cfg.model.name, cfg.data.name)
+    out = built_dir(cfg.paths.artifacts_dir, cfg.model, cfg.data.name)
     save_hf_folder(model, tokenizer, out)
     results = {
         "status": "completed",
         "stage": "target",
+        "without_forget": oracle,
         "model": cfg.model.name,
         "data": cfg.data.name,
         "seed": cfg.seed,
@@ -166,9 +181,32 @@ def build_target(
     return results
 
 
+def _with_forget(cfg: Any, without_forget: bool) -> Any:
+    """A copy of ``cfg`` whose ``model.build.without_forget`` is ``without_forget``."""
+    import copy
+
+    from omegaconf import open_dict
+
+    out = copy.deepcopy(cfg)
+    with open_dict(out):
+        out.model.build.without_forget = without_forget
+    return out
+
+
+def _target_tokenizer(cfg: Any, settings: RunSettings, run_dir: Path) -> Any:
+    """The tokenizer saved with this model/data's target, building the target if absent."""
+    from unpact_exp.models.loading import load_tokenizer
+
+    target_cfg = _with_forget(cfg, False)
+    if not target_ready(target_cfg):
+        build_target(target_cfg, settings, run_dir / "target_first", loggers=[])
+    folder = built_dir(cfg.paths.artifacts_dir, target_cfg.model, cfg.data.name)
+    return load_tokenizer(str(folder), False)
+
+
 def target_ready(cfg: Any) -> bool:
-    """Whether the built target for this model/data already exists."""
-    return is_hf_folder(target_dir(cfg.paths.artifacts_dir, cfg.model.name, cfg.data.name))
+    """Whether the built target (or oracle) for this model/data already exists."""
+    return is_hf_folder(built_dir(cfg.paths.artifacts_dir, cfg.model, cfg.data.name))
 
 
 def ensure_target(cfg: Any, settings: RunSettings, log_dir: Path | None = None) -> None:
@@ -190,3 +228,25 @@ def ensure_target(cfg: Any, settings: RunSettings, log_dir: Path | None = None) 
             if log_dir is None:
                 log_dir = Path(tempfile.mkdtemp(prefix="unpact-target-"))
             build_target(cfg, settings, log_dir / "target_build", loggers=[])
+
+
+def ensure_oracle(cfg: Any, settings: RunSettings, log_dir: Path | None = None) -> str:
+    """The folder of the retrain oracle for this run's model and data, built if absent.
+
+    What ``method=retrain`` loads as its unlearned model. The oracle is ``cfg``'s tiny
+    target with ``model.build.without_forget=true`` (see the module docstring).
+
+    Raises:
+        UnpactConfigError: the model is not framework-built (a pretrained model cannot be
+            retrained from scratch here).
+    """
+    if cfg.model.get("build") is None or cfg.model.get("path"):
+        raise UnpactConfigError(
+            f"method=retrain needs the retrain oracle, which the framework builds only for its "
+            f"own tiny model (model.build); model={cfg.model.name} is pretrained. Use model=tiny, "
+            "or give a model retrained without the forget set to eval.retrain_model."
+        )
+    ensure_target(_with_forget(cfg, False), settings, log_dir)  # first: the oracle's tokenizer
+    oracle_cfg = _with_forget(cfg, True)
+    ensure_target(oracle_cfg, settings, log_dir)
+    return str(built_dir(cfg.paths.artifacts_dir, oracle_cfg.model, cfg.data.name))

@@ -198,7 +198,7 @@ def run_unlearning(
     import lightning.pytorch as pl
     from transformers import AutoConfig
 
-    from unpact_exp.stages.target import ensure_target
+    from unpact_exp.stages.target import ensure_oracle, ensure_target
     from unpact_exp.training.datamodule import UnlearnDataModule
     from unpact_exp.training.module import UnlearnModule
     from unpact_exp.training.trainer import build_trainer
@@ -225,6 +225,12 @@ def run_unlearning(
         "seed": settings.seed,
         "forget_prompts": forget_prompts(tokenizer, fmt, bench, cfg.data.train_on, forget),
         "unpact": settings.unpact,
+        # method=retrain's model: the target trained without the forget set (tiny models only).
+        "oracle": (
+            functools.partial(ensure_oracle, cfg, settings, run_dir)
+            if cfg.model.get("build") is not None and not cfg.model.get("path")
+            else None
+        ),
     }
     objective = registry.build(cfg.method, runtime)
     regularizer = build_regularizer(cfg.regularizer)
