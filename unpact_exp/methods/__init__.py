@@ -1,7 +1,8 @@
 """Unlearning methods: one file per method, each its loss function(s) and registered objective.
 
 - :mod:`~unpact_exp.methods.ga`, :mod:`~unpact_exp.methods.npo`, :mod:`~unpact_exp.methods.tv`,
-  :mod:`~unpact_exp.methods.rmu`: the forget objectives;
+  :mod:`~unpact_exp.methods.rmu`, :mod:`~unpact_exp.methods.simnpo`,
+  :mod:`~unpact_exp.methods.idkdpo`, :mod:`~unpact_exp.methods.undial`: the forget objectives;
 - :mod:`~unpact_exp.methods.regularizers`: the retain terms (``none``, ``gd``, ``kl``) and the
   rule for combining them with a method;
 - :mod:`~unpact_exp.methods.token_logprobs`: the log-prob plumbing every loss shares;
@@ -16,7 +17,15 @@ Adding a method: ``methods/<name>.py`` with an ``@register("<name>")`` class, an
 line below, and ``conf/method/<name>.yaml`` (README, "Adding a method").
 """
 
-from unpact_exp.methods import ga, npo, rmu, tv  # noqa: F401  (registers the built-in methods)
+from unpact_exp.methods import (  # noqa: F401  (registers the built-in methods)
+    ga,
+    idkdpo,
+    npo,
+    rmu,
+    simnpo,
+    tv,
+    undial,
+)
 from unpact_exp.methods.ga import ga_loss
 from unpact_exp.methods.npo import npo_loss
 from unpact_exp.methods.regularizers import gd_loss, kl_loss

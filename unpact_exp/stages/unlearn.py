@@ -33,7 +33,15 @@ from unpact_exp.models.loading import load_model, load_tokenizer, resolve_source
 from unpact_exp.models.lora import LoraSettings, check_strategy
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import RunRecord, read_results, setting_name
-from unpact_exp.training.sequences import Example, encode_qa, encode_texts
+from unpact_exp.training.sequences import (
+    AnswerSwap,
+    Example,
+    PadCollator,
+    check_text_encoding,
+    encode_qa,
+    encode_texts,
+    pad_token_for,
+)
 
 TRAIN_ON = ("qa", "text")
 LAST_CKPT = "last"
@@ -77,6 +85,7 @@ def validate(cfg: Any) -> None:
     LmEvalConfig.from_config(cfg.eval.get("lm_eval"))
     _check_int("method.batch_size", cfg.method.batch_size, 1)
     check_max_retain(cfg.data.max_retain_examples)
+    check_text_encoding(cfg.data.padding_side, cfg.data.forget_chunking, cfg.data.forget_max_length)
     if cfg.data.train_on not in TRAIN_ON:
         raise UnpactConfigError(f"data.train_on={cfg.data.train_on!r} is not one of {TRAIN_ON}.")
     method = registry.check(cfg.method)
@@ -153,15 +162,25 @@ def _check_number(key: str, value: Any, minimum: float, strict: bool = False) ->
 
 
 def encode_split(
-    tokenizer: Any, fmt: PromptFormat, bench: Benchmark, which: str, train_on: str, max_length: int
+    tokenizer: Any,
+    fmt: PromptFormat,
+    bench: Benchmark,
+    which: str,
+    train_on: str,
+    max_length: int,
+    chunking: str = "all",
 ) -> list[Example]:
-    """Encode the forget or retain training data as the config says (QA or raw text)."""
+    """Encode the forget or retain training data as the config says (QA or raw text).
+
+    ``chunking`` (``data.forget_chunking``) picks every ``max_length`` chunk of a raw forget
+    document or only its first; QA pairs are one example each whatever it says.
+    """
     if train_on == "qa":
         items = bench.forget_qa if which == "forget" else bench.retain_qa
         examples = encode_qa(tokenizer, fmt, items, max_length)
     else:
         texts = bench.forget_text if which == "forget" else bench.retain_text
-        examples = encode_texts(tokenizer, texts, max_length)
+        examples = encode_texts(tokenizer, texts, max_length, chunking)
     if not examples:
         raise DataError(
             f"the {which} set of data={bench.name} is empty for data.train_on={train_on}; "
@@ -216,6 +235,30 @@ def forget_prompts(
     return functools.partial(question_units, tokenizer, fmt, questions, kept)
 
 
+def forget_alternates(
+    tokenizer: Any,
+    fmt: PromptFormat,
+    bench: Benchmark,
+    train_on: str,
+    max_length: int,
+    collate: PadCollator,
+) -> AnswerSwap | None:
+    """What objectives that swap the forget answers (IdkDPO) call; None for raw-text data."""
+    if train_on != "qa":
+        return None
+    questions = [item.question for item in bench.forget_qa]
+    return AnswerSwap(tokenizer, fmt, questions, max_length, collate)
+
+
+def forget_length(data_cfg: Any, model_max_length: int) -> int:
+    """Tokens per forget example: ``data.forget_max_length`` (null: ``data.max_length``),
+    capped by ``model.max_length``."""
+    length = data_cfg.forget_max_length
+    if length is None:
+        length = data_cfg.max_length
+    return min(int(length), model_max_length)
+
+
 def warn_truncated(splits: dict[str, list[Example]], max_length: int) -> None:
     """One warning per run naming how many QA pairs were cut to fit ``max_length``."""
     counts = {name: sum(e.truncated for e in ex) for name, ex in splits.items() if ex}
@@ -254,13 +297,19 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
     fmt = PromptFormat.from_config(cfg.model.prompt)
     check_benchmark_prompts(bench, tokenizer, fmt, PromptLimits.from_config(cfg))
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
-    forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
+    forget_max = forget_length(cfg.data, int(cfg.model.max_length))
+    train_on, chunking = cfg.data.train_on, cfg.data.forget_chunking
+    forget = encode_split(tokenizer, fmt, bench, "forget", train_on, forget_max, chunking)
     hidden = AutoConfig.from_pretrained(source).hidden_size
+    collate = PadCollator(pad_token_for(tokenizer, cfg.data.padding_side), cfg.data.padding_side)
     runtime = {
         "n_forget": len(forget),
         "hidden_size": hidden,
         "seed": int(cfg.seed),
-        "forget_prompts": forget_prompts(tokenizer, fmt, bench, cfg.data.train_on, forget),
+        "forget_prompts": forget_prompts(tokenizer, fmt, bench, train_on, forget),
+        "forget_alternates": forget_alternates(
+            tokenizer, fmt, bench, train_on, forget_max, collate
+        ),
     }
     objective = registry.build(cfg.method, runtime)
     regularizer = build_regularizer(cfg.regularizer)
@@ -274,7 +323,12 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         {"forget": forget, "retain": retain if isinstance(retain, list) else []}, max_length
     )
     data = UnlearnDataModule(
-        forget, retain, int(cfg.method.batch_size), tokenizer.pad_token_id, int(cfg.seed)
+        forget,
+        retain,
+        int(cfg.method.batch_size),
+        collate.pad_id,
+        int(cfg.seed),
+        cfg.data.padding_side,
     )
     loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
     from hydra.utils import get_class
