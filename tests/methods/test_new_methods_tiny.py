@@ -62,3 +62,16 @@ def test_idkdpo_refuses_raw_text_forget_data(make_cfg, tiny_target) -> None:
     cfg = make_cfg("method=idkdpo", "data.train_on=text", "trainer.max_steps=1")
     with pytest.raises(UnpactConfigError, match="data.train_on=qa"):
         main(cfg)
+
+
+def test_muse_formulas_train_on_the_tiny_target(make_cfg, tiny_target) -> None:
+    """method.formula=muse with regularizer.formula=muse (MUSE's npo_klr) runs and forgets."""
+    overrides = ["method=npo", "regularizer=kl", "method.formula=muse", "regularizer.formula=muse"]
+    cfg = make_cfg(*overrides, "trainer.max_steps=10")
+    main(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert read_results(run)["status"] == "completed"
+    bench = get_benchmark(cfg.data, cfg.paths.data_dir)
+    target = target_dir(cfg.paths.artifacts_dir, "tiny", "synthetic")
+    before = answer_nll(target, cfg, bench.forget_qa)
+    assert answer_nll(run / "unlearned", cfg, bench.forget_qa) > before
