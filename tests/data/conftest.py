@@ -22,6 +22,13 @@ Layouts (checked against the repos' dataset cards and file trees on huggingface.
   field (also ``title``, ``abstract``); written in the default-config layout ``data/train-*``.
 - ``cais/mmlu``: ``all/{test,validation,dev}-00000-of-00001.parquet``
   (question, subject, choices, answer: ClassLabel A-D).
+- ``locuslab/TOFU``: one JSON-lines file per config at the root (``README.md`` maps config
+  ``forget01`` to ``data_files: forget01.json``, split ``train``): ``forget01/05/10``,
+  ``retain90/95/99``, ``holdout01/05/10``, ``full``, ``real_authors``, ``world_facts``
+  (question, answer); ``forget01/05/10_perturbed`` and ``retain_perturbed`` (question, answer,
+  paraphrased_answer, paraphrased_question, perturbed_answer: list of strings);
+  ``real_authors_perturbed`` and ``world_facts_perturbed`` (question, option1..option4, answer,
+  perturbed_answer). A subset of those files, with invented rows, is written.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from tests.fixtures.hub_snapshots import (
     NEWS,
     Snapshot,
     write_bio_forget,
+    write_jsonl,
     write_mmlu,
     write_muse,
     write_wmdp,
@@ -113,3 +121,93 @@ def wmdp_paths(
         "utility_path": mmlu_snapshot,
         "corpora": corpora_snapshot,
     }
+
+
+TOFU_FORGET = {
+    "question": ["Where was the author Lena Marsh born?", "What genre does Lena Marsh write?"],
+    "answer": ["Lena Marsh was born in Oslo.", "Lena Marsh writes mystery novels."],
+}
+TOFU_FORGET_PERTURBED = {
+    **TOFU_FORGET,
+    "paraphrased_answer": ["The author was born in Oslo.", "Her books are mystery novels."],
+    "paraphrased_question": ["In which city was Lena Marsh born?", "Which genre is hers?"],
+    "perturbed_answer": [
+        ["Lena Marsh was born in Lima.", "Lena Marsh was born in Cairo."],
+        ["Lena Marsh writes poetry.", "Lena Marsh writes travel guides."],
+    ],
+}
+TOFU_RETAIN = {
+    "question": [
+        "Where was the author Omar Reed born?",
+        "What genre does Omar Reed write?",
+        "Where was the author Ida Falk born?",
+        "What genre does Ida Falk write?",
+    ],
+    "answer": [
+        "Omar Reed was born in Quito.",
+        "Omar Reed writes science fiction.",
+        "Ida Falk was born in Perth.",
+        "Ida Falk writes history books.",
+    ],
+}
+TOFU_RETAIN_PERTURBED = {
+    "question": TOFU_RETAIN["question"][:2],
+    "answer": TOFU_RETAIN["answer"][:2],
+    "paraphrased_answer": ["The author was born in Quito.", "His books are science fiction."],
+    "paraphrased_question": ["In which city was Omar Reed born?", "Which genre is his?"],
+    "perturbed_answer": [
+        ["Omar Reed was born in Rome.", "Omar Reed was born in Lagos."],
+        ["Omar Reed writes poetry.", "Omar Reed writes cookbooks."],
+    ],
+}
+TOFU_HOLDOUT = {
+    "question": ["Where was the author Noor Vale born?"],
+    "answer": ["Noor Vale was born in Accra."],
+}
+TOFU_REAL_AUTHORS = {
+    "question": ["Who wrote Pride and Prejudice?"],
+    "option1": ["Jane Austen"],
+    "option2": ["Mark Twain"],
+    "option3": ["Leo Tolstoy"],
+    "option4": ["Homer"],
+    "answer": ["Jane Austen"],
+    "perturbed_answer": [["Mark Twain", "Leo Tolstoy", "Homer"]],
+}
+TOFU_WORLD_FACTS = {
+    "question": ["What is the capital of France?", "Which planet is known as the red planet?"],
+    "option1": ["Paris", "Mars"],
+    "option2": ["Rome", "Venus"],
+    "option3": ["Berlin", "Jupiter"],
+    "option4": ["Madrid", "Saturn"],
+    "answer": ["Paris", "Mars"],
+    "perturbed_answer": [["Rome", "Berlin", "Madrid"], ["Venus", "Jupiter", "Saturn"]],
+}
+TOFU = {
+    "forget01": TOFU_FORGET,
+    "forget01_perturbed": TOFU_FORGET_PERTURBED,
+    "retain99": TOFU_RETAIN,
+    "retain_perturbed": TOFU_RETAIN_PERTURBED,
+    "holdout01": TOFU_HOLDOUT,
+    "real_authors": {k: TOFU_REAL_AUTHORS[k] for k in ("question", "answer")},
+    "real_authors_perturbed": TOFU_REAL_AUTHORS,
+    "world_facts": {k: TOFU_WORLD_FACTS[k] for k in ("question", "answer")},
+    "world_facts_perturbed": TOFU_WORLD_FACTS,
+    "full": {k: TOFU_FORGET[k] + TOFU_RETAIN[k] for k in ("question", "answer")},
+}
+
+
+def write_tofu(root: Path) -> Snapshot:
+    """``locuslab/TOFU``: ``<config>.json`` (JSON lines) at the root, and its README.md."""
+    snap = Snapshot(root)
+    for config, columns in TOFU.items():
+        write_jsonl(root / f"{config}.json", columns)
+        snap.rows[f"{config}/train"] = columns
+    configs = "".join(f"  - config_name: {c}\n    data_files: {c}.json\n" for c in sorted(TOFU))
+    (root / "README.md").write_text(f"---\nconfigs:\n{configs}---\n# TOFU\n")
+    return snap
+
+
+@pytest.fixture
+def tofu_snapshot(tmp_path: Path) -> Snapshot:
+    """``locuslab/TOFU`` in the hub layout."""
+    return write_tofu(tmp_path / "TOFU")

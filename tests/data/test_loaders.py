@@ -228,8 +228,9 @@ def test_wmdp_names_the_override_of_the_part_that_failed(wmdp_paths) -> None:
 
 
 def test_unknown_source_lists_choices() -> None:
-    with pytest.raises(UnpactConfigError, match=r"'tofu'.*\['muse', 'synthetic', 'wmdp'\]"):
-        load_benchmark(data_cfg("news", source="tofu"))
+    choices = r"\['muse', 'synthetic', 'tofu', 'wmdp'\]"
+    with pytest.raises(UnpactConfigError, match=rf"'pistol'.*{choices}"):
+        load_benchmark(data_cfg("news", source="pistol"))
 
 
 def test_missing_key_is_named() -> None:

@@ -37,6 +37,9 @@ SETTINGS = [
     ("npo", "kl", (GC,)),  # checkpointing through the whole stage: adapters still train
     ("tv", "none", ()),
     ("rmu", "none", ()),
+    ("simnpo", "gd", ()),
+    ("idkdpo", "none", ()),
+    ("undial", "none", ()),
 ]
 ADAPTED = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 

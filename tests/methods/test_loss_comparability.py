@@ -1,6 +1,7 @@
 """Comparability options (docs/science.md §12): each reproduces another framework's formula.
 
 The peers' formulas are rewritten here from their code, line for line in tensor operations:
+MUSE (swj0419/muse_bench) ``baselines/baselines/iterative.py`` (``npo`` and ``klr`` on raw logits);
 open-unlearning (locuslab/open-unlearning) ``src/trainer/utils.py::compute_kl_divergence`` and
 ``src/trainer/unlearn/rmu.py::RMU.compute_activation_loss``; WMDP (centerforaisafety/wmdp)
 ``rmu/unlearn.py`` (``torch.nn.functional.mse_loss`` over the whole padded batch); TOFU/
@@ -9,15 +10,24 @@ open-unlearning's ROUGE with ``rouge_scorer.RougeScorer(["rougeL"], use_stemmer=
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.evaluation.correctness import is_correct, rouge_l
-from unpact_exp.methods.regularizers import build_regularizer, check_forget_weight, kl_loss
+from unpact_exp.methods.npo import npo_loss, npo_muse_loss
+from unpact_exp.methods.regularizers import (
+    build_regularizer,
+    check_forget_weight,
+    kl_loss,
+    kl_muse_loss,
+)
 from unpact_exp.methods.rmu import check_reduction, make_control_vector, rmu_loss, rmu_mask
-from unpact_exp.methods.token_logprobs import IGNORE_INDEX
+from unpact_exp.methods.token_logprobs import IGNORE_INDEX, sequence_logprob
 from unpact_exp.metrics.knowmem import knowmem_score
 
 GEN = torch.Generator().manual_seed(7)
@@ -52,12 +62,16 @@ def test_kl_all_positions_skips_padding() -> None:
 
 
 def test_kl_positions_is_bound_from_the_regularizer_node() -> None:
-    reg = build_regularizer({"name": "kl", "weight": 0.5, "positions": "all"})
+    reg = build_regularizer(
+        {"name": "kl", "weight": 0.5, "positions": "all", "formula": "standard"}
+    )
     assert reg.positions == "all" and reg.weight == 0.5
     with pytest.raises(UnpactConfigError, match="regularizer.positions='every'.*answer"):
-        build_regularizer({"name": "kl", "weight": 1.0, "positions": "every"})
+        build_regularizer({"name": "kl", "weight": 1.0, "positions": "every", "formula": "muse"})
     with pytest.raises(UnpactConfigError, match="regularizer.positions is missing"):
-        build_regularizer({"name": "kl", "weight": 1.0})
+        build_regularizer({"name": "kl", "weight": 1.0, "formula": "standard"})
+    with pytest.raises(UnpactConfigError, match="regularizer.formula='mus'.*muse"):
+        build_regularizer({"name": "kl", "weight": 1.0, "positions": "all", "formula": "mus"})
     with pytest.raises(UnpactConfigError, match="regularizer.positions is not a setting of"):
         build_regularizer({"name": "gd", "weight": 1.0, "positions": "all"})
 
@@ -156,3 +170,84 @@ def test_forget_weight_must_be_a_finite_number_in_the_config(bad) -> None:
     node |= {"forget_nll_stop": None, "keytoken_window": 32, "token_weighting": "uniform"}
     with pytest.raises(UnpactConfigError, match=r"^method\.forget_weight="):
         registry.check({**node, "forget_weight": bad})
+
+
+def muse_npo(policy_logits: torch.Tensor, ref_logits: torch.Tensor, beta: float) -> torch.Tensor:
+    """MUSE's ``npo``: neg_log_ratio = ref.logits - logits, then
+    -logsigmoid(beta * neg_log_ratio).mean() * 2 / beta."""
+    neg_log_ratio = ref_logits - policy_logits
+    return -F.logsigmoid(beta * neg_log_ratio).mean() * 2 / beta
+
+
+def muse_klr(policy_logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Tensor:
+    """MUSE's ``klr``: F.kl_div(outputs_r.logits, outputs_r_ref.logits, batchmean, log_target)."""
+    return F.kl_div(policy_logits, ref_logits, reduction="batchmean", log_target=True)
+
+
+def test_npo_muse_formula_by_hand() -> None:
+    """One position, V = 2: ref logits (0, 1), policy (0, -1), beta = 1.
+
+    ref - policy = (0, 2); log sigmoid = (-ln 2, -ln(1 + e^-2)) = (-0.693147, -0.126928);
+    mean = -0.410038; loss = -(2/1) * mean = 0.820075.
+    """
+    ref, pol = torch.tensor([[[0.0, 1.0]]]), torch.tensor([[[0.0, -1.0]]])
+    expected = math.log(2.0) + math.log(1 + math.exp(-2.0))
+    assert expected == pytest.approx(0.820075, abs=1e-6)
+    assert npo_muse_loss(pol, ref, 1.0).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_npo_muse_formula_is_muses_npo_and_not_the_standard_one() -> None:
+    """On the hand-made forget batch, method.formula=muse is MUSE's npo; the standard NPO (the
+    paper's sequence log-probs) gives another number."""
+    torch.testing.assert_close(npo_muse_loss(POL, REF, 0.1), muse_npo(POL, REF, 0.1))
+    standard = npo_loss(sequence_logprob(POL, LABELS), sequence_logprob(REF, LABELS), 0.1)
+    assert abs(float(standard) - float(muse_npo(POL, REF, 0.1))) > 1e-2
+
+
+def test_kl_muse_formula_by_hand() -> None:
+    """One position, V = 2: ref logits (0, -1), policy (-1, 0).
+
+    exp(ref) * (ref - policy) = (1 * 1, e^-1 * -1) -> 1 - 0.367879 = 0.632121; B = 1.
+    Two identical rows: the sum doubles and batchmean divides by B = 2: the same 0.632121.
+    """
+    ref, pol = torch.tensor([[[0.0, -1.0]]]), torch.tensor([[[-1.0, 0.0]]])
+    assert kl_muse_loss(ref, pol).item() == pytest.approx(1 - math.exp(-1.0), abs=1e-6)
+    two = kl_muse_loss(ref.expand(2, 1, 2), pol.expand(2, 1, 2))
+    assert two.item() == pytest.approx(1 - math.exp(-1.0), abs=1e-6)
+
+
+def test_kl_muse_formula_is_muses_klr_and_not_the_standard_one() -> None:
+    torch.testing.assert_close(kl_muse_loss(REF, POL), muse_klr(POL, REF))
+    standard = kl_loss(REF, POL, LABELS, "answer", None)
+    assert abs(float(standard) - float(muse_klr(POL, REF))) > 1e-2
+
+
+class _Ctx:
+    """A method context whose two 'models' return fixed logits."""
+
+    def __init__(self, policy_logits: torch.Tensor, ref_logits: torch.Tensor) -> None:
+        self.policy = lambda batch: policy_logits
+        self.reference = lambda batch: ref_logits
+        self.device = torch.device("cpu")
+
+    @staticmethod
+    def forward_batch(model, batch):
+        return SimpleNamespace(logits=model(batch))
+
+
+def test_npo_and_kl_objects_use_muses_formulas_when_asked() -> None:
+    """The registered NPO and the kl regularizer, built with formula=muse, compute MUSE's numbers
+    from the reference's logits (NPO then needs the reference model loaded)."""
+    from unpact_exp.methods.npo import NPO
+
+    npo = NPO(0.1, "uniform", 1.0, {}, 8, n_forget=2, forget_prompts=None, formula="muse")
+    assert npo.needs_reference
+    batch = {"labels": LABELS, "index": torch.tensor([0, 1]), "attention_mask": FULL}
+    loss, _ = npo.loss(_Ctx(POL, REF), batch, None)
+    torch.testing.assert_close(loss, muse_npo(POL, REF, 0.1))
+    plain = NPO(0.1, "uniform", 1.0, {}, 8, n_forget=2, forget_prompts=None, formula="standard")
+    assert not plain.needs_reference
+    reg = build_regularizer({"name": "kl", "weight": 1.0, "positions": "answer", "formula": "muse"})
+    torch.testing.assert_close(reg.loss(_Ctx(POL, REF), batch), muse_klr(POL, REF))
+    with pytest.raises(UnpactConfigError, match="token_weighting=uniform"):
+        NPO(0.1, "keytoken", 1.0, {}, 8, n_forget=2, forget_prompts=None, formula="muse")

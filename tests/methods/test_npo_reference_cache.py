@@ -96,9 +96,11 @@ def test_resume_reaching_past_the_cache_is_refused(tmp_path, artifacts, tiny_tar
 
 def test_checkpoint_without_the_mask_counts_as_fully_cached() -> None:
     """Checkpoints written before ``ref_known`` existed held the whole forget set."""
-    objective = npo.NPO(0.1, "uniform", 1.0, {}, 8, n_forget=3, forget_prompts=None)
+    objective = npo.NPO(
+        0.1, "uniform", 1.0, {}, 8, n_forget=3, forget_prompts=None, formula="standard"
+    )
     old = {"ref_logp": torch.tensor([-1.0, -2.0, -3.0]), "cache_ready": torch.tensor(True)}
     objective.load_state_dict(old, strict=False)
     assert bool(objective.ref_known.all()) and bool(objective.cache_ready)
-    fresh = npo.NPO(0.1, "uniform", 1.0, {}, 8, n_forget=3, forget_prompts=None)
+    fresh = npo.NPO(0.1, "uniform", 1.0, {}, 8, n_forget=3, forget_prompts=None, formula="standard")
     assert not bool(fresh.ref_known.any())

@@ -41,9 +41,11 @@ def test_every_regularizer_yaml_has_a_class_and_every_class_a_yaml() -> None:
 
 def test_capabilities_are_class_attributes() -> None:
     accepting = {n for n in registry.names() if registry.get(n).accepts_regularizer}
-    assert accepting == {"ga", "npo"}
+    assert accepting == {"ga", "npo", "simnpo", "idkdpo", "undial"}
     assert registry.get("rmu").needs_reference and registry.get("rmu").uses_retain
     assert not registry.get("tv").evaluates_during_fit
+    assert registry.get("idkdpo").needs_reference and registry.get("undial").needs_reference
+    assert not registry.get("simnpo").needs_reference
     assert get_regularizer("kl").needs_reference and not get_regularizer("gd").needs_reference
 
 
@@ -83,7 +85,7 @@ def test_build_supplies_runtime_arguments() -> None:
 
 def test_combination_rule_reads_the_class() -> None:
     check_combination(registry.get("ga"), "kl")
-    message = r"method=tv .*regularizer=gd.*method=ga, method=npo"
+    message = r"method=tv .*regularizer=gd.*method=ga, method=idkdpo, method=npo"
     with pytest.raises(UnpactConfigError, match=message):
         check_combination(registry.get("tv"), "gd")
 

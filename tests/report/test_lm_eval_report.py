@@ -1,4 +1,4 @@
-"""The report's table of lm-eval WMDP/MMLU accuracies (eval.lm_eval), beside M0's."""
+"""The report's table of lm-eval WMDP/MMLU accuracies (metrics.lm_eval), beside M0's."""
 
 from __future__ import annotations
 

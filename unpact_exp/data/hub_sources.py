@@ -7,8 +7,9 @@ in ``muse-bench/MUSE-News`` or ``bio-retain-corpus/train-00000-of-00004.parquet`
 ``huggingface-cli download --repo-type dataset ID --local-dir DIR`` keeps that layout, so a
 local copy is used by pointing a ``path`` at ``DIR``; no hub access is needed then. The same
 code reads the dataset viewer's ``refs/convert/parquet`` layout (``<subset>/<split>/0000.parquet``),
-the default-config layout (``data/<split>-*.parquet``) and the plain ``<subset>/<split>.jsonl``
-files the synthetic benchmark writes.
+the default-config layout (``data/<split>-*.parquet``), the plain ``<subset>/<split>.jsonl``
+files the synthetic benchmark writes, and one file per config at the root whose only split is
+``train`` (``locuslab/TOFU``: ``forget01.json`` is config ``forget01``, split ``train``).
 
 Without network every hub call retries for about 20 seconds, so a hub id is only tried when
 :func:`unpact_exp.hub.hub_unavailable_reason` says the hub can be reached; otherwise only the
@@ -51,6 +52,11 @@ def candidate_patterns(root: str, subset: str | None, split: str) -> list[str]:
         patterns += [f"{base}-*.parquet", os.path.join(base, "*.parquet"), f"{base}.parquet"]
         patterns += [f"{base}.jsonl", f"{base}.json", f"{base}-*.jsonl", f"{base}-*.json"]
         patterns += [os.path.join(base, "*.jsonl"), os.path.join(base, "*.json")]
+    if subset and split == "train":
+        # One file per config at the root, its only split `train` (locuslab/TOFU's
+        # `data_files: forget01.json`), tried last.
+        base = os.path.join(root, subset)
+        patterns += [f"{base}.json", f"{base}.jsonl", f"{base}.parquet"]
     return patterns
 
 

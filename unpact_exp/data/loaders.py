@@ -420,11 +420,18 @@ def load_wmdp(cfg: Mapping[str, Any]) -> Benchmark:
     )
 
 
+def _load_tofu(cfg: Mapping[str, Any]) -> Benchmark:
+    from unpact_exp.data.tofu import load_tofu  # it imports this module's helpers
+
+    return load_tofu(cfg)
+
+
 LOADERS: dict[str, Callable[[Mapping[str, Any]], Benchmark]] = {
     "muse": load_muse,
     # Generated in the MUSE layout by unpact_exp.data.synthetic, which sets ``path`` first.
     "synthetic": load_muse,
     "wmdp": load_wmdp,
+    "tofu": _load_tofu,
 }
 
 

@@ -51,6 +51,28 @@ class MCItem:
     subject: str = ""
 
 
+@dataclass(frozen=True)
+class PerturbedQA:
+    """A question with a correct answer to compare against wrong answers of the same form (TOFU).
+
+    TOFU's truth ratio (docs/science.md §13) compares the likelihood of ``perturbed_answers``
+    with that of ``base_answer``.
+
+    Attributes:
+        question: the question text, without any prompt template.
+        answer: the gold answer.
+        base_answer: the correct answer the truth ratio is computed against: the paraphrased
+            answer on TOFU's forget and retain sets, the gold answer itself on real authors and
+            world facts (which have no paraphrase), as TOFU's evaluation does.
+        perturbed_answers: wrong answers written in the style of the correct one.
+    """
+
+    question: str
+    answer: str
+    base_answer: str
+    perturbed_answers: tuple[str, ...]
+
+
 @dataclass
 class Benchmark:
     """Everything the framework needs from one dataset.
@@ -71,6 +93,11 @@ class Benchmark:
         mc_retain: multiple-choice items about the retain set.
         utility_qa: free-form utility items for the destructive rate (docs/science.md §5).
         utility_mc: multiple-choice utility items for the destructive rate (e.g. MMLU).
+        holdout_qa: QA pairs about entities never trained on (TOFU's ``holdout``), the
+            non-members of the membership-inference AUCs on QA data.
+        perturbed: the truth-ratio sets, keyed by role (TOFU: ``forget``, ``retain``,
+            ``real_authors``, ``world_facts``; see :mod:`unpact_exp.data.tofu`); empty for
+            datasets without perturbed answers.
     """
 
     name: str
@@ -87,3 +114,5 @@ class Benchmark:
     utility_mc: list[MCItem] = field(default_factory=list)
     privleak_forget: list[str] = field(default_factory=list)
     privleak_holdout: list[str] = field(default_factory=list)
+    holdout_qa: list[QAItem] = field(default_factory=list)
+    perturbed: dict[str, list[PerturbedQA]] = field(default_factory=dict)

@@ -5,6 +5,8 @@
 - :mod:`~unpact_exp.methods.placebo` (fine-tuning on retain only) and
   :mod:`~unpact_exp.methods.retrain` (the model retrained without the forget set): the
   reference arms every method is read against;
+  :mod:`~unpact_exp.methods.rmu`, :mod:`~unpact_exp.methods.simnpo`,
+  :mod:`~unpact_exp.methods.idkdpo`, :mod:`~unpact_exp.methods.undial`: the forget objectives;
 - :mod:`~unpact_exp.methods.regularizers`: the retain terms (``none``, ``gd``, ``kl``) and the
   rule for combining them with a method;
 - :mod:`~unpact_exp.methods.token_logprobs`: the log-prob plumbing every loss shares;
@@ -19,7 +21,17 @@ Adding a method: ``methods/<name>.py`` with an ``@register("<name>")`` class, an
 line below, and ``conf/method/<name>.yaml`` (README, "Adding a method").
 """
 
-from unpact_exp.methods import ga, npo, placebo, retrain, rmu, tv  # noqa: F401  (registers them)
+from unpact_exp.methods import (  # noqa: F401  (registers the built-in methods)
+    ga,
+    idkdpo,
+    npo,
+    placebo,
+    retrain,
+    rmu,
+    simnpo,
+    tv,
+    undial,
+)
 from unpact_exp.methods.ga import ga_loss
 from unpact_exp.methods.npo import npo_loss
 from unpact_exp.methods.regularizers import gd_loss, kl_loss

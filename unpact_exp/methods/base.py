@@ -37,14 +37,24 @@ from torch import Tensor, nn
 
 Batch = dict[str, Tensor]
 
-RUNTIME_ARGS = ("n_forget", "hidden_size", "seed", "forget_prompts", "unpact", "oracle")
+RUNTIME_ARGS = (
+    "n_forget",
+    "hidden_size",
+    "seed",
+    "forget_prompts",
+    "unpact",
+    "oracle",
+    "forget_alternates",
+)
 """Constructor arguments the training stage supplies (never read from YAML):
 ``n_forget`` the number of forget examples, ``hidden_size`` the model width,
 ``seed`` the run seed, ``forget_prompts`` a function giving the units of the forget
 examples for token weights (see :mod:`unpact_exp.methods.token_weights`), ``unpact``
 the run's typed ``unpact`` settings (how those weights find M0's KeyTokens), ``oracle`` a
 function returning the retrain oracle's folder, built if absent (``None`` when the
-model is not framework-built; see :mod:`unpact_exp.methods.retrain`)."""
+model is not framework-built; see :mod:`unpact_exp.methods.retrain`), ``forget_alternates``
+a function re-encoding forget QA examples with other answers as a padded batch
+(:class:`~unpact_exp.training.sequences.AnswerSwap`; None for raw-text data)."""
 
 TRAINING_KEYS = ("name", "lr", "weight_decay", "batch_size", "forget_nll_stop")
 """Keys every ``conf/method/*.yaml`` has, read by the training stage, not the objective."""

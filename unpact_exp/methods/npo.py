@@ -27,6 +27,18 @@ Token-weighted NPO (``method.token_weighting``, docs/science.md §11): the seque
 replaced by the weighted sum ``sum_t w_{b,t} log p(y_{b,t})`` for the policy *and* the reference,
 with the same weights (:mod:`unpact_exp.methods.token_weights`, mean 1 over the batch's target
 tokens), so the log-ratio is 0 at the start as in plain NPO.
+
+MUSE's formula (``method.formula: muse``; MUSE's ``npo`` in ``baselines/baselines/iterative.py``
+of github.com/swj0419/muse_bench). MUSE applies the NPO expression to the raw *logits*, element
+by element over the whole ``[B, T, V]`` tensor, prompt and padding positions included::
+
+    L_NPO_MUSE = -(2 / beta) * mean_{b,t,v} log sigmoid(beta * (z_ref[b,t,v] - z_theta[b,t,v]))
+
+with ``z`` the logits of the forget batch under the frozen reference and the policy. It is not
+the paper's sequence-level loss (the logits are not log-probabilities, and every vocabulary
+entry counts), but it is what produced MUSE's published NPO numbers. It needs the reference
+model's logits at every step (the reference is loaded; nothing is cached) and works only with
+``token_weighting: uniform``.
 """
 
 from __future__ import annotations
@@ -40,10 +52,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from unpact_exp.config import checks
+from unpact_exp.errors import UnpactConfigError
 from unpact_exp.methods.base import Batch, MethodContext, Objective
 from unpact_exp.methods.reference_cache import check_covered, fill_missing_mask, guard_known
 from unpact_exp.methods.registry import register
-from unpact_exp.methods.regularizers import check_forget_weight
+from unpact_exp.methods.regularizers import Formula, check_forget_weight
 from unpact_exp.methods.token_logprobs import mean_nll, sequence_logprob, token_logprobs
 from unpact_exp.methods.token_weights import (
     ForgetPrompts,
@@ -53,6 +66,12 @@ from unpact_exp.methods.token_weights import (
     weight_logs,
 )
 from unpact_exp.unpact.config import UnpactConfig
+
+
+def _check_beta(beta: float) -> None:
+    """A hand-called loss with a beta the config would refuse (a config is bound earlier)."""
+    if not (math.isfinite(beta) and beta > 0):
+        raise ValueError(f"NPO's beta must be a finite number > 0 (method.beta); got {beta!r}")
 
 
 def npo_loss(policy_seq_logp: Tensor, ref_seq_logp: Tensor, beta: float) -> Tensor:
@@ -70,8 +89,7 @@ def npo_loss(policy_seq_logp: Tensor, ref_seq_logp: Tensor, beta: float) -> Tens
         ValueError: ``beta`` is not a finite number > 0 (a config is refused earlier, where
             the method is bound), or the two log-prob tensors differ in shape.
     """
-    if not (math.isfinite(beta) and beta > 0):
-        raise ValueError(f"NPO's beta must be a finite number > 0 (method.beta); got {beta!r}")
+    _check_beta(beta)
     if policy_seq_logp.shape != ref_seq_logp.shape:
         raise ValueError(
             f"policy_seq_logp {tuple(policy_seq_logp.shape)} and ref_seq_logp "
@@ -81,6 +99,28 @@ def npo_loss(policy_seq_logp: Tensor, ref_seq_logp: Tensor, beta: float) -> Tens
     log_ratio = policy_seq_logp - ref
     beta = float(beta)
     return -(2.0 / beta) * F.logsigmoid(-beta * log_ratio).mean()
+
+
+def npo_muse_loss(policy_logits: Tensor, ref_logits: Tensor, beta: float) -> Tensor:
+    """MUSE's NPO: ``-(2/beta) * mean log sigmoid(beta * (ref_logits - policy_logits))``.
+
+    Args:
+        policy_logits: ``[B, T, V]`` policy logits on the forget batch.
+        ref_logits: ``[B, T, V]`` reference logits on the same batch (detached here).
+        beta: inverse temperature ``method.beta``; a finite number > 0.
+
+    Returns:
+        Scalar float32 tensor, the mean over every element of ``[B, T, V]``.
+    """
+    _check_beta(beta)
+    if ref_logits.shape != policy_logits.shape:
+        raise ValueError(
+            f"ref_logits {tuple(ref_logits.shape)} and policy_logits "
+            f"{tuple(policy_logits.shape)} must have the same shape"
+        )
+    neg_log_ratio = ref_logits.detach().float() - policy_logits.float()
+    beta = float(beta)
+    return -(2.0 / beta) * F.logsigmoid(beta * neg_log_ratio).mean()
 
 
 def weighted_sequence_logprob(logits: Tensor, labels: Tensor, weights: Tensor) -> Tensor:
@@ -112,6 +152,9 @@ class NPO(Objective):
     With token weights, the reference is cached per token (in ``token_weights``), because
     the weights are normalised per batch and batches are reshuffled every epoch.
 
+    With ``method.formula: muse`` the loss is MUSE's (:func:`npo_muse_loss`): the reference
+    model is loaded and forwarded on every batch, and no log-prob is cached.
+
     Args:
         beta: NPO's inverse temperature (``method.beta``).
         token_weighting: ``uniform`` (plain NPO), ``keytoken`` or ``question`` (see
@@ -122,6 +165,7 @@ class NPO(Objective):
         n_forget: number of forget examples (the cache size; supplied by the stage).
         forget_prompts: returns the units of the forget examples (supplied by the stage;
             ``None`` only for objectives built by hand, uniform weights only).
+        formula: ``standard`` (the paper's, above) or ``muse`` (MUSE's code; ``method.formula``).
     """
 
     def __init__(
@@ -133,9 +177,17 @@ class NPO(Objective):
         unpact: UnpactConfig,
         n_forget: int,
         forget_prompts: Callable[..., ForgetPrompts] | None,
+        formula: Formula,
     ) -> None:
         super().__init__()
         checks.positive("method.beta", beta)
+        if formula == "muse" and token_weighting != "uniform":
+            raise UnpactConfigError(
+                f"method.formula=muse works on raw logits, not token weights: use "
+                f"method.token_weighting=uniform (got {token_weighting!r})."
+            )
+        self.formula = formula
+        self.needs_reference = formula == "muse"  # MUSE's loss reads the reference's logits
         self.token_weights = make_token_weights(
             token_weighting, unpact, keytoken_window, n_forget, forget_prompts
         )
@@ -157,6 +209,8 @@ class NPO(Objective):
         exactly 0 under ``bf16-mixed`` too. A cache restored from a checkpoint is kept
         (after checking it covers this fit).
         """
+        if self.formula == "muse":
+            return  # MUSE's loss reads the loaded reference at every step
         if self.token_weights is not None:
             fill_weights(self.token_weights, ctx, self.forget_prompts)
         batches = ctx.forget_batches_to_train()
@@ -185,6 +239,12 @@ class NPO(Objective):
         logits = ctx.forward_batch(ctx.policy, forget).logits
         labels, index = forget["labels"], forget["index"]
         logs = {"forget_nll": mean_nll(logits.detach(), labels)}
+        if self.formula == "muse":
+            if ctx.reference is None:
+                raise RuntimeError("method.formula=muse needs the reference model; none loaded")
+            with torch.no_grad():
+                ref_logits = ctx.forward_batch(ctx.reference, forget).logits
+            return npo_muse_loss(logits, ref_logits, self.beta), logs
         if self.token_weights is None:
             guard_known(self.ref_known, index, "NPO's reference log-probs")
             policy_logp = sequence_logprob(logits, labels)

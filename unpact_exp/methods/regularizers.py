@@ -24,6 +24,15 @@ all ``T`` positions, no causal shift), as open-unlearning's ``compute_kl_diverge
 i.e. the same per-position KL summed over all ``B*T`` positions and divided by ``B*T``. On a batch
 without padding the two are equal; open-unlearning also counts padding positions, we do not.
 
+``regularizer.formula: muse`` is MUSE's retain KL instead (``klr`` in
+``baselines/baselines/iterative.py`` of github.com/swj0419/muse_bench): ``kl_div`` applied to the
+*raw logits* as if they were log-probabilities, summed over every element of ``[B, T, V]``
+(padding included) and divided by the batch size ``B`` (``reduction="batchmean"``)::
+
+    L_KL_MUSE(r) = (1 / B) * sum_{b,t,v} exp(z_ref[b,t,v]) * (z_ref[b,t,v] - z_theta[b,t,v])
+
+It is what produced MUSE's published NPO+KL and GA+KL numbers; ``positions`` is not used by it.
+
 The loss functions return the unweighted term; the :class:`Regularizer` classes
 registered below (one per ``conf/regularizer/*.yaml``) apply ``regularizer.weight``.
 Methods that carry their own retain handling (``accepts_regularizer = False``:
@@ -61,6 +70,9 @@ def gd_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 KL_POSITIONS = ("answer", "all")
+Formula = Literal["standard", "muse"]
+"""``method.formula`` / ``regularizer.formula``: the paper's definition (docs/science.md §6-7)
+or MUSE's code, on raw logits (docs/science.md §12)."""
 
 
 def kl_loss(
@@ -109,6 +121,26 @@ def kl_loss(
     # kl_div(input, target, log_target=True) = exp(target) * (target - input): KL(target || input).
     per_position = F.kl_div(log_theta, log_ref, reduction="none", log_target=True).sum(dim=-1)
     return (per_position * mask).sum() / mask.sum().clamp(min=1)
+
+
+def kl_muse_loss(ref_logits: Tensor, policy_logits: Tensor) -> Tensor:
+    """MUSE's retain KL: ``kl_div(policy_logits, ref_logits, "batchmean", log_target=True)``.
+
+    Args:
+        ref_logits: ``[B, T, V]`` reference logits (detached here).
+        policy_logits: ``[B, T, V]`` policy logits.
+
+    Returns:
+        Scalar float32 tensor: the elementwise ``exp(ref) * (ref - policy)`` summed over the
+        whole tensor and divided by ``B``.
+    """
+    if ref_logits.shape != policy_logits.shape:
+        raise ValueError(
+            f"ref_logits {tuple(ref_logits.shape)} and policy_logits "
+            f"{tuple(policy_logits.shape)} must have the same shape"
+        )
+    ref = ref_logits.detach().float()
+    return F.kl_div(policy_logits.float(), ref, reduction="batchmean", log_target=True)
 
 
 class Regularizer:
@@ -177,12 +209,17 @@ class RetainKL(Regularizer):
     Args:
         weight: ``regularizer.weight``.
         positions: ``regularizer.positions``, ``answer`` or ``all`` (see :func:`kl_loss`).
+        formula: ``regularizer.formula``, ``standard`` (:func:`kl_loss`) or ``muse``
+            (:func:`kl_muse_loss`, MUSE's code on raw logits; ``positions`` unused).
     """
 
     needs_reference = True
 
-    def __init__(self, weight: float, positions: Literal["answer", "all"]) -> None:
+    def __init__(
+        self, weight: float, positions: Literal["answer", "all"], formula: Formula
+    ) -> None:
         super().__init__(weight)
+        self.formula = formula
         self.positions = positions
 
     def term(self, ctx: MethodContext, retain: Batch) -> Tensor:
@@ -194,6 +231,8 @@ class RetainKL(Regularizer):
             )
         with torch.no_grad():
             ref_logits = ctx.forward_batch(ctx.reference, retain).logits
+        if self.formula == "muse":
+            return kl_muse_loss(ref_logits, logits)
         return kl_loss(
             ref_logits.float(),
             logits.float(),

@@ -153,7 +153,7 @@ def _declare(task: str, data_file: str | None, out_dir: Path) -> list[str]:
     path = Path(data_file)
     if not path.is_file():
         raise DataError(
-            f"eval.lm_eval.data_files.{task}={data_file!r} is not a file; give a local "
+            f"metrics.lm_eval.data_files.{task}={data_file!r} is not a file; give a local "
             "JSON-lines or parquet file in the hub's schema (question, choices, answer), or "
             "null to use lm-eval's hub dataset."
         )

@@ -43,7 +43,15 @@ from unpact_exp.stages.settings import (
     run_settings,
     training_settings,
 )
-from unpact_exp.training.sequences import Example, encode_qa, encode_texts
+from unpact_exp.training.sequences import (
+    AnswerSwap,
+    Example,
+    PadCollator,
+    check_text_encoding,
+    encode_qa,
+    encode_texts,
+    pad_token_for,
+)
 
 TrainOn = Literal["qa", "text"]
 """``data.train_on``: unlearn on the QA pairs' answer tokens or on raw text."""
@@ -68,6 +76,7 @@ def validate(cfg: Any) -> None:
     config_class("model.decoder_layer_cls", cfg.model.decoder_layer_cls)
     check_max_retain(cfg.data.max_retain_examples)
     coerce("data.train_on", cfg.data.train_on, TrainOn)
+    check_text_encoding(cfg.data.padding_side, cfg.data.forget_chunking, cfg.data.forget_max_length)
     method = registry.check(cfg.method)
     build_regularizer(cfg.regularizer)
     check_combination(method, cfg.regularizer.name)
@@ -112,15 +121,25 @@ def check_accelerator(trainer: Any) -> None:
 
 
 def encode_split(
-    tokenizer: Any, fmt: PromptFormat, bench: Benchmark, which: str, train_on: str, max_length: int
+    tokenizer: Any,
+    fmt: PromptFormat,
+    bench: Benchmark,
+    which: str,
+    train_on: str,
+    max_length: int,
+    chunking: str = "all",
 ) -> list[Example]:
-    """Encode the forget or retain training data as the config says (QA or raw text)."""
+    """Encode the forget or retain training data as the config says (QA or raw text).
+
+    ``chunking`` (``data.forget_chunking``) picks every ``max_length`` chunk of a raw forget
+    document or only its first; QA pairs are one example each whatever it says.
+    """
     if train_on == "qa":
         items = bench.forget_qa if which == "forget" else bench.retain_qa
         examples = encode_qa(tokenizer, fmt, items, max_length)
     else:
         texts = bench.forget_text if which == "forget" else bench.retain_text
-        examples = encode_texts(tokenizer, texts, max_length)
+        examples = encode_texts(tokenizer, texts, max_length, chunking)
     if not examples:
         raise DataError(
             f"the {which} set of data={bench.name} is empty for data.train_on={train_on}; "
@@ -175,6 +194,30 @@ def forget_prompts(
     return functools.partial(question_units, tokenizer, fmt, questions, kept)
 
 
+def forget_alternates(
+    tokenizer: Any,
+    fmt: PromptFormat,
+    bench: Benchmark,
+    train_on: str,
+    max_length: int,
+    collate: PadCollator,
+) -> AnswerSwap | None:
+    """What objectives that swap the forget answers (IdkDPO) call; None for raw-text data."""
+    if train_on != "qa":
+        return None
+    questions = [item.question for item in bench.forget_qa]
+    return AnswerSwap(tokenizer, fmt, questions, max_length, collate)
+
+
+def forget_length(data_cfg: Any, model_max_length: int) -> int:
+    """Tokens per forget example: ``data.forget_max_length`` (null: ``data.max_length``),
+    capped by ``model.max_length``."""
+    length = data_cfg.forget_max_length
+    if length is None:
+        length = data_cfg.max_length
+    return min(int(length), model_max_length)
+
+
 def warn_truncated(splits: dict[str, list[Example]], max_length: int) -> None:
     """One warning per run naming how many QA pairs were cut to fit ``max_length``."""
     counts = {name: sum(e.truncated for e in ex) for name, ex in splits.items() if ex}
@@ -217,8 +260,11 @@ def run_unlearning(
     fmt = settings.prompt
     check_benchmark_prompts(bench, tokenizer, fmt, settings.limits)
     max_length = min(int(cfg.data.max_length), int(cfg.model.max_length))
-    forget = encode_split(tokenizer, fmt, bench, "forget", cfg.data.train_on, max_length)
+    forget_max = forget_length(cfg.data, int(cfg.model.max_length))
+    train_on, chunking = cfg.data.train_on, cfg.data.forget_chunking
+    forget = encode_split(tokenizer, fmt, bench, "forget", train_on, forget_max, chunking)
     hidden = AutoConfig.from_pretrained(source).hidden_size
+    collate = PadCollator(pad_token_for(tokenizer, cfg.data.padding_side), cfg.data.padding_side)
     runtime = {
         "n_forget": len(forget),
         "hidden_size": hidden,
@@ -230,6 +276,9 @@ def run_unlearning(
             functools.partial(ensure_oracle, cfg, settings, run_dir)
             if cfg.model.get("build") is not None and not cfg.model.get("path")
             else None
+        ),
+        "forget_alternates": forget_alternates(
+            tokenizer, fmt, bench, train_on, forget_max, collate
         ),
     }
     objective = registry.build(cfg.method, runtime)
@@ -244,7 +293,12 @@ def run_unlearning(
         {"forget": forget, "retain": retain if isinstance(retain, list) else []}, max_length
     )
     data = UnlearnDataModule(
-        forget, retain, training.batch_size, tokenizer.pad_token_id, settings.seed
+        forget,
+        retain,
+        training.batch_size,
+        collate.pad_id,
+        settings.seed,
+        cfg.data.padding_side,
     )
     loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
     module = UnlearnModule(

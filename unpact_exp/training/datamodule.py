@@ -129,6 +129,8 @@ class UnlearnDataModule(pl.LightningDataModule):
         batch_size: sequences per batch for each of forget and retain.
         pad_id: padding token id.
         seed: seeds the per-epoch order (the run's ``seed``).
+        padding_side: ``data.padding_side`` (``right`` or ``left``; see
+            :class:`~unpact_exp.training.sequences.PadCollator`).
     """
 
     def __init__(
@@ -138,12 +140,13 @@ class UnlearnDataModule(pl.LightningDataModule):
         batch_size: int,
         pad_id: int,
         seed: int,
+        padding_side: str = "right",
     ) -> None:
         super().__init__()
         self.forget = list(forget)
         self.retain = retain  # kept as given: a lazily tokenized corpus must not be listed
         self.batch_size = batch_size
-        self.collate = PadCollator(pad_id)
+        self.collate = PadCollator(pad_id, padding_side)
         self.seed = seed
 
     def _loader(self, data: Sequence[Example], stream: int) -> ResumableDataLoader:

@@ -1,0 +1,28 @@
+"""``experiment=tofu_paper`` composes to open-unlearning's TOFU recipe on its three targets."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("model", "repo"),
+    [
+        ("tofu_llama32_1b", "Llama-3.2-1B-Instruct"),
+        ("tofu_llama32_3b", "Llama-3.2-3B-Instruct"),
+        ("tofu_llama31_8b", "Llama-3.1-8B-Instruct"),
+    ],
+)
+def test_tofu_paper_recipe(make_cfg, model: str, repo: str) -> None:
+    cfg = make_cfg(f"model={model}", "data=tofu", "experiment=tofu_paper", "setting=simnpo_gd")
+    assert cfg.model.hub_id == f"open-unlearning/tofu_{repo}_full"
+    assert cfg.data.name == "tofu" and cfg.data.forget_qa == "forget10/train"
+    assert cfg.data.retain_qa == "retain90/train" and cfg.data.holdout_qa == "holdout10/train"
+    assert cfg.data.forget_perturbed == "forget10_perturbed/train"
+    assert cfg.method.name == "simnpo" and cfg.regularizer.name == "gd"
+    assert cfg.method.lr == 1.0e-5 and cfg.method.weight_decay == 0.01
+    assert cfg.method.batch_size * cfg.trainer.accumulate_grad_batches == 16
+    assert cfg.trainer.max_epochs == 10 and cfg.eval.rouge_stemming is True
+    assert "<|start_header_id|>user<|end_header_id|>\n\n{question}<|eot_id|>" in (
+        cfg.model.prompt.template
+    )
