@@ -49,7 +49,6 @@ def test_method_raises_the_forget_nll(method: str, make_cfg, tiny_target) -> Non
     after = answer_nll(run / "unlearned", cfg, bench.forget_qa)
     assert after > before + 0.5, (before, after)
     model, tok = load_pretrained(str(run / "unlearned"), "float32", False)
-    fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
     forget_rate = correct_rate(model.eval(), tok, bench.forget_qa, run_settings(cfg))
     assert forget_rate <= 0.5 * tiny_target["forget_correct_rate"], forget_rate
     if method == "idkdpo":
