@@ -10,33 +10,18 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, train_command
+from tests.distributed.runner import DDP_CPU, FSDP2_CPU, run_train
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 
 
-def run_train(tmp_path: Path, artifacts: Path, *overrides: str) -> dict:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    run_dir = tmp_path / "run"
-    cmd = train_command(tmp_path, artifacts, run_dir, *overrides)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return read_results(run_dir)
-
-
 @pytest.mark.parametrize(
     "strategy",
-    [
-        ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"],
-        ["trainer=fsdp2", "trainer.devices=2"],
-    ],
+    [DDP_CPU, FSDP2_CPU],
     ids=["ddp", "fsdp2"],
 )
 @pytest.mark.parametrize(("method", "reg"), [("npo", "kl"), ("rmu", "none")])
@@ -75,10 +60,7 @@ def same(key: str, a: object, b: object) -> bool:
 
 @pytest.mark.parametrize(
     "strategy",
-    [
-        ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"],
-        ["trainer=fsdp2", "trainer.devices=2"],
-    ],
+    [DDP_CPU, FSDP2_CPU],
     ids=["ddp", "fsdp2"],
 )
 def test_evaluation_across_ranks_matches_one_process(
@@ -124,8 +106,10 @@ def test_evaluation_across_ranks_matches_one_process(
     for row, offline_row in zip(rows, offline_rows):
         for column, value in row.items():
             if column.endswith("_contributions"):  # float32 sums regrouped by sharding
+                # Differences of float32 log-probs of a few nats: other padding moves them by
+                # a few ulps of the log-probs (1.4e-6 seen), not of the difference.
                 got, want = json.loads(value), json.loads(offline_row[column])
-                assert got == pytest.approx(want, rel=1e-5, abs=1e-6), (column, row)
+                assert got == pytest.approx(want, rel=1e-5, abs=1e-5), (column, row)
             elif column != "step" and "similarity" not in column:
                 assert value == offline_row[column], (column, row, offline_row)
 

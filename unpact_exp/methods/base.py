@@ -63,6 +63,8 @@ class MethodContext(Protocol):
 
         The first epoch in training order, cut where ``max_steps`` ends the fit: what a
         cache of the original model's values (computed before the first update) needs.
+        Under several ranks: every rank's batches (rank 0's first), the same on every rank,
+        so each rank fills the same cache with the same forward passes.
         """
         ...
 

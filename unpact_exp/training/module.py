@@ -52,7 +52,8 @@ class UnlearnModule(pl.LightningModule):
         weight_decay: AdamW weight decay.
         forget_nll_stop: stop once the forget NLL of a batch exceeds this (None: never).
         forget_batches_in_order: ``(n_batches, world_size)`` to the forget batches of the
-            first epoch, as far as the fit reaches (NPO's cache, token weights).
+            first epoch of every rank, as far as the fit reaches (NPO's cache, token
+            weights; see :meth:`UnlearnDataModule.forget_batches_in_order`).
         fsdp2: shard policy and reference with ``fully_shard`` per decoder layer
             (set under Lightning's ModelParallelStrategy).
         decoder_layer_cls: class of the decoder layer (the FSDP2 shard unit).
@@ -154,10 +155,12 @@ class UnlearnModule(pl.LightningModule):
         return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
 
     def forget_batches_to_train(self) -> Iterable[dict[str, Tensor]]:
-        """The forget batches this fit can train on (the first epoch, cut at ``max_steps``).
+        """The forget batches this fit can train on, on any rank (the first epoch, cut at
+        ``max_steps``).
 
-        Without a trainer (an objective driven by hand) or without a step limit: the whole
-        first epoch.
+        Every rank gets every rank's batches, so the caches filled from them are the same
+        on all ranks. Without a trainer (an objective driven by hand) or without a step
+        limit: the whole first epoch.
         """
         trainer = self._trainer
         if trainer is None:

@@ -115,7 +115,7 @@ def build_trainer(
         logger=loggers,
         callbacks=[*callbacks, *progress_bar(trainer_cfg.enable_progress_bar)],
         default_root_dir=run_dir,
-        use_distributed_sampler=True,
+        use_distributed_sampler=False,  # the datamodule shards (see training/datamodule.py)
         num_sanity_val_steps=0,
         plugins=cluster_plugins(),
     )
