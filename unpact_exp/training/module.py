@@ -30,12 +30,13 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy
 from torch import Tensor, nn
 
 from unpact_exp.methods.base import Objective
 from unpact_exp.methods.regularizers import Regularizer
 from unpact_exp.models.lora import LoraSettings, ReferenceView, apply_lora
+from unpact_exp.training.grad_norm import clip_by_total_norm, global_grad_norm, local_tensor
 
 REFERENCE_PREFIX = "reference."
 
@@ -129,6 +130,16 @@ class UnlearnModule(pl.LightningModule):
             enable_gradient_checkpointing(self.policy)
         if self.fsdp2:
             self._shard_fsdp2()
+        elif self._trainer is not None and isinstance(self._trainer.strategy, FSDPStrategy):
+            self._shard_fsdp()
+
+    def _shard_fsdp(self) -> None:
+        """FSDP (v1): policy and reference each an FSDP root (see :mod:`..training.fsdp`)."""
+        from unpact_exp.training.fsdp import shard_fsdp
+
+        self.policy = shard_fsdp(self.policy)
+        if isinstance(self.reference, nn.Module):
+            self.reference = shard_fsdp(self.reference)
 
     def _shard_fsdp2(self) -> None:
         from torch.distributed.fsdp import fully_shard
@@ -212,12 +223,7 @@ class UnlearnModule(pl.LightningModule):
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Log the global gradient norm (before clipping); refuse a non-finite step."""
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        norm = None
-        if grads:
-            norm = torch.nn.utils.get_total_norm(grads)
-            if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
-                norm = norm.full_tensor()
+        norm = global_grad_norm(self.policy, self.parameters())
         self._grad_norm = norm
         loss_bad = self._last_loss is not None and not bool(torch.isfinite(self._last_loss))
         grad_bad = norm is not None and not bool(torch.isfinite(norm))
@@ -243,24 +249,26 @@ class UnlearnModule(pl.LightningModule):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
-        """Clip by the norm :meth:`on_before_optimizer_step` just computed.
+        """Clip by the global norm :meth:`on_before_optimizer_step` just computed.
 
-        Lightning calls this right after that hook, and its default would compute the
-        same global norm a second time. The reuse is exact (``clip_grads_with_norm_`` is
-        ``clip_grad_norm_`` minus the norm) but only valid where the local gradients are
-        the whole gradients: one device or DDP (all-reduced). Sharded strategies, value
-        clipping and a diverged step take Lightning's own path.
+        Lightning calls this right after that hook. Its default would compute the same
+        norm a second time on one device and DDP, and cannot clip by norm at all under
+        FSDP (its precision plugin refuses) nor correctly under FSDP2 (the gradients are
+        shards). Here every strategy scales its local gradients by the factor of the global
+        norm (:mod:`unpact_exp.training.grad_norm`), exactly ``clip_grad_norm_`` on one
+        device. Value clipping takes Lightning's path; a refused step has nothing to clip.
         """
         norm = self._grad_norm
         self._grad_norm = None
-        by_norm = gradient_clip_algorithm in (None, "norm")
-        if not gradient_clip_val or norm is None or not self._unsharded or not by_norm:
+        if gradient_clip_algorithm not in (None, "norm"):
             super().configure_gradient_clipping(
                 optimizer, gradient_clip_val, gradient_clip_algorithm
             )
             return
+        if not gradient_clip_val or norm is None:
+            return
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        torch.nn.utils.clip_grads_with_norm_(params, gradient_clip_val, norm)
+        clip_by_total_norm(params, gradient_clip_val, norm)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """Step, then check the weights are still finite (the guard behind the loss check)."""
@@ -289,7 +297,7 @@ class UnlearnModule(pl.LightningModule):
         per tensor, which cost 10-13% of a small model's step when run every step.
         """
         with torch.no_grad():  # one device sync, not one per tensor
-            sums = [_local(p).sum(dtype=torch.float32) for p in self.policy.parameters()]
+            sums = [local_tensor(p).sum(dtype=torch.float32) for p in self.policy.parameters()]
             finite = bool(torch.isfinite(torch.stack(sums).sum())) if sums else True
         return bool(self.trainer.strategy.reduce_boolean_decision(finite, all=True))
 
@@ -351,8 +359,3 @@ def enable_gradient_checkpointing(model: nn.Module) -> None:
     """
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.enable_input_require_grads()
-
-
-def _local(param: Tensor) -> Tensor:
-    """The local shard of a DTensor (FSDP2), or the tensor itself."""
-    return param.to_local() if hasattr(param, "to_local") else param
