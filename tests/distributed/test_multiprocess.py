@@ -63,10 +63,18 @@ EVALUATED = {
     "fsdp2": (*FSDP2_CPU, *SHARDED_NPO_KL),
     # bf16-mixed: FSDP's own mixed precision, which must leave NPO's float32 buffer alone.
     "fsdp": (*FSDP_CPU, *SHARDED_NPO_KL, "trainer.precision=bf16-mixed"),
+    # The same on 2 GPUs (NCCL, Lightning's own FSDPStrategy): make test-all on such a machine.
+    "fsdp-gpu": ("trainer=fsdp", "trainer.devices=2", *SHARDED_NPO_KL),
 }
+TWO_GPUS = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA GPUs"),
+]
 
 
-@pytest.mark.parametrize("run", list(EVALUATED))
+@pytest.mark.parametrize(
+    "run", [pytest.param(r, marks=TWO_GPUS if r.endswith("gpu") else []) for r in EVALUATED]
+)
 def test_evaluation_across_ranks_matches_one_process(
     run, tmp_path, artifacts, tiny_target, make_cfg
 ) -> None:
@@ -97,7 +105,9 @@ def test_evaluation_across_ranks_matches_one_process(
     assert final["n_forgotten"] >= 2 and final["relearn_recovery_rate_counts"][1] >= 1
 
     run_dir = tmp_path / "train" / "run"
-    if run == "fsdp":  # the cache stayed float32: bf16 would have rounded -1234.57 to -1232
+    if run.startswith(
+        "fsdp"
+    ):  # the cache stayed float32: bf16 would have rounded -1234.57 to -1232
         cache = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
         ref = cache["state_dict"]["objective.ref_logp"]
         assert ref.dtype == torch.float32

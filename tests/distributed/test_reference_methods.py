@@ -1,5 +1,5 @@
 """Every method that caches values of M0 trains on two CPU ranks (DDP, gloo) and evaluates
-as one process does.
+as one process does; token weights also under FSDP (v1) and FSDP2.
 
 NPO caches M0's log-probs and token-weighted objectives cache M0's token weights, both per
 forget example, at fit start; ``kl`` and ``gd`` add a retain stream with its own sharded
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.distributed.runner import DDP_CPU, run_train
+from tests.distributed.runner import DDP_CPU, FSDP2_CPU, FSDP_CPU, run_train
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 
@@ -32,12 +32,17 @@ QUICK_EVAL = (
 """Only the final evaluation, one attack: the split evaluation itself is tested in full by
 tests/distributed/test_multiprocess.py; here what differs is the training."""
 
+KEYTOKEN = ("method=npo", "method.token_weighting=keytoken")
 SETTINGS = {
-    "npo": ("method=npo", "regularizer=none"),
-    "npo+gd": ("method=npo", "regularizer=gd"),
-    "npo+kl": ("method=npo", "regularizer=kl"),
-    "ga+kl": ("method=ga", "regularizer=kl"),
-    "npo@keytoken": ("method=npo", "regularizer=none", "method.token_weighting=keytoken"),
+    "npo": ("method=npo", "regularizer=none", *DDP_CPU),
+    "npo+gd": ("method=npo", "regularizer=gd", *DDP_CPU),
+    "npo+kl": ("method=npo", "regularizer=kl", *DDP_CPU),
+    "ga+kl": ("method=ga", "regularizer=kl", *DDP_CPU),
+    "npo@keytoken": (*KEYTOKEN, "regularizer=none", *DDP_CPU),
+    # Sharded: the token weights' UNPACT passes run the policy outside any training step,
+    # the same passes on both ranks (every rank's examples), so FSDP's collectives pair up.
+    "npo@keytoken+kl, fsdp": (*KEYTOKEN, "regularizer=kl", *FSDP_CPU),
+    "npo@keytoken+kl, fsdp2": (*KEYTOKEN, "regularizer=kl", *FSDP2_CPU),
 }
 
 
@@ -59,7 +64,6 @@ def test_trains_on_two_ranks_and_evaluates_as_one_process(
         "method.batch_size=2",
         "trainer.max_steps=2",
         *QUICK_EVAL,
-        *DDP_CPU,
     )
     assert results["status"] == "completed" and results["steps"] == 2
     assert results["world_size"] == 2 and results["eval_world_size"] == 2
