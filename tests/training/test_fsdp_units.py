@@ -63,3 +63,19 @@ def test_trainer_fsdp_on_cpu_builds_the_cpu_strategy(make_cfg) -> None:
     assert strategy.mixed_precision.buffer_dtype == torch.float32
     gpu = make_cfg("trainer=fsdp")
     assert type(build_strategy(gpu.trainer, gpu.model.decoder_layer_cls)) is FSDPStrategy
+
+
+def test_copy_shards_pairs_parameters_and_buffers_by_name() -> None:
+    from torch import nn
+
+    from unpact_exp.training.sharded_init import copy_shards
+
+    source, target = nn.BatchNorm1d(3), nn.BatchNorm1d(3)
+    with torch.no_grad():
+        source.weight.fill_(2.0)
+        source.running_mean.fill_(5.0)
+    copy_shards(target, source)
+    assert torch.equal(target.weight, source.weight)
+    assert torch.equal(target.running_mean, source.running_mean)
+    with pytest.raises(RuntimeError, match="not sharded alike"):
+        copy_shards(nn.BatchNorm1d(4), source)

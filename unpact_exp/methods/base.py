@@ -17,7 +17,8 @@ analysis callback):
   training-time checkpoints are not analysed.
 
 Hooks, called with a :class:`MethodContext` (the LightningModule):
-``on_fit_start``, ``loss``, ``on_train_end`` (post-fit step), ``on_load_checkpoint``,
+``check_model`` (the loaded policy, before anything is built around it), ``on_fit_start``,
+``loss``, ``on_train_end`` (post-fit step), ``on_load_checkpoint``,
 ``trainable`` (which parameters train), ``adapter_layers`` (where LoRA adapters go
 under ``peft=lora``) and ``fit_length`` (steps/epochs of the fit).
 
@@ -89,6 +90,14 @@ class Objective(nn.Module):
     """Weight of the forget term in ``forget_weight * forget + regularizer``. Methods that
     accept a regularizer take it from ``method.forget_weight``; for the others (their own
     retain handling) the forget term is the whole loss and the weight stays 1."""
+
+    def check_model(self, model: nn.Module) -> None:
+        """Refuse a model this objective cannot train, right after it is loaded.
+
+        Called before the optimizer (and any sharding) is built, so a config error is
+        reported by name instead of surfacing as an error of what was built from it
+        (default: nothing to check).
+        """
 
     def on_fit_start(self, ctx: MethodContext) -> None:
         """One-off preparation before the first step (default: nothing)."""

@@ -204,9 +204,10 @@ class RMU(Objective):
         self.alpha = alpha
         self.register_buffer("control_vec", make_control_vector(hidden_size, seed, torch.float32))
 
-    def on_fit_start(self, ctx: MethodContext) -> None:
-        """Check the configured layers exist in this model."""
-        n_layers = len(decoder_layers(ctx.policy))
+    def check_model(self, model: nn.Module) -> None:
+        """Check the configured layers exist in this model (before the optimizer is built:
+        with none of ``trainable_layers`` there, AdamW would get no parameter at all)."""
+        n_layers = len(decoder_layers(model))
         bad = [i for i in [self.layer, *self.trainable_layers] if not 0 <= i < n_layers]
         if bad:
             raise UnpactConfigError(

@@ -277,6 +277,9 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         forget, retain, int(cfg.method.batch_size), tokenizer.pad_token_id, int(cfg.seed)
     )
     loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
+    from unpact_exp.training.sharded_init import empty_model
+
+    empty = functools.partial(empty_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
     from hydra.utils import get_class
 
     module = UnlearnModule(
@@ -291,6 +294,7 @@ def run_unlearning(cfg: Any, run_dir: Path, loggers: list[Any]) -> dict[str, Any
         decoder_layer_cls=get_class(cfg.model.decoder_layer_cls),
         lora=LoraSettings.from_config(cfg.peft),
         gradient_checkpointing=cfg.trainer.gradient_checkpointing,
+        build_empty=empty,
     )
     fields = {
         "stage": "unlearn",

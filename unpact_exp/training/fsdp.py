@@ -147,17 +147,28 @@ def _full_state_dict_context(module: nn.Module) -> Any:
     )
 
 
-def shard_fsdp(model: nn.Module) -> nn.Module:
+def shard_fsdp(model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` (a causal LM) as an FSDP root with its decoder layers as nested units.
 
     Called in ``configure_model``, inside the strategy's wrapping context (its mixed
     precision, sharding strategy, device and :func:`wrap_policy`). Each causal LM is its own
     root, so its forward gathers what it needs whoever calls it, and Lightning, seeing the
     module already wrapped, does not wrap the LightningModule again.
+
+    Args:
+        model: the causal LM, loaded or on the ``meta`` device.
+        device: where ``meta`` modules are materialized, uninitialized (FSDP's default
+            calls ``reset_parameters``, which HF's norms lack, on values that are about
+            to be overwritten anyway: :mod:`unpact_exp.training.sharded_init`).
     """
     from torch.distributed.fsdp.wrap import wrap
 
-    return wrap(model)
+    return wrap(model, param_init_fn=functools.partial(_materialize, device=device))
+
+
+def _materialize(module: nn.Module, device: torch.device) -> None:
+    """FSDP's ``param_init_fn``: allocate ``module``'s own ``meta`` tensors on ``device``."""
+    module.to_empty(device=device, recurse=False)
 
 
 def build_fsdp(trainer_cfg: Any, layer_cls: type) -> FSDPStrategy:

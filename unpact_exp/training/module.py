@@ -24,6 +24,7 @@ submodule, so no parameter is listed twice.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -39,6 +40,7 @@ from unpact_exp.models.lora import LoraSettings, ReferenceView, apply_lora
 from unpact_exp.training.grad_norm import clip_by_total_norm, global_grad_norm, local_tensor
 
 REFERENCE_PREFIX = "reference."
+log = logging.getLogger(__name__)
 
 
 class UnlearnModule(pl.LightningModule):
@@ -61,6 +63,9 @@ class UnlearnModule(pl.LightningModule):
         lora: the ``peft=lora`` settings, or None for full fine-tuning.
         gradient_checkpointing: recompute layer activations in the backward pass
             (``trainer.gradient_checkpointing``).
+        build_empty: returns the model's architecture on the ``meta`` device; under FSDP
+            and FSDP2 the ranks other than 0 build the policy with it, and every rank the
+            reference (None: every rank loads both, as on one device).
     """
 
     def __init__(
@@ -76,9 +81,11 @@ class UnlearnModule(pl.LightningModule):
         decoder_layer_cls: type | None,
         lora: LoraSettings | None,
         gradient_checkpointing: bool,
+        build_empty: Callable[[], nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self._load_model = load_model
+        self._build_empty = build_empty
         self.objective = objective
         self.regularizer = regularizer
         self.lr = lr
@@ -108,11 +115,23 @@ class UnlearnModule(pl.LightningModule):
 
         Under LoRA the adapters go on the layers the objective names
         (:meth:`~unpact_exp.methods.base.Objective.adapter_layers`) and the reference
-        is the adapter-disabled policy: no second model is loaded.
+        is the adapter-disabled policy: no second model is loaded. Under FSDP and FSDP2
+        (with ``build_empty``) only rank 0 reads the weights, and the reference is made of
+        the policy's shards (:mod:`unpact_exp.training.sharded_init`).
         """
         if self.policy is not None:
             return
-        self.policy = self._load_model()
+        sharding = self._sharding()
+        empty_init = sharding is not None and self._build_empty is not None
+        if empty_init:
+            from unpact_exp.training.sharded_init import load_on_rank0
+
+            rank = int(self._trainer.global_rank)
+            self.policy = load_on_rank0(self._load_model, self._build_empty, rank)
+            log.info("rank %d: policy %s", rank, "read from disk" if rank == 0 else "built empty")
+        else:
+            self.policy = self._load_model()
+        self.objective.check_model(self.policy)
         self.policy.config.use_cache = False
         if self.lora is not None:
             adapters = apply_lora(self.policy, self.lora, self.objective.adapter_layers())
@@ -123,35 +142,75 @@ class UnlearnModule(pl.LightningModule):
             for name, param in self.policy.named_parameters():
                 param.requires_grad_(self.objective.trainable(name))
             if self.needs_reference:
-                self.reference = self._load_model()
+                self.reference = self._build_empty() if empty_init else self._load_model()
                 self.reference.eval()
                 self.reference.requires_grad_(False)
         if self.gradient_checkpointing:
             enable_gradient_checkpointing(self.policy)
-        if self.fsdp2:
-            self._shard_fsdp2()
-        elif self._trainer is not None and isinstance(self._trainer.strategy, FSDPStrategy):
-            self._shard_fsdp()
+        if sharding == "fsdp2":
+            self._shard_fsdp2(empty_init)
+        elif sharding == "fsdp":
+            self._shard_fsdp(empty_init)
 
-    def _shard_fsdp(self) -> None:
+    def _sharding(self) -> str | None:
+        """``fsdp2``, ``fsdp`` or None (one device, DDP, no trainer)."""
+        if self.fsdp2:
+            return "fsdp2"
+        if self._trainer is not None and isinstance(self._trainer.strategy, FSDPStrategy):
+            return "fsdp"
+        return None
+
+    def _shard_fsdp(self, empty_init: bool) -> None:
         """FSDP (v1): policy and reference each an FSDP root (see :mod:`..training.fsdp`)."""
         from unpact_exp.training.fsdp import shard_fsdp
 
-        self.policy = shard_fsdp(self.policy)
-        if isinstance(self.reference, nn.Module):
-            self.reference = shard_fsdp(self.reference)
+        device = self._trainer.strategy.root_device
+        self._shard(lambda model: shard_fsdp(model, device), empty_init)
 
-    def _shard_fsdp2(self) -> None:
+    def _shard_fsdp2(self, empty_init: bool) -> None:
+        """FSDP2: ``fully_shard`` per decoder layer, then the whole model (policy, reference)."""
         from torch.distributed.fsdp import fully_shard
 
         mesh = self.device_mesh["data_parallel"]
-        for model in (self.policy, self.reference):
-            if not isinstance(model, nn.Module):
-                continue
+        device = self._trainer.strategy.root_device if empty_init else None
+
+        def shard(model: nn.Module) -> nn.Module:
             for module in model.modules():
                 if self.decoder_layer_cls and isinstance(module, self.decoder_layer_cls):
                     fully_shard(module, mesh=mesh)
             fully_shard(model, mesh=mesh)
+            if device is not None:
+                model.to_empty(device=device)  # rank 0's values come back in _shard
+            return model
+
+        self._shard(shard, empty_init)
+
+    def _shard(self, shard: Callable[[nn.Module], nn.Module], empty_init: bool) -> None:
+        """Shard policy and reference; with ``empty_init`` fill them from rank 0's weights.
+
+        The policy's shards come from rank 0's loaded model, the reference's from the
+        policy's own shards (:mod:`unpact_exp.training.sharded_init`).
+        """
+        from unpact_exp.training.sharded_init import (
+            broadcast_generation_config,
+            copy_shards,
+            fill_from_rank0,
+            full_state_with_buffers,
+        )
+
+        full_state = {}
+        if empty_init and int(self._trainer.global_rank) == 0:
+            full_state = full_state_with_buffers(self.policy)  # the loaded weights, kept alive
+        self.policy = shard(self.policy)
+        if empty_init:
+            fill_from_rank0(self.policy, full_state)
+            broadcast_generation_config(self.policy)
+        del full_state
+        if isinstance(self.reference, nn.Module):
+            self.reference = shard(self.reference)
+            if empty_init:
+                copy_shards(self.reference, self.policy)
+                self.reference.generation_config = self.policy.generation_config
 
     def train(self, mode: bool = True) -> UnlearnModule:
         """Switch train/eval mode; the reference always stays in eval mode."""
