@@ -11,11 +11,11 @@ an 8B model fits a 40 GB or an 80 GB GPU, and under which strategy, follows from
 handful of numbers. Nothing is downloaded: the shapes come from a local
 ``config.json`` or, for the hub models of ``conf/model``, from :data:`KNOWN_CONFIGS`.
 The parameter count is exact (the model is built on the ``meta`` device, which
-allocates nothing); the batch size, sequence length (the smaller of ``data.max_length``
-and ``model.max_length``), dtype, LoRA rank and targets, gradient checkpointing, the
-evaluation batch sizes and the GPU count of FSDP come from the composed config
-(``--experiment`` composes that experiment, e.g. the paper's FSDP x8 recipes; otherwise
-``conf/trainer/fsdp.yaml``'s ``devices``), each overridable.
+allocates nothing); the batch size, sequence length (``model.max_length``; with
+``--experiment`` the smaller of it and ``data.max_length``), dtype, LoRA rank and targets,
+gradient checkpointing, the evaluation batch sizes and the GPU count of FSDP come from the
+composed config (``--experiment`` composes that experiment, e.g. the paper's FSDP x8
+recipes; otherwise ``conf/trainer/fsdp.yaml``'s ``devices``), each overridable.
 
 Training, in bytes, with ``P`` parameters of ``b`` bytes (``model.dtype``), ``P_l``
 LoRA parameters (kept in float32 by peft), ``L`` layers, width ``H``, MLP width ``I``,
@@ -452,7 +452,9 @@ def workloads(
 
     method = registry.get(cfg.method.name)
     reg = get_regularizer(cfg.regularizer.name)
-    seq = min(int(cfg.data.max_length), int(cfg.model.max_length))
+    seq = int(cfg.model.max_length)  # a model alone: its context
+    if getattr(args, "experiment", None):  # an experiment: its training sequences
+        seq = min(int(cfg.data.max_length), seq)
     checkpointing = getattr(args, "gradient_checkpointing", None)
     work = Workload(
         batch_size=getattr(args, "batch_size", None) or int(cfg.method.batch_size),
@@ -527,7 +529,9 @@ def paper_rows(eval_len: int) -> list[dict[str, Any]]:
             cfg = compose(None, setting, experiment)
             hf_config, _ = hf_config_of(str(cfg.model.name), cfg)
             dtype = str(cfg.model.dtype)
-            args = argparse.Namespace(eval_len=eval_len, privleak_len=DEFAULT_PRIVLEAK_LEN)
+            args = argparse.Namespace(
+                eval_len=eval_len, privleak_len=DEFAULT_PRIVLEAK_LEN, experiment=experiment
+            )
             work, ev = workloads(cfg, args, dtype, int(cfg.trainer.devices))
             shape = model_shape(hf_config, int(cfg.peft.r), list(cfg.peft.target_modules))
             train = next(r for r in estimate(shape, work) if "FSDP" in r.strategy)

@@ -145,7 +145,7 @@ def test_scores_are_identical_without_cache_and_batch_logits(
         "Bob Jones's mother is Carol White.",
     ]
     want = _batch_forward_scores(tiny_llama, tokenizer, texts, 0.4, score, 3)
-    head, decoder = tiny_llama.get_output_embeddings(), tiny_llama.get_decoder()
+    head, decoder = tiny_llama.get_output_embeddings(), tiny_llama.model
     head_rows, cache_flags = [], []
     head_hook = head.register_forward_hook(lambda m, i, o: head_rows.append(i[0].shape))
     decoder_hook = decoder.register_forward_pre_hook(

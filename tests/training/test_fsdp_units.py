@@ -79,3 +79,31 @@ def test_copy_shards_pairs_parameters_and_buffers_by_name() -> None:
     assert torch.equal(target.running_mean, source.running_mean)
     with pytest.raises(RuntimeError, match="not sharded alike"):
         copy_shards(nn.BatchNorm1d(4), source)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_a_gathered_state_becomes_the_copy_without_a_second_copy(tied) -> None:
+    """full_copy_on_every_rank's model: its parameters are the gathered tensors themselves
+    (one full copy per rank, not the state plus a model to copy it into), the rotary
+    buffers (not in a state dict) come from the source, tied weights are tied again."""
+    from unpact_exp.training.distributed import model_from_state
+
+    config = LlamaConfig(
+        vocab_size=40,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        tie_word_embeddings=tied,
+    )
+    source = LlamaForCausalLM(config).eval()
+    state = {k: v.detach().clone() for k, v in source.state_dict().items()}
+    copy = model_from_state(source, state)
+    for name, param in copy.named_parameters():
+        assert param.data_ptr() == state[name].data_ptr(), name
+    assert torch.equal(copy.model.rotary_emb.inv_freq, source.model.rotary_emb.inv_freq)
+    assert (copy.lm_head.weight is copy.model.embed_tokens.weight) == tied
+    ids = torch.randint(0, 40, (2, 5))
+    with torch.no_grad():
+        assert torch.equal(copy(input_ids=ids).logits, source(input_ids=ids).logits)

@@ -149,6 +149,8 @@ def _row_logits(
     """
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = getattr(inner, "get_decoder", lambda: None)()
+    if decoder is None:  # transformers < 5 answers None for a causal LM: its base model
+        decoder = getattr(inner, getattr(inner, "base_model_prefix", ""), None)
     head = getattr(inner, "get_output_embeddings", lambda: None)()
     softcap = getattr(getattr(inner, "config", None), "final_logit_softcapping", None)
     if decoder is None or head is None or softcap:
