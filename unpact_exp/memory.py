@@ -466,8 +466,8 @@ def workloads(
             cfg.trainer.gradient_checkpointing if checkpointing is None else checkpointing
         ),
         gpus=gpus,
-        kl=cfg.regularizer.name == "kl",
-        snapshot=cfg.method.name == "tv",
+        kl=reg.full_vocabulary,
+        snapshot=method.keeps_original_weights,
     )
     has_privleak = bool(cfg.data.get("privleak_forget"))
     ev = EvalWorkload(

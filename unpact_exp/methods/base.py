@@ -14,7 +14,9 @@ analysis callback):
   their own retain handling);
 - ``evaluates_during_fit``: intermediate checkpoints are meaningful models. Task
   vectors only become an unlearned model after the post-fit negation, so their
-  training-time checkpoints are not analysed.
+  training-time checkpoints are not analysed;
+- ``keeps_original_weights``: the objective snapshots the policy's original weights
+  (task vectors' ``theta_0``), one more copy of the model in memory.
 
 Hooks, called with a :class:`MethodContext` (the LightningModule):
 ``check_model`` (the loaded policy, before anything is built around it), ``on_fit_start``,
@@ -86,6 +88,8 @@ class Objective(nn.Module):
     uses_retain: ClassVar[bool] = False
     accepts_regularizer: ClassVar[bool] = True
     evaluates_during_fit: ClassVar[bool] = True
+    keeps_original_weights: ClassVar[bool] = False
+    """Whether the objective holds a copy of the original weights (memory: unpact_exp.memory)."""
     forget_weight: float = 1.0
     """Weight of the forget term in ``forget_weight * forget + regularizer``. Methods that
     accept a regularizer take it from ``method.forget_weight``; for the others (their own

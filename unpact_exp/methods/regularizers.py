@@ -122,6 +122,8 @@ class Regularizer:
     name: ClassVar[str] = ""
     needs_reference: ClassVar[bool] = False
     uses_retain: ClassVar[bool] = True
+    full_vocabulary: ClassVar[bool] = False
+    """Whether the term holds float32 full-vocabulary tensors (memory: unpact_exp.memory)."""
 
     def __init__(self, weight: float) -> None:
         self.weight = weight
@@ -180,6 +182,7 @@ class RetainKL(Regularizer):
     """
 
     needs_reference = True
+    full_vocabulary = True
 
     def __init__(self, weight: float, positions: str) -> None:
         super().__init__(weight)
