@@ -61,13 +61,14 @@ def model_from_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Mod
     with torch.device("meta"):
         plain = AutoModelForCausalLM.from_config(model.config, dtype=model.config.dtype)
     plain.load_state_dict(state, assign=True, strict=False)
+    device = next(iter(state.values())).device  # rank 0's CPU when gathered for saving
     source_buffers = {_clean_name(n): b for n, b in model.named_buffers()}
     for name, buffer in list(plain.named_buffers()):
         if buffer.is_meta:
             owner, _, leaf = name.rpartition(".")
             target = plain.get_submodule(owner) if owner else plain
             persistent = leaf not in target._non_persistent_buffers_set
-            kept = source_buffers[name].detach().clone()
+            kept = source_buffers[name].detach().clone().to(device)
             target.register_buffer(leaf, kept, persistent=persistent)
     plain.tie_weights()
     missing = [n for n, p in plain.named_parameters() if p.is_meta]

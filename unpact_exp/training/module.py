@@ -166,6 +166,9 @@ class UnlearnModule(pl.LightningModule):
 
         device = self._trainer.strategy.root_device
         self._shard(lambda model: shard_fsdp(model, device), empty_init)
+        # The LightningModule itself is no FSDP unit, and Lightning's FSDP strategy leaves
+        # moving to FSDP: the objective's buffers (NPO's cache, RMU's u) go to the device here.
+        self.objective.to(device)
 
     def _shard_fsdp2(self, empty_init: bool) -> None:
         """FSDP2: ``fully_shard`` per decoder layer, then the whole model (policy, reference)."""
