@@ -144,7 +144,7 @@ def estimate_mb(model_dir: str, side: dict[str, Any], lora_r: int) -> dict[str, 
     seq = max(1, round(side["tokens_per_step"] / (2 * batch)))
     rows = {}
     for gc in (False, True):
-        work = Workload(batch, seq, 2, 4, True, gc, 1)
+        work = Workload(batch, seq, 2, 4, True, gc, 1, kl=True)  # npo+kl
         full, *_, lora = estimate(shape, work)
         suffix = "+gc" if gc else ""
         rows[f"full{suffix}"] = full.total / 2**20

@@ -1,11 +1,14 @@
-"""``make gpu-check``: SmolLM2 worldfacts on one CUDA GPU, plain and under FSDP, bf16.
+"""``make gpu-check``: SmolLM2 worldfacts on CUDA GPUs, plain, DDP and FSDP, bf16.
 
 Everything else in the test suite runs on CPU; this is the check that the paths a GPU user
 takes work end to end: a few unlearning steps of ``experiment=smollm2_worldfacts
 setting=ga_gd`` with ``trainer=gpu`` and with ``trainer=fsdp trainer.devices=1`` (both
-``bf16-mixed``), each followed by the UNPACT evaluation on the GPU. For each it asserts that
-M0 (analysed once) and M1 (every evaluation) sit on CUDA, and prints the mean step time,
-the evaluation time and the peak GPU memory.
+``bf16-mixed``), each followed by the UNPACT evaluation on the GPU. When two or more GPUs
+are visible it also runs two ranks: ``trainer=ddp``, ``trainer=fsdp`` (FSDP v1, the
+paper experiments' strategy) and ``trainer=fsdp2``, each with ``trainer.devices=2``
+(:func:`configs`). For each it asserts that M0 (analysed once) and M1 (every evaluation)
+sit on CUDA, and prints the mean step time, the evaluation time and the peak GPU memory
+(of rank 0 for the two-rank runs, whose second rank Lightning starts itself).
 
 Each configuration runs in its own interpreter (``--one NAME``), so FSDP's process group and
 the peak-memory counter start fresh; the parent collects their JSON lines and prints a table.
@@ -37,19 +40,46 @@ CONFIGS = {
     "gpu": ["trainer=gpu"],
     "fsdp": ["trainer=fsdp", "trainer.devices=1"],
 }
+TWO_RANK_CONFIGS = {
+    "ddp-2": [
+        "trainer=ddp",
+        "trainer.accelerator=gpu",
+        "trainer.devices=2",
+        "trainer.precision=bf16-mixed",
+    ],
+    "fsdp-2": ["trainer=fsdp", "trainer.devices=2"],
+    "fsdp2-2": [
+        "trainer=fsdp2",
+        "trainer.accelerator=gpu",
+        "trainer.devices=2",
+        "trainer.precision=bf16-mixed",
+    ],
+}
+ALL_CONFIGS = {**CONFIGS, **TWO_RANK_CONFIGS}
 RESULT_PREFIX = "GPU_CHECK_RESULT "
+
+
+def configs(n_gpus: int) -> dict[str, list[str]]:
+    """The configurations to run with ``n_gpus`` visible: the one-GPU pair, and the
+    two-rank ones when there are at least two GPUs."""
+    return dict(ALL_CONFIGS) if n_gpus >= 2 else dict(CONFIGS)
+
+
+def is_rank_zero(env: dict[str, str]) -> bool:
+    """Whether this process is rank 0 (Lightning starts the other ranks with ``LOCAL_RANK``)."""
+    return int(env.get("LOCAL_RANK", "0")) == 0
 
 
 def overrides(name: str, steps: int) -> list[str]:
     """The Hydra overrides of configuration ``name``: a short ga+gd run evaluated at its end.
 
     Raises:
-        KeyError: ``name`` is not one of :data:`CONFIGS`.
+        KeyError: ``name`` is not one of :data:`ALL_CONFIGS`.
     """
     return [
         "experiment=smollm2_worldfacts",
         "setting=ga_gd",
-        *CONFIGS[name],
+        *ALL_CONFIGS[name],
         f"trainer.max_steps={steps}",
         f"callbacks.evaluation.every_n_steps={steps}",
         "callbacks.evaluation.at_start=false",
@@ -172,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4, help="unlearning steps per configuration")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "gpu_check")
-    parser.add_argument("--one", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=sorted(ALL_CONFIGS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     import torch
 
@@ -180,9 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(NO_GPU, file=sys.stderr)
         return EXIT_NO_GPU
     if args.one:
-        print(RESULT_PREFIX + json.dumps(run_one(args.one, args.steps, args.out)), flush=True)
+        record = run_one(args.one, args.steps, args.out)
+        if is_rank_zero(dict(os.environ)):
+            print(RESULT_PREFIX + json.dumps(record), flush=True)
         return 0
-    print(f"gpu-check on {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
+    n_gpus = torch.cuda.device_count()
+    print(f"gpu-check on {n_gpus} x {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
     records, failed = [], []
     env = {
         **os.environ,
@@ -190,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "HF_DATASETS_OFFLINE": "1",
         "WANDB_MODE": "disabled",
     }
-    for name in CONFIGS:
+    for name in configs(n_gpus):
         proc = subprocess.run(
             child_command(name, args.steps, args.out), env=env, capture_output=True, text=True
         )

@@ -1,23 +1,26 @@
-"""Estimate the per-GPU memory of one unlearning step before queueing a job.
+"""Estimate the per-GPU memory of one unlearning step, and of an evaluation, before queueing a job.
 
     python -m unpact_exp.memory llama31_8b_instruct              # a conf/model name
     python -m unpact_exp.memory qwen3_14b --gpus 4 --setting npo_kl
     python -m unpact_exp.memory /path/to/hf_folder               # or its config.json
+    python -m unpact_exp.memory --experiment muse_news_paper --setting npo_kl
+    python -m unpact_exp.memory --paper                          # README's table
 
 Why: NPO and KL keep a second, frozen copy of the model, and AdamW two more; whether
 an 8B model fits a 40 GB or an 80 GB GPU, and under which strategy, follows from a
 handful of numbers. Nothing is downloaded: the shapes come from a local
 ``config.json`` or, for the hub models of ``conf/model``, from :data:`KNOWN_CONFIGS`.
 The parameter count is exact (the model is built on the ``meta`` device, which
-allocates nothing); the batch size, context length, dtype, LoRA rank and targets and
-the GPU count of FSDP come from the composed config (``method.batch_size``,
-``model.max_length``, ``model.dtype``, ``conf/peft/lora.yaml`` with the model's
-``conf/peft_model`` file, ``conf/trainer/fsdp.yaml``'s ``devices``), each overridable.
+allocates nothing); the batch size, sequence length (``model.max_length``; with
+``--experiment`` the smaller of it and ``data.max_length``), dtype, LoRA rank and targets,
+gradient checkpointing, the evaluation batch sizes and the GPU count of FSDP come from the
+composed config (``--experiment`` composes that experiment, e.g. the paper's FSDP x8
+recipes; otherwise ``conf/trainer/fsdp.yaml``'s ``devices``), each overridable.
 
-The estimate, in bytes, with ``P`` parameters of ``b`` bytes (``model.dtype``), ``P_l``
+Training, in bytes, with ``P`` parameters of ``b`` bytes (``model.dtype``), ``P_l``
 LoRA parameters (kept in float32 by peft), ``L`` layers, width ``H``, MLP width ``I``,
-key/value width ``KV``, vocabulary ``V`` and ``N`` tokens per step (batch x length x 2
-when the method also trains on a retain batch)::
+key/value width ``KV``, vocabulary ``V``, ``N`` tokens per stream and step (batch x
+length; a second stream when the method also trains on a retain batch)::
 
     full fine-tuning, one GPU:  weights P*b + grads P*b + AdamW 2*P*b + reference P*b
     DDP:                        the same + gradient buckets P*b (Lightning's default
@@ -26,8 +29,11 @@ when the method also trains on a retain batch)::
                                 + 2 unsharded decoder layers (the one computing, the prefetch)
     LoRA:                       weights P*b + adapters 16*P_l (weight, grad, 2 AdamW moments,
                                 fp32); no reference: the base with adapters off is it
-    activations (every row):    N * (L * (6H + 2KV + 4I) * b + V * (b + 8))
+    reference:                  the frozen copy of NPO/KL/RMU, or TV's snapshot of the
+                                original weights (theta_0, one more P*b)
+    activations, per stream:    N * (L * (6H + 2KV + 4I) * b + V * (b + 8))
     with gradient checkpointing: N * ((L + 6) * H * b + (2KV + 4I) * b + V * (b + 8))
+    KL's retain stream:         V * (2b + 20) per token instead of V * (b + 8)
 
 Activations: per token and layer the tensors autograd keeps for a Llama-style
 decoder layer with fused (SDPA/flash) attention: the two norm inputs and outputs,
@@ -35,9 +41,42 @@ q, the attention output and the o-projection input (6H), the rotated k and v
 (2KV), and the MLP's gate, up, activation and product (4I); the attention matrix is
 not stored. The logits are kept in ``b`` bytes plus two float32 copies (log-softmax
 and its gradient). With checkpointing only each layer's input is kept, plus one
-layer's worth during its recomputation. Not counted: the CUDA context and allocator
-fragmentation (add 1-3 GB on a GPU), the frozen reference's own logits under KL (no
-graph, short-lived), and framework overhead.
+layer's worth during its recomputation. KL (``regularizer=kl``) holds the policy's and
+the reference's logits (``2b``) and five float32 full-vocabulary tensors per retain
+token at its peak (the two log-softmaxes, ``exp`` of the reference's, the difference,
+their product, then the logits' gradient in the backward pass): 5.08 x 4 bytes per
+token and vocabulary entry above the two logits, measured on CPU (RSS peak of
+``kl_loss`` forward and backward, float32 and bfloat16 logits alike).
+
+Evaluation (inside training, every ``callbacks.evaluation.every_n_steps``), per GPU::
+
+    training state              weights + grads + AdamW + reference (+ DDP buckets, + FSDP's
+                                2 layers), all kept while evaluating; no activations
+    original model M0           P*b, whole on every rank (its answers and KeyTokens)
+    M1 copy                     P*b under FSDP/FSDP2 (the policy gathered once on every
+                                rank), 0 elsewhere (M1 is the policy itself)
+    forward                     the largest of
+        scoring                 S * A * V * (b + 8)
+        generation              G * T * (2 * L * KV * b + (2H + 3I) * b)
+        PrivLeak                B * T_p * (H * b + (2H + 3I) * b) + T_p * V * (b + 8)
+
+UNPACT scoring packs each prompt's variants into shared-prefix rows and sends only the
+``A`` answer positions of its ``S`` variants (``eval.scoring_batch_size``,
+``eval.max_new_tokens``) to the LM head: their logits (``b``) and two float32 copies
+(the float cast and the log-sum-exp). Generation of ``G`` prompts
+(``eval.generation_batch_size``) of ``T`` tokens (``--eval-len``: the longest prompt plus
+its generated tokens; 512 by default) holds the KV cache (``2 * L * KV * b`` per token)
+and, in the prefill, one layer's activations without a graph (layer input and output,
+the MLP's gate, up and product: ``(2H + 3I) * b``). PrivLeak (data with ``privleak``
+splits) runs ``B = eval.batch_size`` texts of ``T_p`` tokens (``--privleak-len``, 2048 by
+default: MUSE's texts) through the decoder without a cache, keeps their last hidden states,
+and applies the LM head one text at a time (:mod:`unpact_exp.metrics.privleak`). The
+relearning attack (``attacks.final``) is not counted. ``benchmarks/bench_eval_memory.py``
+checks the evaluation estimate against measured peaks on CPU.
+
+Not counted: the CUDA context and allocator fragmentation (add 1-3 GB on a GPU),
+the frozen reference's own activations under KL (no graph, short-lived), and
+framework overhead.
 """
 
 from __future__ import annotations
@@ -119,7 +158,11 @@ class Shape:
 
 @dataclass(frozen=True)
 class Workload:
-    """One training step: tokens, dtype, what the method keeps, how it is spread."""
+    """One training step: tokens, dtype, what the method keeps, how it is spread.
+
+    ``kl``: the retain stream is KL's (full-vocabulary float32 tensors, see the module
+    docstring); ``snapshot``: the method keeps a copy of the original weights (TV).
+    """
 
     batch_size: int
     seq_len: int
@@ -128,6 +171,45 @@ class Workload:
     needs_reference: bool
     gradient_checkpointing: bool
     gpus: int
+    kl: bool = False
+    snapshot: bool = False
+
+
+@dataclass(frozen=True)
+class EvalWorkload:
+    """The forwards of an evaluation (see the module docstring's formula).
+
+    Attributes:
+        scoring_batch: ``S``, ``eval.scoring_batch_size`` (UNPACT prompt variants per forward).
+        answer_tokens: ``A``, ``eval.max_new_tokens`` (the scored answer tokens per variant).
+        generation_batch: ``G``, ``eval.generation_batch_size`` (prompts generated together).
+        length: ``T``, the longest prompt + generated tokens.
+        privleak_batch: ``B``, ``eval.batch_size`` (PrivLeak texts per forward).
+        privleak_len: ``T_p``, tokens of the longest PrivLeak text (0: the data has none).
+    """
+
+    scoring_batch: int
+    answer_tokens: int
+    generation_batch: int
+    length: int
+    privleak_batch: int
+    privleak_len: int
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """The evaluation estimate for one strategy, in bytes per GPU."""
+
+    strategy: str
+    training_state: int
+    original: int
+    m1_copy: int
+    forward: int
+
+    @property
+    def total(self) -> int:
+        """Sum of every term."""
+        return self.training_state + self.original + self.m1_copy + self.forward
 
 
 @dataclass(frozen=True)
@@ -193,15 +275,18 @@ def activation_bytes(shape: Shape, work: Workload) -> int:
         layers = shape.layers * h + per_layer
     else:
         layers = shape.layers * per_layer
-    tokens = work.batch_size * work.seq_len * work.streams
-    return tokens * (layers * b + shape.vocab * (b + 8))
+    tokens = work.batch_size * work.seq_len
+    logits = [shape.vocab * (b + 8)] * work.streams
+    if work.kl and work.streams > 1:
+        logits[-1] = shape.vocab * (2 * b + 20)  # the retain stream is KL's
+    return sum(tokens * (layers * b + per_stream) for per_stream in logits)
 
 
 def estimate(shape: Shape, work: Workload) -> list[Row]:
     """Per-GPU bytes of a training step under full FT (one GPU, DDP, FSDP) and LoRA."""
     p, b, g = shape.n_params, work.dtype_bytes, work.gpus
     weights = p * b
-    reference = weights if work.needs_reference else 0
+    reference = weights * (int(work.needs_reference) + int(work.snapshot))
     act = activation_bytes(shape, work)
     adapters = shape.lora_params * LORA_BYTES
     return [
@@ -220,6 +305,36 @@ def estimate(shape: Shape, work: Workload) -> list[Row]:
     ]
 
 
+def eval_forward_bytes(shape: Shape, work: Workload, ev: EvalWorkload) -> int:
+    """The evaluation's largest forward: scoring, generation or PrivLeak (module docstring)."""
+    b, h, i = work.dtype_bytes, shape.hidden, shape.intermediate
+    vocab = shape.vocab * (b + 8)
+    layer = (2 * h + 3 * i) * b  # one layer's transient activations, per token, no graph
+    scoring = ev.scoring_batch * ev.answer_tokens * vocab
+    cache = 2 * shape.layers * shape.kv_dim * b
+    generation = ev.generation_batch * ev.length * (cache + layer)
+    privleak = ev.privleak_batch * ev.privleak_len * (h * b + layer)
+    privleak += ev.privleak_len * vocab if ev.privleak_len else 0
+    return max(scoring, generation, privleak)
+
+
+def estimate_eval(shape: Shape, work: Workload, ev: EvalWorkload) -> list[EvalRow]:
+    """Per-GPU bytes while evaluating during training, for each row of :func:`estimate`.
+
+    The training state (every term but the activations) stays allocated; M0 is whole on
+    every rank; M1 is gathered into one full copy under FSDP, and is the policy itself
+    elsewhere (LoRA: the policy with its adapters).
+    """
+    p_b = shape.n_params * work.dtype_bytes
+    forward = eval_forward_bytes(shape, work, ev)
+    rows = []
+    for row in estimate(shape, work):
+        state = row.total - row.activations
+        copy = p_b if "FSDP" in row.strategy else 0
+        rows.append(EvalRow(row.strategy, state, p_b, copy, forward))
+    return rows
+
+
 def render(rows: list[Row], title: str) -> str:
     """A fixed-width table in GiB."""
     cols = ("weights", "grads", "optimizer", "reference", "activations", "other", "total")
@@ -230,13 +345,27 @@ def render(rows: list[Row], title: str) -> str:
     return "\n".join(lines)
 
 
-def compose(model: str, setting: str) -> Any:
-    """The train config for ``model`` (a conf/model name, else the default) with LoRA on."""
+def render_eval(rows: list[EvalRow], title: str) -> str:
+    """The evaluation estimate as a fixed-width table in GiB."""
+    cols = ("training_state", "original", "m1_copy", "forward", "total")
+    heads = ("train state", "M0", "M1 copy", "forward", "total")
+    lines = [title, f"{'strategy':<22}" + "".join(f"{c:>12}" for c in heads)]
+    for row in rows:
+        values = [getattr(row, c) for c in cols]
+        lines.append(f"{row.strategy:<22}" + "".join(f"{v / GIB:>12.2f}" for v in values))
+    return "\n".join(lines)
+
+
+def compose(model: str, setting: str, experiment: str | None = None) -> Any:
+    """The train config for ``model`` (a conf/model name, else the default, or the
+    experiment's) with LoRA on (for the LoRA row's rank and targets)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     overrides = [f"setting={setting}", "peft=lora"]
-    if (CONF_DIR / "model" / f"{model}.yaml").is_file():
+    if experiment:
+        overrides.append(f"experiment={experiment}")
+    if model and (CONF_DIR / "model" / f"{model}.yaml").is_file():
         overrides.append(f"model={model}")
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         return hydra_compose("train", overrides=overrides)
@@ -270,58 +399,171 @@ def hf_config_of(model: str, cfg: Any) -> tuple[Any, str]:
     )
 
 
+PAPER_EXPERIMENTS = ("muse_news_paper", "muse_books_paper")
+"""The experiments README's memory table covers (the paper's FSDP x8 recipes)."""
+GPU_BYTES = 80 * 10**9
+"""An 80 GB GPU, the size the paper recipes are shipped for."""
+DEFAULT_EVAL_LEN = 512
+DEFAULT_PRIVLEAK_LEN = 2048
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the estimate table for one model."""
+    """Print the estimate tables for one model (or README's paper table)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="conf/model name, HF folder, or config.json")
+    parser.add_argument("model", nargs="?", help="conf/model name, HF folder, or config.json")
+    parser.add_argument("--experiment", help="a conf/experiment name (its model, batch, GPUs)")
+    parser.add_argument("--paper", action="store_true", help="README's paper-experiment table")
     parser.add_argument("--setting", default="npo_kl", help="a conf/setting name (npo_kl, ...)")
     parser.add_argument("--gpus", type=int, help="FSDP/DDP world size (conf/trainer/fsdp.yaml)")
     parser.add_argument("--batch-size", type=int, help="per-GPU batch (method.batch_size)")
-    parser.add_argument("--seq-len", type=int, help="tokens per sequence (model.max_length)")
+    parser.add_argument("--seq-len", type=int, help="tokens per sequence (data/model max_length)")
     parser.add_argument("--dtype", choices=sorted(DTYPE_BYTES), help="weights (model.dtype)")
-    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action=argparse.BooleanOptionalAction,
+        help="(default: trainer.gradient_checkpointing of the config)",
+    )
+    parser.add_argument(
+        "--eval-len", type=int, default=DEFAULT_EVAL_LEN, help="longest prompt + generation"
+    )
+    parser.add_argument(
+        "--privleak-len", type=int, default=DEFAULT_PRIVLEAK_LEN, help="longest PrivLeak text"
+    )
     args = parser.parse_args(argv)
     try:
-        print(report(args))
+        if args.paper:
+            print(paper_table(args.eval_len))
+        elif not args.model and not args.experiment:
+            raise UnpactConfigError("name a model (conf/model name, HF folder) or --experiment")
+        else:
+            print(report(args))
     except (UnpactConfigError, ModelLoadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
-def report(args: argparse.Namespace) -> str:
-    """The rendered estimate for parsed CLI arguments (config values where not given)."""
-    from omegaconf import OmegaConf
-
+def workloads(
+    cfg: Any, args: argparse.Namespace | None, dtype: str, gpus: int
+) -> tuple[Workload, EvalWorkload]:
+    """The training and evaluation workload of a composed config (CLI values win)."""
     from unpact_exp.methods import registry
     from unpact_exp.methods.regularizers import get_regularizer
 
-    cfg = compose(args.model, args.setting)
-    hf_config, dtype = hf_config_of(args.model, cfg)
-    dtype = args.dtype or dtype
-    if dtype not in DTYPE_BYTES:
-        raise UnpactConfigError(f"dtype {dtype!r} is not one of {sorted(DTYPE_BYTES)}.")
     method = registry.get(cfg.method.name)
     reg = get_regularizer(cfg.regularizer.name)
-    fsdp = OmegaConf.load(CONF_DIR / "trainer" / "fsdp.yaml")
+    seq = int(cfg.model.max_length)  # a model alone: its context
+    if getattr(args, "experiment", None):  # an experiment: its training sequences
+        seq = min(int(cfg.data.max_length), seq)
+    checkpointing = getattr(args, "gradient_checkpointing", None)
     work = Workload(
-        batch_size=args.batch_size or int(cfg.method.batch_size),
-        seq_len=args.seq_len or int(cfg.model.max_length),
+        batch_size=getattr(args, "batch_size", None) or int(cfg.method.batch_size),
+        seq_len=getattr(args, "seq_len", None) or seq,
         streams=2 if (method.uses_retain or reg.uses_retain) else 1,
         dtype_bytes=DTYPE_BYTES[dtype],
         needs_reference=bool(method.needs_reference or reg.needs_reference),
-        gradient_checkpointing=args.gradient_checkpointing,
-        gpus=args.gpus or int(fsdp.devices),
+        gradient_checkpointing=bool(
+            cfg.trainer.gradient_checkpointing if checkpointing is None else checkpointing
+        ),
+        gpus=gpus,
+        kl=reg.full_vocabulary,
+        snapshot=method.keeps_original_weights,
     )
+    has_privleak = bool(cfg.data.get("privleak_forget"))
+    ev = EvalWorkload(
+        scoring_batch=int(cfg.eval.scoring_batch_size),
+        answer_tokens=int(cfg.eval.max_new_tokens),
+        generation_batch=int(cfg.eval.generation_batch_size),
+        length=getattr(args, "eval_len", None) or DEFAULT_EVAL_LEN,
+        privleak_batch=int(cfg.eval.batch_size),
+        privleak_len=(getattr(args, "privleak_len", None) or DEFAULT_PRIVLEAK_LEN)
+        if has_privleak
+        else 0,
+    )
+    return work, ev
+
+
+def report(args: argparse.Namespace) -> str:
+    """The rendered estimates for parsed CLI arguments (config values where not given)."""
+    from omegaconf import OmegaConf
+
+    cfg = compose(args.model, args.setting, args.experiment)
+    model = args.model or str(cfg.model.name)
+    hf_config, dtype = hf_config_of(model, cfg)
+    dtype = args.dtype or dtype
+    if dtype not in DTYPE_BYTES:
+        raise UnpactConfigError(f"dtype {dtype!r} is not one of {sorted(DTYPE_BYTES)}.")
+    fsdp = OmegaConf.load(CONF_DIR / "trainer" / "fsdp.yaml")
+    default_gpus = int(cfg.trainer.devices) if args.experiment else int(fsdp.devices)
+    work, ev = workloads(cfg, args, dtype, args.gpus or default_gpus)
     shape = model_shape(hf_config, int(cfg.peft.r), list(cfg.peft.target_modules))
     title = (
-        f"{args.model}: {shape.n_params / 1e9:.2f}B parameters ({dtype}), "
+        f"{model}: {shape.n_params / 1e9:.2f}B parameters ({dtype}), "
         f"LoRA r={cfg.peft.r}: {shape.lora_params / 1e6:.1f}M; {args.setting}, "
         f"batch {work.batch_size} x {work.seq_len} tokens x {work.streams} stream(s), "
         f"gradient checkpointing {'on' if work.gradient_checkpointing else 'off'} "
         "(GiB per GPU)"
     )
-    return render(estimate(shape, work), title)
+    eval_title = (
+        f"evaluation during training: scoring {ev.scoring_batch} x {ev.answer_tokens} answer "
+        f"tokens, generation {ev.generation_batch} x {ev.length} tokens, PrivLeak "
+        f"{ev.privleak_batch} x {ev.privleak_len} tokens (GiB per GPU)"
+    )
+    return "\n\n".join(
+        [
+            render(estimate(shape, work), title),
+            render_eval(estimate_eval(shape, work, ev), eval_title),
+        ]
+    )
+
+
+def paper_rows(eval_len: int) -> list[dict[str, Any]]:
+    """Per experiment of :data:`PAPER_EXPERIMENTS` and setting of its sweep, as shipped:
+    the FSDP row's training and evaluation totals (bytes per GPU)."""
+    from omegaconf import OmegaConf
+
+    rows = []
+    for experiment in PAPER_EXPERIMENTS:
+        node = OmegaConf.load(CONF_DIR / "experiment" / f"{experiment}.yaml")
+        for setting in str(node.hydra.sweeper.params.setting).split(","):
+            cfg = compose(None, setting, experiment)
+            hf_config, _ = hf_config_of(str(cfg.model.name), cfg)
+            dtype = str(cfg.model.dtype)
+            args = argparse.Namespace(
+                eval_len=eval_len, privleak_len=DEFAULT_PRIVLEAK_LEN, experiment=experiment
+            )
+            work, ev = workloads(cfg, args, dtype, int(cfg.trainer.devices))
+            shape = model_shape(hf_config, int(cfg.peft.r), list(cfg.peft.target_modules))
+            train = next(r for r in estimate(shape, work) if "FSDP" in r.strategy)
+            evaluation = next(r for r in estimate_eval(shape, work, ev) if "FSDP" in r.strategy)
+            rows.append(
+                dict(
+                    experiment=experiment,
+                    setting=setting,
+                    strategy=train.strategy,
+                    checkpointing=work.gradient_checkpointing,
+                    batch=f"{work.batch_size} x {work.seq_len} x {work.streams}",
+                    train=train.total,
+                    evaluation=evaluation.total,
+                )
+            )
+    return rows
+
+
+def paper_table(eval_len: int) -> str:
+    """README's markdown table of :func:`paper_rows` in GiB (80 GB = 74.5 GiB)."""
+    lines = [
+        "| experiment | setting | strategy | checkpointing | batch x tokens x streams "
+        "| training GiB/GPU | evaluation GiB/GPU |",
+        "|---|---|---|---|---|---:|---:|",
+    ]
+    for row in paper_rows(eval_len):
+        lines.append(
+            f"| {row['experiment']} | {row['setting']} | {row['strategy']} | "
+            f"{'on' if row['checkpointing'] else 'off'} | {row['batch']} | "
+            f"{row['train'] / GIB:.1f} | {row['evaluation'] / GIB:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

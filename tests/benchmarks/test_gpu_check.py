@@ -86,3 +86,27 @@ def test_placement_errors_flag_any_model_off_the_gpu() -> None:
         "forget_rate": 0.5,
     }
     assert gpu_check.summary_line(record) == "| gpu | 4 | 0.250 | 3.0 | 5.0 | 1.50 | 0.5 | ok |"
+
+
+def test_two_ranks_run_when_two_gpus_are_visible() -> None:
+    assert list(gpu_check.configs(1)) == ["gpu", "fsdp"]
+    two = gpu_check.configs(2)
+    assert list(two) == ["gpu", "fsdp", "ddp-2", "fsdp-2", "fsdp2-2"]
+    for name in ("ddp-2", "fsdp-2", "fsdp2-2"):
+        assert "trainer.devices=2" in gpu_check.overrides(name, 3)
+    assert gpu_check.configs(8) == two
+
+
+def test_two_rank_configs_compose_to_gpu_trainers(tmp_path) -> None:
+    from unpact_exp.compose import compose_config
+
+    for name, strategy in (("ddp-2", "ddp"), ("fsdp-2", "fsdp"), ("fsdp2-2", "fsdp2")):
+        cfg = compose_config(gpu_check.overrides(name, 2), tmp_path, tmp_path / "a", ROOT)
+        assert cfg.trainer.strategy == strategy and cfg.trainer.devices == 2
+        assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+
+
+def test_only_rank_zero_reports() -> None:
+    assert gpu_check.is_rank_zero({})
+    assert gpu_check.is_rank_zero({"LOCAL_RANK": "0"})
+    assert not gpu_check.is_rank_zero({"LOCAL_RANK": "1"})

@@ -87,7 +87,8 @@ def test_cli_on_a_config_json(tmp_path, capsys) -> None:
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "0.00B parameters (float32)" in out and "npo_kl" in out
-    lines = {line[:22].strip(): line.split() for line in out.splitlines()[2:]}
+    training = out.split("\n\n")[0]  # the evaluation table follows
+    lines = {line[:22].strip(): line.split() for line in training.splitlines()[2:]}
     assert "batch 2 x 8 tokens x 2 stream(s)" in out
     assert set(lines) == {"full, 1 GPU", "full, DDP x2", "full, FSDP x2", "LoRA (1 GPU or DDP)"}
 

@@ -38,3 +38,30 @@ def test_qwen3_layer_sits_at_wmdps_relative_depth(make_cfg) -> None:
 def test_other_methods_ignore_the_rmu_settings(make_cfg) -> None:
     cfg = make_cfg("method=npo", "model=qwen3_14b")
     assert "steering_coeff" not in cfg.method and "layer" not in cfg.method
+
+
+def test_a_layer_past_the_model_is_refused_before_the_optimizer(
+    make_cfg, tiny_target, monkeypatch
+) -> None:
+    """RMU's default layer 7 on the 2-layer tiny target: one message naming the layers, raised
+    when the model is loaded (it used to surface as AdamW's "empty parameter list")."""
+    import torch
+
+    from unpact_exp.errors import UnpactConfigError
+    from unpact_exp.run import main
+
+    built = []
+    original = torch.optim.AdamW.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "__init__", spy)
+    cfg = make_cfg("method=rmu", "method.layer=7", "method.trainable_layers=[5,6,7]")
+    with pytest.raises(UnpactConfigError) as err:
+        main(cfg)
+    message = str(err.value)
+    assert "[7, 5, 6, 7]" in message and "2 decoder layers" in message
+    assert "valid: 0..1" in message and "rmu_<model>.yaml" in message
+    assert not built  # refused before any optimizer existed

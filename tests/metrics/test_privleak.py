@@ -107,3 +107,55 @@ def test_privleak_auc_puts_holdout_texts_as_positives(tiny_llama, tokenizer) -> 
     auc = privleak_auc(tiny_llama, tokenizer, forget, holdout, 0.4, "min_k", 4)
     assert auc == rank_auc(neg, pos)
     assert privleak_auc(tiny_llama, tokenizer, holdout, forget, 0.4, "min_k", 4) == 1 - auc
+
+
+def _batch_forward_scores(model, tokenizer, texts, k, score, batch_size) -> list[float]:
+    """The scores as computed before: the whole batch's logits from one full forward."""
+    from unpact_exp.unpact.scoring import padding_id
+
+    encoded = [tokenizer(t, add_special_tokens=True).input_ids for t in texts]
+    scores = []
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start : start + batch_size]
+        width = max(len(ids) for ids in chunk)
+        ids = torch.full((len(chunk), width), padding_id(tokenizer), dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, row_ids in enumerate(chunk):
+            ids[row, : len(row_ids)] = torch.tensor(row_ids)
+            mask[row, : len(row_ids)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        for row, row_ids in enumerate(chunk):
+            n = len(row_ids) - 1
+            stats = token_statistics(logits[row, :n], ids[row, 1 : n + 1], score)
+            scores.append(lowest_k_mean(stats.tolist(), k))
+    return scores
+
+
+@pytest.mark.parametrize("score", ["min_k", "min_k_plus_plus"])
+def test_scores_are_identical_without_cache_and_batch_logits(
+    tiny_llama, tokenizer, score, monkeypatch
+) -> None:
+    """The head runs on one text at a time and no KV cache is built; the scores equal, bit for
+    bit, those of a full forward of the whole batch (the previous computation)."""
+    texts = [
+        "Alice Smith was born in Paris.",
+        "The quick brown fox jumps over the lazy dog near the river bank today.",
+        "He is a baker in Rome.",
+        "Bob Jones's mother is Carol White.",
+    ]
+    want = _batch_forward_scores(tiny_llama, tokenizer, texts, 0.4, score, 3)
+    head, decoder = tiny_llama.get_output_embeddings(), tiny_llama.model
+    head_rows, cache_flags = [], []
+    head_hook = head.register_forward_hook(lambda m, i, o: head_rows.append(i[0].shape))
+    decoder_hook = decoder.register_forward_pre_hook(
+        lambda m, a, kw: cache_flags.append(kw.get("use_cache")), with_kwargs=True
+    )
+    try:
+        got = text_scores(tiny_llama, tokenizer, texts, 0.4, score, 3)
+    finally:
+        head_hook.remove()
+        decoder_hook.remove()
+    assert got == want
+    assert cache_flags == [False, False]  # two batches, never a cache
+    assert all(len(shape) == 2 for shape in head_rows) and len(head_rows) == len(texts)

@@ -14,10 +14,13 @@ analysis callback):
   their own retain handling);
 - ``evaluates_during_fit``: intermediate checkpoints are meaningful models. Task
   vectors only become an unlearned model after the post-fit negation, so their
-  training-time checkpoints are not analysed.
+  training-time checkpoints are not analysed;
+- ``keeps_original_weights``: the objective snapshots the policy's original weights
+  (task vectors' ``theta_0``), one more copy of the model in memory.
 
 Hooks, called with a :class:`MethodContext` (the LightningModule):
-``on_fit_start``, ``loss``, ``on_train_end`` (post-fit step), ``on_load_checkpoint``,
+``check_model`` (the loaded policy, before anything is built around it), ``on_fit_start``,
+``loss``, ``on_train_end`` (post-fit step), ``on_load_checkpoint``,
 ``trainable`` (which parameters train), ``adapter_layers`` (where LoRA adapters go
 under ``peft=lora``) and ``fit_length`` (steps/epochs of the fit).
 
@@ -76,6 +79,8 @@ class MethodContext(Protocol):
 
         The first epoch in training order, cut where ``max_steps`` ends the fit: what a
         cache of the original model's values (computed before the first update) needs.
+        Under several ranks: every rank's batches (rank 0's first), the same on every rank,
+        so each rank fills the same cache with the same forward passes.
         """
         ...
 
@@ -96,10 +101,20 @@ class Objective(nn.Module):
     uses_retain: ClassVar[bool] = False
     accepts_regularizer: ClassVar[bool] = True
     evaluates_during_fit: ClassVar[bool] = True
+    keeps_original_weights: ClassVar[bool] = False
+    """Whether the objective holds a copy of the original weights (memory: unpact_exp.memory)."""
     forget_weight: float = 1.0
     """Weight of the forget term in ``forget_weight * forget + regularizer``. Methods that
     accept a regularizer take it from ``method.forget_weight``; for the others (their own
     retain handling) the forget term is the whole loss and the weight stays 1."""
+
+    def check_model(self, model: nn.Module) -> None:
+        """Refuse a model this objective cannot train, right after it is loaded.
+
+        Called before the optimizer (and any sharding) is built, so a config error is
+        reported by name instead of surfacing as an error of what was built from it
+        (default: nothing to check).
+        """
 
     def on_fit_start(self, ctx: MethodContext) -> None:
         """One-off preparation before the first step (default: nothing)."""

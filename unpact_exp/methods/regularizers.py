@@ -153,6 +153,8 @@ class Regularizer:
     name: ClassVar[str] = ""
     needs_reference: ClassVar[bool] = False
     uses_retain: ClassVar[bool] = True
+    full_vocabulary: ClassVar[bool] = False
+    """Whether the term holds float32 full-vocabulary tensors (memory: unpact_exp.memory)."""
 
     def __init__(self, weight: float) -> None:
         checks.at_least("regularizer.weight", weight, 0)
@@ -214,6 +216,7 @@ class RetainKL(Regularizer):
     """
 
     needs_reference = True
+    full_vocabulary = True
 
     def __init__(
         self, weight: float, positions: Literal["answer", "all"], formula: Formula

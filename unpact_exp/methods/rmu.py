@@ -209,9 +209,10 @@ class RMU(Objective):
         self.retain_weight = retain_weight
         self.register_buffer("control_vec", make_control_vector(hidden_size, seed, torch.float32))
 
-    def on_fit_start(self, ctx: MethodContext) -> None:
-        """Check the configured layers exist in this model."""
-        n_layers = len(decoder_layers(ctx.policy))
+    def check_model(self, model: nn.Module) -> None:
+        """Check the configured layers exist in this model (before the optimizer is built:
+        with none of ``trainable_layers`` there, AdamW would get no parameter at all)."""
+        n_layers = len(decoder_layers(model))
         bad = [i for i in [self.layer, *self.trainable_layers] if not 0 <= i < n_layers]
         if bad:
             raise UnpactConfigError(
@@ -220,16 +221,19 @@ class RMU(Objective):
                 "conf/method_model/rmu_<model>.yaml."
             )
 
-    def _activations(self, model: nn.Module, ctx: MethodContext, batch: Batch) -> Tensor:
+    def _activations(
+        self, model: nn.Module, ctx: MethodContext, batch: Batch
+    ) -> tuple[Tensor, Tensor]:
+        """``(activations at method.layer, the forward's logits)``."""
         captured: list[Tensor] = []
         hook = decoder_layers(model)[self.layer].register_forward_hook(
             lambda _m, _i, out: captured.append(out[0] if isinstance(out, tuple) else out)
         )
         try:
-            ctx.forward_batch(model, batch)
+            output = ctx.forward_batch(model, batch)
         finally:
             hook.remove()
-        return captured[0].float()
+        return captured[0].float(), output.logits
 
     def loss(
         self, ctx: MethodContext, forget: Batch, retain: Batch | None
@@ -240,10 +244,12 @@ class RMU(Objective):
         if ctx.reference is None:
             raise RuntimeError("rmu needs the frozen reference model, but none was loaded")
         with torch.no_grad():
-            frozen = self._activations(ctx.reference, ctx, retain)
+            frozen, _ = self._activations(ctx.reference, ctx, retain)
+        forget_act, forget_logits = self._activations(ctx.policy, ctx, forget)
+        retain_act, retain_logits = self._activations(ctx.policy, ctx, retain)
         total, forget_term, retain_term = rmu_loss(
-            self._activations(ctx.policy, ctx, forget),
-            self._activations(ctx.policy, ctx, retain),
+            forget_act,
+            retain_act,
             frozen,
             self.control_vec,
             self.steering_coeff,
@@ -252,6 +258,8 @@ class RMU(Objective):
             rmu_mask(retain, self.reduction),
             self.reduction,
         )
+        if _fsdp_root(ctx.policy):
+            total = total + _anchor(forget_logits, retain_logits)
         return total, {"rmu_forget": forget_term.detach(), "rmu_retain": retain_term.detach()}
 
     def trainable(self, name: str) -> bool:
@@ -265,6 +273,27 @@ class RMU(Objective):
         disabled (``ctx.reference`` is that view), so no frozen copy is loaded.
         """
         return list(self.trainable_layers)
+
+
+def _fsdp_root(model: nn.Module) -> bool:
+    """Whether ``model`` is an FSDP (v1) root (see :func:`_anchor`)."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    return isinstance(model, FullyShardedDataParallel)
+
+
+def _anchor(*logits: Tensor) -> Tensor:
+    """Exactly 0, but depending on the policy's outputs: FSDP (v1) needs that.
+
+    RMU's loss reads a middle layer, never the model's output. FSDP (v1) starts its
+    backward bookkeeping from a hook on its root's outputs; when they are not in the
+    graph, the hook never fires, and the next collective finds the units still in their
+    backward state ("Expects the handle training to be IDLE"). ``0 * sum(logits)`` puts
+    the outputs in the graph; it adds exact zeros to the loss and to every gradient
+    (finite logits), at the cost of a backward pass through the layers above
+    ``method.layer``. Other strategies do not need it and do not pay for it.
+    """
+    return sum(0.0 * x.float().sum() for x in logits)
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:

@@ -98,6 +98,7 @@ class TaskVector(Objective):
 
     accepts_regularizer = False
     evaluates_during_fit = False
+    keeps_original_weights = True
 
     def __init__(self, scale: float, finetune_epochs: int) -> None:
         super().__init__()

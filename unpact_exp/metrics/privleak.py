@@ -24,7 +24,7 @@ standard deviation of the log-probs under the model's own next-token distributio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -112,6 +112,11 @@ def text_scores(
     Each text is encoded as MUSE does (``tokenizer.encode(text)``: with the tokenizer's special
     tokens, no truncation) and right-padded; every token after the first is scored from its
     prefix, padding never is.
+
+    Memory: the batch runs through the decoder without a KV cache (nothing is generated) and
+    the LM head is applied one text at a time (:func:`_row_logits`), so the full-vocabulary
+    logits of the whole batch never exist: MUSE's texts are about 2k tokens, and for
+    Llama-3.1 (128k vocabulary) a batch of 32 held about 14 GiB of logits and 7 GiB of cache.
     """
     encoded = [tokenizer(t, add_special_tokens=True).input_ids for t in texts]
     pad_id = padding_id(tokenizer)
@@ -127,15 +132,38 @@ def text_scores(
             for row, ids in enumerate(chunk):
                 input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
                 mask[row, : len(ids)] = 1
-            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
             targets = input_ids[:, 1:].to(device)
-            for row, ids in enumerate(chunk):
-                # One row at a time: the float32 [T, V] softmax of a whole batch of long texts
-                # (MUSE's are ~2k tokens, 32k vocabulary) would need gigabytes.
-                n = len(ids) - 1
-                stats = token_statistics(logits[row, :n], targets[row, :n], score)
+            lengths = [len(ids) - 1 for ids in chunk]
+            rows = _row_logits(model, input_ids.to(device), mask.to(device), lengths)
+            for row, (n, logits) in enumerate(zip(lengths, rows, strict=True)):
+                stats = token_statistics(logits, targets[row, :n], score)
                 scores.append(lowest_k_mean(stats.cpu().tolist(), k))
     return scores
+
+
+def _row_logits(
+    model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, lengths: Sequence[int]
+) -> Iterator[torch.Tensor]:
+    """The ``[n, V]`` next-token logits of each row's first ``n`` positions, one row at a time.
+
+    The decoder runs once over the batch (``use_cache=False``); the output embeddings (the LM
+    head) are applied to one row's hidden states at a time, exactly as the model's own forward
+    applies them to all of them. Models whose head does more than that (a final logit
+    soft-cap) or that do not expose their decoder get a full forward, still without a cache.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = getattr(inner, "get_decoder", lambda: None)()
+    if decoder is None:  # transformers < 5 answers None for a causal LM: its base model
+        decoder = getattr(inner, getattr(inner, "base_model_prefix", ""), None)
+    head = getattr(inner, "get_output_embeddings", lambda: None)()
+    softcap = getattr(getattr(inner, "config", None), "final_logit_softcapping", None)
+    if decoder is None or head is None or softcap:
+        logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
+        yield from (logits[row, :n] for row, n in enumerate(lengths))
+        return
+    hidden = decoder(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
+    for row, n in enumerate(lengths):
+        yield head(hidden[row, :n])
 
 
 def privleak_auc(

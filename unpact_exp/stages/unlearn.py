@@ -301,6 +301,9 @@ def run_unlearning(
         cfg.data.padding_side,
     )
     loader = functools.partial(load_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
+    from unpact_exp.training.sharded_init import empty_model
+
+    empty = functools.partial(empty_model, source, cfg.model.dtype, cfg.model.trust_remote_code)
     module = UnlearnModule(
         load_model=loader,
         objective=objective,
@@ -313,6 +316,7 @@ def run_unlearning(
         decoder_layer_cls=config_class("model.decoder_layer_cls", cfg.model.decoder_layer_cls),
         lora=lora_settings(cfg.peft),
         gradient_checkpointing=limits.gradient_checkpointing,
+        build_empty=empty,
     )
     max_steps, max_epochs = objective.fit_length(limits.max_steps, limits.max_epochs)
     fields = {

@@ -15,13 +15,22 @@ Determinism and resume:
   served (Lightning saves that in the checkpoint through the loader's
   ``state_dict``) and skips them when a run resumes mid-epoch, so the resumed run
   sees exactly the batches the uninterrupted one would have;
-- under DDP/FSDP Lightning wraps the sampler in a ``DistributedSamplerWrapper``
-  (every rank takes its shard of the same seeded order) and forwards ``set_epoch``.
+- under DDP/FSDP/FSDP2 each rank takes its own shard of the same seeded order
+  (:class:`EpochSampler` with ``rank``/``world_size``: the order padded by its first
+  examples to a multiple of ``world_size``, then every ``world_size``-th example from
+  position ``rank``, as :class:`torch.utils.data.DistributedSampler` shards). The
+  sharding is done here, not by Lightning (the trainer sets
+  ``use_distributed_sampler=False``): Lightning's ``DistributedSamplerWrapper`` permutes
+  the order a second time with its own seed, so which examples a rank trains on could
+  only be predicted by copying Lightning's internals, and the caches of M0's values
+  (NPO's reference, token weights) must know exactly that
+  (:meth:`UnlearnDataModule.forget_batches_in_order`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -42,18 +51,29 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
 
 
 class EpochSampler(Sampler[int]):
-    """A random permutation of ``range(n)`` that depends only on ``(seed, epoch, stream)``.
+    """One rank's share of a random permutation of ``range(n)`` fixed by ``(seed, epoch, stream)``.
+
+    The permutation is padded with its own first entries to a multiple of ``world_size``
+    (so every rank serves the same number of examples, hence of batches and steps; a
+    collective never waits for a rank that ran out), and rank ``r`` takes positions
+    ``r, r + world_size, ...``. With one rank this is the permutation itself.
 
     Args:
         n: dataset size.
         seed: the run's seed.
         stream: separates the forget and the retain order.
+        rank: this process's rank among the ranks sharing each step.
+        world_size: how many ranks share each step.
     """
 
-    def __init__(self, n: int, seed: int, stream: int) -> None:
+    def __init__(self, n: int, seed: int, stream: int, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in range(world_size={world_size})")
         self.n = n
         self.seed = seed
         self.stream = stream
+        self.rank = rank
+        self.world_size = world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -62,10 +82,14 @@ class EpochSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, self.stream))
-        return iter(torch.randperm(self.n, generator=generator).tolist())
+        order = torch.randperm(self.n, generator=generator).tolist()
+        total = len(self) * self.world_size
+        while len(order) < total:  # pad with the order's own start (several times if n is tiny)
+            order += order[: total - len(order)]
+        return iter(order[self.rank : total : self.world_size])
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.world_size)  # ceil(n / world_size)
 
 
 class ResumableDataLoader(DataLoader):
@@ -131,6 +155,9 @@ class UnlearnDataModule(pl.LightningDataModule):
         seed: seeds the per-epoch order (the run's ``seed``).
         padding_side: ``data.padding_side`` (``right`` or ``left``; see
             :class:`~unpact_exp.training.sequences.PadCollator`).
+
+    Under several ranks the loaders shard the order themselves (:class:`EpochSampler`),
+    with the rank and world size of the trainer the datamodule is attached to.
     """
 
     def __init__(
@@ -149,11 +176,19 @@ class UnlearnDataModule(pl.LightningDataModule):
         self.collate = PadCollator(pad_id, padding_side)
         self.seed = seed
 
+    def _ranks(self) -> tuple[int, int]:
+        """``(rank, world_size)`` of the attached trainer (``(0, 1)`` without one)."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
     def _loader(self, data: Sequence[Example], stream: int) -> ResumableDataLoader:
+        rank, world_size = self._ranks()
         return ResumableDataLoader(
             data,
             batch_size=self.batch_size,
-            sampler=EpochSampler(len(data), self.seed, stream),
+            sampler=EpochSampler(len(data), self.seed, stream, rank, world_size),
             collate_fn=self.collate,
         )
 
@@ -166,25 +201,40 @@ class UnlearnDataModule(pl.LightningDataModule):
         mode = "min_size" if len(self.retain) >= len(self.forget) else "max_size_cycle"
         return CombinedLoader(loaders, mode=mode)
 
-    def forget_batches_in_order(self, n_batches: int | None, world_size: int) -> DataLoader:
-        """The forget batches the fit's first epoch trains on, in its order (caches by index).
+    def forget_batches_in_order(
+        self, n_batches: int | None, world_size: int
+    ) -> Iterator[dict[str, Any]]:
+        """The forget batches of the fit's first epoch, rank by rank (for caches by index).
 
         The first epoch is where every example is first seen, so per-example caches of M0
-        (NPO's reference, token weights) need exactly these. On one process the batches
-        are the training batches themselves (same examples, same padding), so a value
-        computed here equals the one the first step computes.
+        (NPO's reference, token weights) need exactly these. Each rank's batches are the
+        ones its training loader serves in the first epoch (same examples, same padding),
+        so a value computed from them equals the one that rank's first step computes.
+        Every rank's batches are returned, not only this process's: each rank fills its
+        cache for every rank's examples, so the caches are identical on all ranks (DDP
+        broadcasts rank 0's buffers, rank 0 alone writes them to checkpoints) and, under
+        sharding, every rank runs the same forward passes (collectives).
 
         Args:
-            n_batches: batches per process the fit can run (``max_steps`` times gradient
+            n_batches: batches per rank the fit can run (``max_steps`` times gradient
                 accumulation), or None for the whole epoch.
-            world_size: processes sharing each step; under DDP/FSDP rank ``r`` takes every
-                ``world_size``-th example of the same order, so ``n_batches`` steps cover
-                the first ``n_batches * batch_size * world_size`` examples.
+            world_size: ranks sharing each step.
+
+        Returns:
+            The batches of rank 0, then of rank 1, ... (collated as they are drawn).
         """
-        sampler = EpochSampler(len(self.forget), self.seed, FORGET_STREAM)
-        order = list(sampler)
-        if n_batches is not None:
-            order = order[: n_batches * self.batch_size * world_size]
-        return DataLoader(
-            self.forget, batch_size=self.batch_size, sampler=order, collate_fn=self.collate
-        )
+        loaders = []
+        for rank in range(world_size):
+            sampler = EpochSampler(len(self.forget), self.seed, FORGET_STREAM, rank, world_size)
+            order = list(sampler)
+            if n_batches is not None:
+                order = order[: n_batches * self.batch_size]
+            loaders.append(
+                DataLoader(
+                    self.forget,
+                    batch_size=self.batch_size,
+                    sampler=order,
+                    collate_fn=self.collate,
+                )
+            )
+        return itertools.chain.from_iterable(loaders)

@@ -22,31 +22,82 @@ def is_sharded(model: nn.Module) -> bool:
     return any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
 
 
-def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Full CPU state dict of a possibly sharded model (collective when sharded)."""
+def full_state_dict(model: nn.Module, every_rank: bool = False) -> dict[str, torch.Tensor]:
+    """The full state dict of a possibly sharded model (a collective when sharded).
+
+    Args:
+        model: the policy (plain, DDP replica, FSDP root or FSDP2 module).
+        every_rank: every rank receives the tensors, on the model's device. Otherwise,
+            when the model sits on an accelerator, only rank 0 receives them, on the CPU
+            (other ranks get an empty dict).
+
+    On CPU processes nothing is offloaded (``cpu_offload=False``): the tensors are already
+    on the CPU, and torch 2.13's FSDP segfaults when asked to offload them there.
+    """
     if not is_sharded(model):
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    from unpact_exp.unpact.inference import model_device
+
+    offload = not every_rank and model_device(model).type != "cpu"
+    options = StateDictOptions(full_state_dict=True, cpu_offload=offload)
     return get_model_state_dict(model, options=options)
+
+
+def model_from_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A plain HF model of ``model``'s config whose weights *are* the tensors of ``state``.
+
+    The model is built on the ``meta`` device (no memory) and the gathered tensors are
+    assigned to it (``load_state_dict(assign=True)``), not copied: one full copy exists,
+    not two (the gathered state and a model to copy it into). Buffers that a state dict
+    does not hold (the rotary ``inv_freq``) are taken from ``model``; tied weights are
+    tied again; the generation config is ``model``'s.
+    """
+    import copy as copying
+
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        plain = AutoModelForCausalLM.from_config(model.config, dtype=model.config.dtype)
+    plain.load_state_dict(state, assign=True, strict=False)
+    device = next(iter(state.values())).device  # rank 0's CPU when gathered for saving
+    source_buffers = {_clean_name(n): b for n, b in model.named_buffers()}
+    for name, buffer in list(plain.named_buffers()):
+        if buffer.is_meta:
+            owner, _, leaf = name.rpartition(".")
+            target = plain.get_submodule(owner) if owner else plain
+            persistent = leaf not in target._non_persistent_buffers_set
+            kept = source_buffers[name].detach().clone().to(device)
+            target.register_buffer(leaf, kept, persistent=persistent)
+    plain.tie_weights()
+    missing = [n for n, p in plain.named_parameters() if p.is_meta]
+    if missing:
+        raise RuntimeError(f"the gathered state lacks {missing[:3]} (of {len(missing)})")
+    plain.generation_config = copying.deepcopy(model.generation_config)
+    return plain.eval()
+
+
+def _clean_name(name: str) -> str:
+    """A parameter or buffer name without the wrappers' prefixes (FSDP, checkpointing)."""
+    for prefix in ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module."):
+        name = name.replace(prefix, "")
+    return name
 
 
 def full_copy_on_rank0(model: nn.Module, global_rank: int) -> nn.Module | None:
     """An unsharded copy of ``model`` on rank 0 (None elsewhere); every rank must call this.
 
-    For an unsharded model this is the model itself on rank 0 (no copy is made).
+    For an unsharded model this is the model itself on rank 0 (no copy is made). A
+    sharded one is gathered to rank 0 (to its CPU when the shards sit on an accelerator)
+    and becomes the copy's weights (:func:`model_from_state`): one full copy on rank 0.
     """
     if not is_sharded(model):
         return model if global_rank == 0 else None
     state = full_state_dict(model)
     if global_rank != 0:
         return None
-    from transformers import AutoModelForCausalLM
-
-    copy = AutoModelForCausalLM.from_config(model.config, dtype=model.config.dtype)
-    copy.load_state_dict(state)
-    return copy.eval()
+    return model_from_state(model, state)
 
 
 def full_copy_on_every_rank(model: nn.Module) -> nn.Module:
@@ -55,28 +106,14 @@ def full_copy_on_every_rank(model: nn.Module) -> nn.Module:
     Evaluation is split across ranks by items, so each rank needs the whole M1 (for
     generation, and for the relearning attack, which fine-tunes it). Unsharded models
     (single device, DDP replicas) are returned as they are. Sharded ones (FSDP1, FSDP2)
-    are gathered into a full state dict on every rank's device (``cpu_offload=False``:
-    with it, only rank 0 would receive the tensors) and loaded into a fresh model built
-    from the same config there. Peak memory per rank while copying: the gathered state
-    dict plus the copy (two full models in the training dtype); afterwards one full copy,
-    freed when the evaluation drops it.
+    are gathered into a full state dict on every rank's device, whose tensors become the
+    copy's weights (:func:`model_from_state`). Peak memory per rank while copying: one full
+    model in the training dtype (the gathered tensors are the copy), freed when the
+    evaluation drops it.
     """
     if not is_sharded(model):
         return model
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-    from transformers import AutoModelForCausalLM
-
-    from unpact_exp.unpact.inference import model_device
-
-    device = model_device(model)
-    state = get_model_state_dict(
-        model, options=StateDictOptions(full_state_dict=True, cpu_offload=False)
-    )
-    with torch.device(device):
-        copy = AutoModelForCausalLM.from_config(model.config, dtype=model.config.dtype)
-    copy.load_state_dict(state)
-    del state
-    return copy.eval()
+    return model_from_state(model, full_state_dict(model, every_rank=True))
 
 
 def barrier(trainer: Any) -> None:
@@ -88,9 +125,27 @@ def barrier(trainer: Any) -> None:
 def weights_checksum(model: nn.Module) -> float:
     """A float64 sum over every full parameter, identical on ranks holding the same model.
 
-    Sharded parameters are gathered (``full_tensor``, a collective every rank enters),
-    so on FSDP each rank checks the whole model it is part of, not just its shard.
+    Sharded parameters are gathered (a collective every rank enters: ``full_tensor`` per
+    parameter under FSDP2; under FSDP, the whole model at once, to the CPU when it sits on
+    an accelerator), so on FSDP each rank checks the whole model it is part of, not just
+    its shard.
     """
+    from unpact_exp.training.grad_norm import is_fsdp_root
+
+    if is_fsdp_root(model):
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        from unpact_exp.unpact.inference import model_device
+
+        offload = model_device(model).type != "cpu"
+        with FullyShardedDataParallel.summon_full_params(
+            model, writeback=False, offload_to_cpu=offload
+        ):
+            return _checksum(model)
+    return _checksum(model)
+
+
+def _checksum(model: nn.Module) -> float:
     total = 0.0
     with torch.no_grad():
         for _, param in sorted(model.named_parameters()):

@@ -24,20 +24,23 @@ submodule, so no parameter is listed twice.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy
 from torch import Tensor, nn
 
 from unpact_exp.methods.base import Objective
 from unpact_exp.methods.regularizers import Regularizer
 from unpact_exp.models.lora import LoraSettings, ReferenceView, apply_lora
+from unpact_exp.training.grad_norm import clip_by_total_norm, global_grad_norm, local_tensor
 
 REFERENCE_PREFIX = "reference."
+log = logging.getLogger(__name__)
 
 
 class UnlearnModule(pl.LightningModule):
@@ -52,13 +55,17 @@ class UnlearnModule(pl.LightningModule):
         weight_decay: AdamW weight decay.
         forget_nll_stop: stop once the forget NLL of a batch exceeds this (None: never).
         forget_batches_in_order: ``(n_batches, world_size)`` to the forget batches of the
-            first epoch, as far as the fit reaches (NPO's cache, token weights).
+            first epoch of every rank, as far as the fit reaches (NPO's cache, token
+            weights; see :meth:`UnlearnDataModule.forget_batches_in_order`).
         fsdp2: shard policy and reference with ``fully_shard`` per decoder layer
             (set under Lightning's ModelParallelStrategy).
         decoder_layer_cls: class of the decoder layer (the FSDP2 shard unit).
         lora: the ``peft=lora`` settings, or None for full fine-tuning.
         gradient_checkpointing: recompute layer activations in the backward pass
             (``trainer.gradient_checkpointing``).
+        build_empty: returns the model's architecture on the ``meta`` device; under FSDP
+            and FSDP2 the ranks other than 0 build the policy with it, and every rank the
+            reference (None: every rank loads both, as on one device).
     """
 
     def __init__(
@@ -74,9 +81,11 @@ class UnlearnModule(pl.LightningModule):
         decoder_layer_cls: type | None,
         lora: LoraSettings | None,
         gradient_checkpointing: bool,
+        build_empty: Callable[[], nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self._load_model = load_model
+        self._build_empty = build_empty
         self.objective = objective
         self.regularizer = regularizer
         self.lr = lr
@@ -106,11 +115,23 @@ class UnlearnModule(pl.LightningModule):
 
         Under LoRA the adapters go on the layers the objective names
         (:meth:`~unpact_exp.methods.base.Objective.adapter_layers`) and the reference
-        is the adapter-disabled policy: no second model is loaded.
+        is the adapter-disabled policy: no second model is loaded. Under FSDP and FSDP2
+        (with ``build_empty``) only rank 0 reads the weights, and the reference is made of
+        the policy's shards (:mod:`unpact_exp.training.sharded_init`).
         """
         if self.policy is not None:
             return
-        self.policy = self._load_model()
+        sharding = self._sharding()
+        empty_init = sharding is not None and self._build_empty is not None
+        if empty_init:
+            from unpact_exp.training.sharded_init import load_on_rank0
+
+            rank = int(self._trainer.global_rank)
+            self.policy = load_on_rank0(self._load_model, self._build_empty, rank)
+            log.info("rank %d: policy %s", rank, "read from disk" if rank == 0 else "built empty")
+        else:
+            self.policy = self._load_model()
+        self.objective.check_model(self.policy)
         self.policy.config.use_cache = False
         if self.lora is not None:
             adapters = apply_lora(self.policy, self.lora, self.objective.adapter_layers())
@@ -121,25 +142,78 @@ class UnlearnModule(pl.LightningModule):
             for name, param in self.policy.named_parameters():
                 param.requires_grad_(self.objective.trainable(name))
             if self.needs_reference:
-                self.reference = self._load_model()
+                self.reference = self._build_empty() if empty_init else self._load_model()
                 self.reference.eval()
                 self.reference.requires_grad_(False)
         if self.gradient_checkpointing:
             enable_gradient_checkpointing(self.policy)
-        if self.fsdp2:
-            self._shard_fsdp2()
+        if sharding == "fsdp2":
+            self._shard_fsdp2(empty_init)
+        elif sharding == "fsdp":
+            self._shard_fsdp(empty_init)
 
-    def _shard_fsdp2(self) -> None:
+    def _sharding(self) -> str | None:
+        """``fsdp2``, ``fsdp`` or None (one device, DDP, no trainer)."""
+        if self.fsdp2:
+            return "fsdp2"
+        if self._trainer is not None and isinstance(self._trainer.strategy, FSDPStrategy):
+            return "fsdp"
+        return None
+
+    def _shard_fsdp(self, empty_init: bool) -> None:
+        """FSDP (v1): policy and reference each an FSDP root (see :mod:`..training.fsdp`)."""
+        from unpact_exp.training.fsdp import shard_fsdp
+
+        device = self._trainer.strategy.root_device
+        self._shard(lambda model: shard_fsdp(model, device), empty_init)
+        # The LightningModule itself is no FSDP unit, and Lightning's FSDP strategy leaves
+        # moving to FSDP: the objective's buffers (NPO's cache, RMU's u) go to the device here.
+        self.objective.to(device)
+
+    def _shard_fsdp2(self, empty_init: bool) -> None:
+        """FSDP2: ``fully_shard`` per decoder layer, then the whole model (policy, reference)."""
         from torch.distributed.fsdp import fully_shard
 
         mesh = self.device_mesh["data_parallel"]
-        for model in (self.policy, self.reference):
-            if not isinstance(model, nn.Module):
-                continue
+        device = self._trainer.strategy.root_device if empty_init else None
+
+        def shard(model: nn.Module) -> nn.Module:
             for module in model.modules():
                 if self.decoder_layer_cls and isinstance(module, self.decoder_layer_cls):
                     fully_shard(module, mesh=mesh)
             fully_shard(model, mesh=mesh)
+            if device is not None:
+                model.to_empty(device=device)  # rank 0's values come back in _shard
+            return model
+
+        self._shard(shard, empty_init)
+
+    def _shard(self, shard: Callable[[nn.Module], nn.Module], empty_init: bool) -> None:
+        """Shard policy and reference; with ``empty_init`` fill them from rank 0's weights.
+
+        The policy's shards come from rank 0's loaded model, the reference's from the
+        policy's own shards (:mod:`unpact_exp.training.sharded_init`).
+        """
+        from unpact_exp.training.sharded_init import (
+            broadcast_generation_config,
+            copy_shards,
+            fill_from_rank0,
+            full_state_with_buffers,
+        )
+
+        full_state = {}
+        if empty_init and int(self._trainer.global_rank) == 0:
+            full_state = full_state_with_buffers(self.policy)  # the loaded weights, kept alive
+        self.policy = shard(self.policy)
+        if empty_init:
+            fill_from_rank0(self.policy, full_state)
+            broadcast_generation_config(self.policy)
+        del full_state
+        if isinstance(self.reference, nn.Module):
+            self.reference = shard(self.reference)
+            if empty_init:
+                copy_shards(self.reference, self.policy)
+                self.reference.generation_config = self.policy.generation_config
 
     def train(self, mode: bool = True) -> UnlearnModule:
         """Switch train/eval mode; the reference always stays in eval mode."""
@@ -154,10 +228,12 @@ class UnlearnModule(pl.LightningModule):
         return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
 
     def forget_batches_to_train(self) -> Iterable[dict[str, Tensor]]:
-        """The forget batches this fit can train on (the first epoch, cut at ``max_steps``).
+        """The forget batches this fit can train on, on any rank (the first epoch, cut at
+        ``max_steps``).
 
-        Without a trainer (an objective driven by hand) or without a step limit: the whole
-        first epoch.
+        Every rank gets every rank's batches, so the caches filled from them are the same
+        on all ranks. Without a trainer (an objective driven by hand) or without a step
+        limit: the whole first epoch.
         """
         trainer = self._trainer
         if trainer is None:
@@ -209,12 +285,7 @@ class UnlearnModule(pl.LightningModule):
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Log the global gradient norm (before clipping); refuse a non-finite step."""
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        norm = None
-        if grads:
-            norm = torch.nn.utils.get_total_norm(grads)
-            if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
-                norm = norm.full_tensor()
+        norm = global_grad_norm(self.policy, self.parameters())
         self._grad_norm = norm
         loss_bad = self._last_loss is not None and not bool(torch.isfinite(self._last_loss))
         grad_bad = norm is not None and not bool(torch.isfinite(norm))
@@ -240,24 +311,26 @@ class UnlearnModule(pl.LightningModule):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
-        """Clip by the norm :meth:`on_before_optimizer_step` just computed.
+        """Clip by the global norm :meth:`on_before_optimizer_step` just computed.
 
-        Lightning calls this right after that hook, and its default would compute the
-        same global norm a second time. The reuse is exact (``clip_grads_with_norm_`` is
-        ``clip_grad_norm_`` minus the norm) but only valid where the local gradients are
-        the whole gradients: one device or DDP (all-reduced). Sharded strategies, value
-        clipping and a diverged step take Lightning's own path.
+        Lightning calls this right after that hook. Its default would compute the same
+        norm a second time on one device and DDP, and cannot clip by norm at all under
+        FSDP (its precision plugin refuses) nor correctly under FSDP2 (the gradients are
+        shards). Here every strategy scales its local gradients by the factor of the global
+        norm (:mod:`unpact_exp.training.grad_norm`), exactly ``clip_grad_norm_`` on one
+        device. Value clipping takes Lightning's path; a refused step has nothing to clip.
         """
         norm = self._grad_norm
         self._grad_norm = None
-        by_norm = gradient_clip_algorithm in (None, "norm")
-        if not gradient_clip_val or norm is None or not self._unsharded or not by_norm:
+        if gradient_clip_algorithm not in (None, "norm"):
             super().configure_gradient_clipping(
                 optimizer, gradient_clip_val, gradient_clip_algorithm
             )
             return
+        if not gradient_clip_val or norm is None:
+            return
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        torch.nn.utils.clip_grads_with_norm_(params, gradient_clip_val, norm)
+        clip_by_total_norm(params, gradient_clip_val, norm)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """Step, then check the weights are still finite (the guard behind the loss check)."""
@@ -286,7 +359,7 @@ class UnlearnModule(pl.LightningModule):
         per tensor, which cost 10-13% of a small model's step when run every step.
         """
         with torch.no_grad():  # one device sync, not one per tensor
-            sums = [_local(p).sum(dtype=torch.float32) for p in self.policy.parameters()]
+            sums = [local_tensor(p).sum(dtype=torch.float32) for p in self.policy.parameters()]
             finite = bool(torch.isfinite(torch.stack(sums).sum())) if sums else True
         return bool(self.trainer.strategy.reduce_boolean_decision(finite, all=True))
 
@@ -348,8 +421,3 @@ def enable_gradient_checkpointing(model: nn.Module) -> None:
     """
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.enable_input_require_grads()
-
-
-def _local(param: Tensor) -> Tensor:
-    """The local shard of a DTensor (FSDP2), or the tensor itself."""
-    return param.to_local() if hasattr(param, "to_local") else param

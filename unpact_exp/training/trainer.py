@@ -6,8 +6,10 @@ Strategies:
   with more than one device becomes ``ddp_spawn``: Lightning's ``ddp`` re-executes
   ``sys.argv`` for the other ranks, which would re-run the whole sweep there. Under
   SLURM (ranks started by ``srun``) Lightning does not relaunch, so ``ddp`` is kept.
-- ``fsdp``: Lightning's ``FSDPStrategy`` (GPU only) wrapping each decoder layer
-  (``model.decoder_layer_cls``), with optional activation checkpointing.
+- ``fsdp``: Lightning's ``FSDPStrategy`` with each decoder layer (``model.decoder_layer_cls``)
+  and each causal LM as a shard unit, float32 buffers, optional activation checkpointing;
+  on CPU processes (``trainer.accelerator=cpu``, gloo) through a subclass that lifts
+  Lightning's GPU-only check (see :mod:`unpact_exp.training.fsdp`).
 - ``fsdp2``: Lightning's ``ModelParallelStrategy`` (data parallel only) with
   ``fully_shard`` applied per decoder layer in ``UnlearnModule.configure_model``;
   runs on CPU/gloo too.
@@ -50,17 +52,9 @@ def build_strategy(trainer_cfg: Any, decoder_layer_cls: str | None) -> Any:
     if name == "ddp" and trainer_cfg.devices != 1 and in_multirun() and not under_slurm():
         return "ddp_spawn"
     if name == "fsdp":
-        from lightning.pytorch.strategies import FSDPStrategy
+        from unpact_exp.training.fsdp import build_fsdp
 
-        layer = {config_class("model.decoder_layer_cls", decoder_layer_cls)}
-        fsdp = trainer_cfg.fsdp
-        return FSDPStrategy(
-            auto_wrap_policy=layer,
-            activation_checkpointing_policy=layer if fsdp.activation_checkpointing else None,
-            sharding_strategy=fsdp.sharding_strategy,
-            cpu_offload=bool(fsdp.cpu_offload),
-            state_dict_type="full",
-        )
+        return build_fsdp(trainer_cfg, config_class("model.decoder_layer_cls", decoder_layer_cls))
     if name == "fsdp2":
         from lightning.pytorch.strategies import ModelParallelStrategy
 
@@ -98,7 +92,6 @@ def build_trainer(
     for ``method.finetune_epochs`` epochs instead of ``trainer.max_steps`` steps.
     """
     strategy = build_strategy(trainer_cfg, decoder_layer_cls)
-    fsdp2 = trainer_cfg.strategy == "fsdp2"
     return pl.Trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
@@ -108,14 +101,14 @@ def build_trainer(
         max_steps=max_steps,
         max_epochs=max_epochs,
         log_every_n_steps=trainer_cfg.log_every_n_steps,
-        gradient_clip_val=None if fsdp2 else trainer_cfg.gradient_clip_val,
+        gradient_clip_val=trainer_cfg.gradient_clip_val,  # every strategy: see grad_norm.py
         accumulate_grad_batches=trainer_cfg.accumulate_grad_batches,
         enable_progress_bar=trainer_cfg.enable_progress_bar,
         enable_model_summary=False,
         logger=loggers,
         callbacks=[*callbacks, *progress_bar(trainer_cfg.enable_progress_bar)],
         default_root_dir=run_dir,
-        use_distributed_sampler=True,
+        use_distributed_sampler=False,  # the datamodule shards (see training/datamodule.py)
         num_sanity_val_steps=0,
         plugins=cluster_plugins(),
     )
