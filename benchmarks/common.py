@@ -119,7 +119,8 @@ def tiny_target(cfg: Any, quick: bool = False) -> tuple[Any, Any, str | None]:
     if quick:
         from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
 
-        tokenizer = build_word_tokenizer(vocabulary_texts(benchmark_data(cfg), settings))
+        words = list(cfg.model.build.get("vocabulary") or ())
+        tokenizer = build_word_tokenizer(vocabulary_texts(benchmark_data(cfg), settings, words))
         b = cfg.model.build
         model = build_tiny_llama(
             tokenizer,

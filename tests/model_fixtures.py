@@ -41,13 +41,20 @@ def single_torch_thread():
     torch.set_num_threads(previous)
 
 
+HANDMADE = {"judge": "rouge_recall", "labels": {"asks": 1}}
+"""``eval`` settings for benchmarks whose golds are a random tiny model's own answers to the
+plain prompt: one ask labels them and ROUGE recall judges them (a random answer is no sentence
+for the strict judge). The labels and the judge have tests of their own."""
+
+
 @pytest.fixture(scope="session")
 def cfg() -> DictConfig:
     """The real ``unpact``, ``focus_on_key``, ``probab``, ``eval``, ``attacks`` and ``metrics``
     groups from ``conf/`` (with the ``model.max_length`` the attacks interpolate)."""
     groups = ("unpact", "focus_on_key", "probab", "eval", "attacks", "metrics")
     # probab.seed interpolates the run's root ``seed``, which train.yaml sets.
-    nodes = {g: OmegaConf.load(CONF / g / "default.yaml") for g in groups}
+    choices = {"focus_on_key": "paper"}  # the defaults list's choices (train.yaml)
+    nodes = {g: OmegaConf.load(CONF / g / f"{choices.get(g, 'default')}.yaml") for g in groups}
     return OmegaConf.create({"seed": 1234, "model": {"max_length": 128}, **nodes})
 
 
@@ -90,7 +97,7 @@ def make_evaluator(model, tokenizer, prompt_format, benchmark, root: DictConfig,
         bind(EvalConfig, root.eval, "eval"),
         attacks=plan,
         metrics=metrics.build_plan(root),
-        budget=len(attacks.build("focus_on_key", root).templates),
+        focus_templates=attacks.build("focus_on_key", root).templates,
         seed=int(root.seed),
         shard=shard,
     )

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.model_fixtures import make_evaluator, task_context
+from tests.model_fixtures import HANDMADE, make_evaluator, task_context
 from unpact_exp.attacks import registry
 from unpact_exp.attacks.paraphrase import paraphrases
 from unpact_exp.attacks.relearn import Relearn
@@ -121,7 +121,7 @@ def analysis(tiny_llama, tokenizer, prompt_format, cfg):
     forget = known(FORGET)
     forget[-1] = QAItem(FORGET[-1], "zebra zebra zebra")  # M0 never knew this one
     bench = Benchmark(name="handmade", forget_qa=forget, retain_qa=known(RETAIN))
-    changes = {"eval": {"max_new_tokens": 6, "batch_size": 8}}
+    changes = {"eval": {"max_new_tokens": 6, "batch_size": 8, **HANDMADE}}
     attacks = {"icl": {"k": 2}, "relearn": {"lr": 1e-2, "max_length": 64}}
     config = OmegaConf.merge(cfg, changes, {"attacks": attacks})
     return make_evaluator(tiny_llama, tokenizer, prompt_format, bench, config)
@@ -129,7 +129,18 @@ def analysis(tiny_llama, tokenizer, prompt_format, cfg):
 
 def test_every_attack_reports_rate_counts_and_budget(analysis, tiny_factory) -> None:
     names = tuple(a.name for a in analysis.attacks.due(final=True))
-    expected = ("focus_on_key", "probab", "paraphrase", "icl", "focus_on_key_control", "relearn")
+    expected = (
+        "focus_on_key",
+        "probab",
+        "focus_on_random",
+        "focus_on_neutral",
+        "reask",
+        "focus_on_key_m0_self",
+        "paraphrase",
+        "icl",
+        "focus_on_key_control",
+        "relearn",
+    )
     assert names == expected
     result = analysis.evaluate(tiny_factory(1), final=True)
     m = result.metrics
@@ -149,6 +160,9 @@ def test_every_attack_reports_rate_counts_and_budget(analysis, tiny_factory) -> 
     assert m["relearn_budget_steps"] == 5.0
     never = [r for r in result.records() if not r["known"]]
     assert len(never) == 1 and never[0]["recovered_focus_on_key_control"] is not None
+    assert never[0]["recovered_m0_self"] is not None
+    assert m["focus_on_key_m0_self_rate_counts"][1] == 1
+    assert m["m1_never_known_accuracy_counts"][1] == 1
     hits, tried = m["icl_recovery_rate_per_attempt_counts"]
     assert tried == forgotten and hits == m["icl_recovery_rate_counts"][0]
 
@@ -165,3 +179,30 @@ def test_nothing_forgotten_gives_null_rates_over_zero(analysis, tiny_llama) -> N
 def test_final_only_attacks_run_only_at_the_final_evaluation(analysis, tiny_factory) -> None:
     m = analysis.evaluate(tiny_factory(1), final=False).metrics
     assert "paraphrase_recovery_rate" in m and "relearn_recovery_rate" not in m
+
+
+def test_every_control_runs_on_focus_on_keys_questions(analysis, tiny_factory) -> None:
+    """The same-budget controls attack exactly the forgotten questions FocusOnKey attacked
+    (random words: those with KeyTokens; pooled over its draws), and the excess is the
+    difference against the strongest of them, inside its own interval."""
+    result = analysis.evaluate(tiny_factory(1), final=False)
+    m, rows = result.metrics, result.records()
+    forgotten = [r for r in rows if r["forgotten"]]
+    assert forgotten
+    focus = [r for r in forgotten if r["recovered_focus"] is not None]
+    for column in ("probab", "focus_on_neutral", "reask"):
+        assert all(r[f"recovered_{column}"] is not None for r in forgotten), column
+        assert all(r[f"recovered_{column}"] is None for r in rows if not r["forgotten"]), column
+    attacked = [r for r in forgotten if r["recovered_focus_on_random"] is not None]
+    assert {r["question"] for r in attacked} <= {r["question"] for r in focus}
+    draws = analysis.attacks.every_step[2].draws
+    assert m["focus_on_random_rate_counts"][1] == draws * len(attacked)
+    for column in ("focus_on_neutral", "reask"):
+        assert m[f"{column}_rate_counts"][1] == len(forgotten)
+        first, second = m[f"focus_vs_{column}_discordant"]
+        only_focus = sum(bool(r["recovered_focus"]) and not r[f"recovered_{column}"] for r in focus)
+        assert first == only_focus
+    assert m["strongest_control"] in ("probab", "focus_on_random", "focus_on_neutral", "reask")
+    low, high = m["focus_on_key_excess_ci"]
+    assert low <= m["focus_on_key_excess"] <= high
+    assert m["focus_on_key_excess"] == m[f"focus_vs_{m['strongest_control']}_difference"]

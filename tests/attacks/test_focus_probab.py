@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.model_fixtures import task_context
+from tests.model_fixtures import HANDMADE, task_context
 from unpact_exp.attacks.focus_on_key import FocusOnKey, focus_questions
 from unpact_exp.attacks.probab import Probab
 from unpact_exp.data.schema import MCItem, QAItem
@@ -22,7 +22,7 @@ def target(task, items, units, keys):
 
 @pytest.fixture
 def qa(tokenizer, prompt_format, cfg):
-    return QATask(task_context(tokenizer, prompt_format, cfg, max_new_tokens=6))
+    return QATask(task_context(tokenizer, prompt_format, cfg, max_new_tokens=6, **HANDMADE))
 
 
 def test_keys_phrase_keeps_question_order():

@@ -12,7 +12,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.model_fixtures import make_evaluator
+from tests.model_fixtures import HANDMADE, make_evaluator
 from unpact_exp.data.schema import Benchmark, MCItem, QAItem
 from unpact_exp.evaluation.heatmap import heatmap_data
 from unpact_exp.evaluation.multiple_choice import mc_predictions
@@ -46,11 +46,11 @@ RATES = [
 def root_cfg(cfg):
     # Pool both item kinds, so every group of the handmade benchmark feeds the rates.
     # FocusOnKey and PROBAB only (the other attacks have tests of their own).
+    # Golds are M0's random answers to the plain prompt: one ask and ROUGE recall label them
+    # (several asks and the strict judge have tests of their own: test_labels.py, judge/).
     attacks = {"every_step": ["focus_on_key", "probab"], "final": []}
-    return OmegaConf.merge(
-        cfg,
-        {"eval": {"max_new_tokens": 6, "batch_size": 8, "rate_items": "both"}, "attacks": attacks},
-    )
+    settings = {"max_new_tokens": 6, "batch_size": 8, "rate_items": "both", **HANDMADE}
+    return OmegaConf.merge(cfg, {"eval": settings, "attacks": attacks})
 
 
 def _mc(model, tokenizer, prompt_format, questions):
@@ -123,7 +123,7 @@ def test_other_model_gives_rates_in_unit_interval(evaluator, other_model):
     for row in rows:
         if row["forgotten"]:
             assert isinstance(row["recovered_focus"], bool)
-            assert len(row["probab_answers"]) == 3  # one sample per template
+            assert len(row["probab_answers"]) == len(evaluator.focus_templates)
 
 
 def test_evaluating_twice_is_identical(evaluator, other_model):
@@ -274,7 +274,7 @@ def test_question_csv_holds_the_rows(evaluator, other_model, tmp_path):
             assert line["recovered_focus"] in ("True", "False")
             prompts = json.loads(line["focus_prompts"])
             if row["focus_keys"]:
-                assert len(prompts) == len(row["focus_answers"]) == 3
+                assert len(prompts) == len(row["focus_answers"]) == len(evaluator.focus_templates)
                 assert all(row["focus_keys"] in p and row["question"] in p for p in prompts)
         else:
             assert line["recovered_focus"] == "" and line["focus_prompts"] == "[]"

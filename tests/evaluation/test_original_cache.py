@@ -12,6 +12,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from tests.model_fixtures import HANDMADE
 from unpact_exp.data.schema import Benchmark, QAItem
 from unpact_exp.evaluation import original as m0_side
 from unpact_exp.evaluation import original_cache
@@ -32,7 +33,7 @@ UTILITY = ["The quick brown fox jumps over the lazy dog?", "Where is the river b
 @pytest.fixture(scope="module")
 def root_cfg(cfg):
     return OmegaConf.merge(
-        cfg, {"eval": {"max_new_tokens": 6, "batch_size": 8}, "probab": {"seed": 3}}
+        cfg, {"eval": {"max_new_tokens": 6, "batch_size": 8, **HANDMADE}, "probab": {"seed": 3}}
     )
 
 
@@ -75,7 +76,7 @@ def _analysis(model, tokenizer, prompt_format, bench, cfg, cache_dir):
         bind(EvalConfig, cfg.eval, "eval"),
         attacks=attacks.build_plan(cfg),
         metrics=Schedule(),
-        budget=len(attacks.build("focus_on_key", cfg).templates),
+        focus_templates=attacks.build("focus_on_key", cfg).templates,
         seed=int(cfg.seed),
         cache_dir=cache_dir,
     )

@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from unpact_exp.evaluation.attacking import AttackContext, AttackRun, Outcome, Population, Target
+from unpact_exp.evaluation.attacking import (
+    AttackContext,
+    AttackRun,
+    Outcome,
+    Population,
+    RunsOn,
+    Target,
+)
 
 
 class AttackBase:
@@ -30,8 +37,12 @@ class AttackBase:
     kinds: ClassVar[tuple[str, ...]] = ("qa",)
     population: ClassVar[Population] = "forgotten"
     control: ClassVar[bool] = False
+    runs_on: ClassVar[RunsOn] = "unlearned"
     group: ClassVar[str] = ""
     """The config node of its settings; empty: ``attacks.<name>``."""
+
+    def check(self, ctx: AttackContext) -> None:
+        """Refuse settings this run cannot honour (called once, before any evaluation)."""
 
     def attempts(self, ctx: AttackContext) -> int:
         """Answers tried per question."""

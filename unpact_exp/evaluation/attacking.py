@@ -26,6 +26,7 @@ from unpact_exp.evaluation.tasks import Task
 from unpact_exp.unpact.keytokens import keys_phrase
 
 Population = Literal["forgotten", "never_known"]
+RunsOn = Literal["unlearned", "original"]
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,17 @@ class AttackContext:
             every same-budget control and PROBAB spend.
         retain_demonstrations: known retain question/answer pairs (the ICL attack's).
         seed: the run seed (seeded draws of the controls).
+        focus_templates: FocusOnKey's templates (the controls that reuse them around
+            another phrase).
+        reask_templates: neutral rewordings the labels do not use (the ``reask`` control's;
+            ``eval.labels.neutral_templates``).
     """
 
     budget: int
     retain_demonstrations: tuple[QAItem, ...]
     seed: int
+    focus_templates: tuple[str, ...] = ()
+    reask_templates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,17 +80,35 @@ class Outcome:
         answers: every answer tried.
         hits: per answer, whether it is correct.
         extra: attack-specific per-question values (FocusOnKey's phrase and prompts).
+        draws: for an attack made in several independent draws (``focus_on_random``),
+            whether each draw recovered the answer; empty: one draw, ``recovered``.
     """
 
     attacked: bool
     answers: list[str] = field(default_factory=list)
     hits: list[bool] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    draws: list[bool] = field(default_factory=list)
 
     @property
     def recovered(self) -> bool | None:
-        """Any answer correct; None where the question was not attacked."""
+        """Any answer correct (in any draw); None where the question was not attacked."""
         return any(self.hits) if self.attacked else None
+
+    @property
+    def trials(self) -> tuple[int, int]:
+        """``(recovered draws, draws)``: what the question adds to the attack's pooled rate."""
+        if not self.attacked:
+            return 0, 0
+        if self.draws:
+            return sum(self.draws), len(self.draws)
+        return int(bool(self.recovered)), 1
+
+    @property
+    def score(self) -> float:
+        """The share of draws that recovered the answer (0 or 1 for a single draw)."""
+        k, n = self.trials
+        return k / n if n else float("nan")
 
 
 @dataclass(frozen=True)
@@ -111,6 +136,8 @@ class Attack(Protocol):
         kinds: the item kinds it can attack (``qa``, ``mc``).
         population: ``forgotten`` (F under M1) or ``never_known`` (questions M0 never knew).
         control: a same-budget control of FocusOnKey (compared with it question by question).
+        runs_on: ``unlearned`` (M1, at every evaluation) or ``original`` (M0, once, when the
+            evaluation is set up: ``focus_on_key_m0_self``).
     """
 
     name: ClassVar[str]
@@ -121,6 +148,11 @@ class Attack(Protocol):
     kinds: ClassVar[tuple[str, ...]]
     population: ClassVar[Population]
     control: ClassVar[bool]
+    runs_on: ClassVar[RunsOn]
+
+    def check(self, ctx: AttackContext) -> None:
+        """Refuse, before any evaluation, settings this run cannot honour."""
+        ...
 
     def attempts(self, ctx: AttackContext) -> int:
         """Answers tried per question (its budget)."""

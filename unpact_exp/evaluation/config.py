@@ -23,12 +23,57 @@ PHASE_BATCH_SIZES = (
 
 
 @dataclass(frozen=True)
+class LabelSettings:
+    """``eval.labels``: which forget questions count as known and as forgotten (§5, §13).
+
+    An *ask* is one greedy answer to a neutral prompt: the plain prompt, or the question
+    reworded by one of ``neutral_templates`` without any emphasis. With ``asks`` asks per
+    question, ``known`` is M0 right on every ask (``all``) or on most (``majority``), and
+    *forgotten* is known and M1 wrong on every ask; a question M0 answers right on some asks
+    but is not known is *unstable*: counted, and left out of the rates.
+
+    Attributes:
+        asks: neutral asks per question (1: the plain prompt alone, as before issue 22).
+        known: ``all`` or ``majority``.
+        neutral_templates: rewordings with ``{question}``; the first ``asks - 1`` label the
+            questions, the next ones are the ``reask`` control's.
+    """
+
+    asks: int
+    known: Literal["all", "majority"]
+    neutral_templates: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        checks.at_least("eval.labels.asks", self.asks, 1)
+        for template in self.neutral_templates:
+            if "{question}" not in template:
+                raise UnpactConfigError(
+                    f"eval.labels.neutral_templates entry {template!r} has no {{question}}."
+                )
+        if len(self.neutral_templates) < self.asks - 1:
+            raise UnpactConfigError(
+                f"eval.labels.asks={self.asks} needs {self.asks - 1} neutral rewordings, but "
+                f"eval.labels.neutral_templates has {len(self.neutral_templates)}; add some."
+            )
+
+    def label_templates(self) -> tuple[str, ...]:
+        """The rewordings that label the questions (after the plain prompt)."""
+        return self.neutral_templates[: self.asks - 1]
+
+    def spare_templates(self) -> tuple[str, ...]:
+        """The rewordings the labels do not use (the ``reask`` control's)."""
+        return self.neutral_templates[self.asks - 1 :]
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """The ``eval`` group (docs/science.md §4).
 
     Attributes:
         max_new_tokens: greedy answer length limit.
         stop_strings: answers are cut at the first of these.
+        judge: which judge decides a free-form answer is correct (``strict`` or
+            ``rouge_recall``; :mod:`unpact_exp.judge`).
         correct_threshold: ROUGE-L recall of the gold answer needed to be correct, in (0, 1]
             (the ``rouge_recall`` judge).
         batch_size: the default batch size of every phase below (kept for overrides).
@@ -49,10 +94,12 @@ class EvalConfig:
         cache_original: reuse M0's analysis across the jobs of a sweep
             (:mod:`unpact_exp.evaluation.original_cache`).
         heatmap_questions: forget questions drawn in the contribution heatmap (0: none).
+        labels: how known and forgotten are decided (:class:`LabelSettings`).
     """
 
     max_new_tokens: int
     stop_strings: tuple[str, ...]
+    judge: str
     correct_threshold: float
     batch_size: int
     generation_batch_size: int
@@ -66,8 +113,12 @@ class EvalConfig:
     rouge_stemming: bool
     cache_original: bool
     heatmap_questions: int
+    labels: LabelSettings
 
     def __post_init__(self) -> None:
+        from unpact_exp.judge import registry
+
+        registry.get(self.judge)  # an unknown judge is refused here, naming the judges
         checks.at_least("eval.max_new_tokens", self.max_new_tokens, 1)
         for phase in PHASE_BATCH_SIZES:
             checks.at_least(f"eval.{phase}", getattr(self, phase), 1)

@@ -28,10 +28,17 @@ from typing import Any
 
 import torch
 
-from unpact_exp.data.schema import Benchmark
-from unpact_exp.evaluation import comparisons, rates, statistics
-from unpact_exp.evaluation.attacking import Attack, AttackContext, Target, check_outcomes
+from unpact_exp.data.schema import Benchmark, QAItem
+from unpact_exp.evaluation import comparisons, labels, rates, statistics
+from unpact_exp.evaluation.attacking import (
+    Attack,
+    AttackContext,
+    Target,
+    check_outcomes,
+    phrases_of,
+)
 from unpact_exp.evaluation.config import EvalConfig
+from unpact_exp.evaluation.likelihood import gold_outranks, has_distractors
 from unpact_exp.evaluation.measuring import Answered, MetricContext
 from unpact_exp.evaluation.original import (
     ForgetGroup,
@@ -43,6 +50,7 @@ from unpact_exp.evaluation.rows import AttackCell, QuestionRow
 from unpact_exp.evaluation.schedule import Schedule
 from unpact_exp.evaluation.sharding import Shard
 from unpact_exp.evaluation.tasks import Answers, TaskContext
+from unpact_exp.judge.strict import gold_in_question
 from unpact_exp.models.prompt import PromptFormat
 from unpact_exp.results import is_number
 from unpact_exp.unpact.config import UnpactConfig
@@ -88,6 +96,7 @@ class _Forgetting:
     answers: list[Answers]
     keytokens: list[list[list[int]]]
     forgotten: list[list[bool]]
+    likely: list[list[bool]] = field(default_factory=list)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -121,7 +130,8 @@ class Evaluator:
         attacks: the attacks of each evaluation step (from :mod:`unpact_exp.attacks`).
         metrics: the metrics of each evaluation step (from :mod:`unpact_exp.metrics`); those
             whose data the benchmark lacks are skipped.
-        budget: FocusOnKey's attempts per question (what PROBAB and the controls spend).
+        focus_templates: FocusOnKey's templates; their number is the budget PROBAB and the
+            controls spend, and the likelihood recovery asks them.
         seed: the run seed.
         shard: under several ranks, this rank's share of the items; None: one process.
         cache_dir: where M0's analysis is cached across jobs; None: always computed.
@@ -139,7 +149,7 @@ class Evaluator:
         eval_cfg: EvalConfig,
         attacks: Schedule,
         metrics: Schedule,
-        budget: int,
+        focus_templates: tuple[str, ...],
         seed: int,
         shard: Shard | None = None,
         cache_dir: Path | None = None,
@@ -161,9 +171,45 @@ class Evaluator:
             answered = Answered(gold, answers, [], [])
             for metric in self.metrics.all():
                 self._original_metrics |= metric.prepare(model, self.metric_ctx, answered)
-        retain = self._utility.get("retain_qa")
-        known = [] if retain is None else [retain.items[i] for i in retain.known]
-        self.attack_ctx = AttackContext(budget, tuple(known), seed)
+            self._labels = [self._group_labels(g) for g in self._forget]
+            retain = self._utility.get("retain_qa")
+            known = [] if retain is None else [retain.items[i] for i in retain.known]
+            self.focus_templates = focus_templates
+            self.attack_ctx = AttackContext(
+                len(focus_templates),
+                tuple(known),
+                seed,
+                focus_templates,
+                eval_cfg.labels.spare_templates(),
+            )
+            for attack in self.attacks.all():
+                attack.check(self.attack_ctx)
+            self._on_original = self._attack_original(model)
+
+    def _group_labels(self, group: ForgetGroup) -> labels.Labels:
+        """M0's labels of one forget group; the strict judge flags gold-in-question items."""
+        flags = [
+            self.ctx.judge.flags_gold_in_question
+            and isinstance(item, QAItem)
+            and gold_in_question(item.question, item.answer, item.aliases)
+            for item in group.items
+        ]
+        return labels.original_labels(group.asks_correct, self.eval.labels.known, flags)
+
+    def _attack_original(
+        self, model: torch.nn.Module
+    ) -> dict[str, tuple[Attack, comparisons.Outcomes, dict[str, Any]]]:
+        """The attacks made on M0 (once): their outcomes and metrics, reported at every step."""
+        done: dict[str, tuple[Attack, comparisons.Outcomes, dict[str, Any]]] = {}
+        for attack in self.attacks.all():
+            if attack.runs_on != "original":
+                continue
+            never = [lab.never_known for lab in self._labels]
+            keys = [g.keytokens for g in self._forget]
+            metrics: dict[str, Any] = {}
+            outcomes = self._run_attack(model, attack, never, keys, metrics)
+            done[attack.name] = (attack, outcomes, metrics)
+        return done
 
     def has_final_only(self) -> bool:
         """Whether the final evaluation runs something the others do not."""
@@ -208,51 +254,99 @@ class Evaluator:
         return EvaluationResult(metrics=metrics, rows=forgetting.rows)
 
     def _forgetting(self, model: torch.nn.Module) -> _Forgetting:
-        m0_correct: list[bool] = []
-        m1_correct: list[bool] = []
-        forgotten: list[bool] = []
+        known_all: list[bool] = []
+        forgotten_all: list[bool] = []
+        unstable = flagged = labelled = 0
+        never_right: list[bool] = []  # M1's plain answer, on the questions M0 never knew
         sim_k: list[float] = []
         sim_c: list[float] = []
         sim_forgotten: list[bool] = []  # per known item: M1 forgot it (docs/science.md §8)
+        likely0: list[bool] = []
+        likely1: list[bool] = []
         result = _Forgetting([], {}, [], [], [])
-        for group in self._forget:
+        for group, lab in zip(self._forget, self._labels):
             answers = group.task.answer(model, group.items)
             c1 = group.task.contributions(model, group.items, answers)
             k1 = [select_keytokens(c.contributions, self.unpact) for c in c1]
-            mask = rates.forgotten(group.answers.correct, answers.correct)
-            result.rows += self._rows(group, answers, c1, k1, mask)
+            asks, _ = labels.ask_labels(model, group.task, group.items, answers, self.eval.labels)
+            mask = labels.forgotten(lab.known, asks)
+            m1_likely = (
+                gold_outranks(model, self.ctx, group.items)
+                if has_distractors(group.items)
+                else [False] * len(group.items)
+            )
+            result.rows += self._rows(group, lab, answers, c1, k1, mask, asks, m1_likely)
             for i in range(len(group.items)):
-                if group.answers.correct[i]:
+                if lab.known[i]:
                     sim_k.append(result.rows[-len(group.items) + i].keytoken_similarity)
                     sim_c.append(result.rows[-len(group.items) + i].contribution_similarity)
                     sim_forgotten.append(mask[i])
-            m0_correct += group.answers.correct
-            m1_correct += answers.correct
-            forgotten += mask
+                if lab.never_known[i]:
+                    never_right.append(answers.correct[i])
+            known_all += lab.known
+            forgotten_all += mask
+            unstable += sum(lab.unstable)
+            flagged += sum(lab.flagged)
+            labelled += len(group.items) - sum(lab.flagged)
+            if has_distractors(group.items):
+                likely0 += group.likely
+                likely1 += m1_likely
             result.answers.append(answers)
             result.keytokens.append(k1)
             result.forgotten.append(mask)
+            result.likely.append(m1_likely)
             if group.task.kind == "mc" and group.items:
                 counts = rates.correct_counts(answers.correct)
                 result.metrics |= statistics.rate_entry("mc_forget_acc", *counts)
         result.metrics |= {
-            "n_forget_questions": float(len(m0_correct)),
-            "n_known": float(sum(m0_correct)),
-            "n_forgotten": float(sum(forgotten)),
+            "n_forget_questions": float(len(known_all)),
+            "n_known": float(sum(known_all)),
+            "n_forgotten": float(sum(forgotten_all)),
+            "gold_in_question": float(flagged),
         }
-        counts = rates.forget_counts(m0_correct, m1_correct)
-        result.metrics |= statistics.rate_entry("forget_rate", *counts)
+        result.metrics |= statistics.rate_entry("forget_rate", sum(forgotten_all), sum(known_all))
+        result.metrics |= statistics.rate_entry("unstable_known", unstable, labelled)
+        result.metrics |= statistics.rate_entry(
+            "m1_never_known_accuracy", sum(never_right), len(never_right)
+        )
         result.metrics |= _split_means("keytoken_similarity", sim_k, sim_forgotten)
         result.metrics |= _split_means("contribution_similarity", sim_c, sim_forgotten)
+        if likely0:
+            result.metrics |= self._likelihood(model, likely0, likely1)
         return result
+
+    def _likelihood(
+        self, model: torch.nn.Module, likely0: list[bool], likely1: list[bool]
+    ) -> dict[str, Any]:
+        """The likelihood labels (docs/science.md §13): ``mc_known``, ``mc_forget_rate`` and
+        ``mc_recovery_rate`` (the gold outranks again under FocusOnKey's prompts, M0's
+        KeyTokens)."""
+        lost = [a and not b for a, b in zip(likely0, likely1)]
+        metrics = {"mc_known": float(sum(likely0))}
+        metrics |= statistics.rate_entry("mc_forget_rate", sum(lost), sum(likely0))
+        group = next(g for g in self._forget if has_distractors(g.items))
+        chosen = [i for i, flag in enumerate(lost) if flag]
+        items = [group.items[i] for i in chosen]
+        phrases = phrases_of(
+            [group.contributions[i].units for i in chosen], [group.keytokens[i] for i in chosen]
+        )
+        questions = [
+            [t.format(keys=p, question=item.question) for t in self.focus_templates] if p else []
+            for item, p in zip(items, phrases)
+        ]
+        back = gold_outranks(model, self.ctx, items, questions) if items else []
+        return metrics | statistics.rate_entry("mc_recovery_rate", sum(back), len(items))
 
     @staticmethod
     def _rows(
         group: ForgetGroup,
+        lab: labels.Labels,
         answers: Answers,
         c1: list[PromptContributions],
         k1: list[list[int]],
         mask: list[bool],
+        m1_asks: list[list[bool]],
+        m1_likely: list[bool],
     ) -> list[QuestionRow]:
         gold = group.task.gold(group.items)
         rows = []
@@ -266,7 +360,7 @@ class Evaluator:
                     gold=gold[i],
                     original_answer=group.answers.texts[i],
                     unlearned_answer=answers.texts[i],
-                    known=group.answers.correct[i],
+                    known=lab.known[i],
                     forgotten=mask[i],
                     keytokens_original=[c0.units[k] for k in k0],
                     keytokens_unlearned=[c1[i].units[k] for k in k1[i]],
@@ -277,6 +371,12 @@ class Evaluator:
                     units=list(c0.units),
                     contributions_original=list(c0.contributions),
                     contributions_unlearned=list(c1[i].contributions),
+                    original_right_asks=sum(group.asks_correct[i]),
+                    unlearned_right_asks=sum(m1_asks[i]),
+                    unstable=lab.unstable[i],
+                    gold_in_question=lab.flagged[i],
+                    likely_original=group.likely[i],
+                    likely_unlearned=m1_likely[i],
                 )
             )
         return rows
@@ -348,42 +448,60 @@ class Evaluator:
         attacks: Sequence[Attack],
         metrics: dict[str, Any],
     ) -> dict[str, tuple[Attack, comparisons.Outcomes]]:
-        """Run each attack on its questions; add its rate, budget and cells to the rows."""
+        """Run each attack on its questions; add its rate, budget and cells to the rows.
+
+        The attacks made on M0 (``runs_on: original``) ran once when the evaluation was set
+        up; their stored outcomes are reported here."""
         outcomes: dict[str, tuple[Attack, comparisons.Outcomes]] = {}
-        offsets = [0]
-        for group in self._forget:
-            offsets.append(offsets[-1] + len(group.items))
         for attack in attacks:
-            per_question: comparisons.Outcomes = {}
-            budget: dict[str, float] = {}
-            for g, group in enumerate(self._forget):
-                if group.task.kind not in attack.kinds:
-                    continue
-                chosen = self._population(attack, group, forgetting.forgotten[g])
+            if attack.runs_on == "original":
+                _, per_question, found = self._on_original[attack.name]
+                metrics |= found
+            else:
+                populations = (
+                    [lab.never_known for lab in self._labels]
+                    if attack.population == "never_known"
+                    else forgetting.forgotten
+                )
+                per_question = self._run_attack(
+                    model, attack, populations, forgetting.keytokens, metrics
+                )
+            self._annotate(forgetting.rows, attack, per_question)
+            outcomes[attack.name] = (attack, per_question)
+        return outcomes
+
+    def _run_attack(
+        self,
+        model: torch.nn.Module,
+        attack: Attack,
+        populations: list[list[bool]],
+        keytokens_unlearned: list[list[list[int]]],
+        metrics: dict[str, Any],
+    ) -> comparisons.Outcomes:
+        """One attack on the chosen questions of every forget group it applies to; its rate
+        and budget go into ``metrics``."""
+        per_question: comparisons.Outcomes = {}
+        budget: dict[str, float] = {}
+        offset = 0
+        for g, group in enumerate(self._forget):
+            chosen = [i for i, flag in enumerate(populations[g]) if flag]
+            if group.task.kind in attack.kinds:
                 target = Target(
                     task=group.task,
                     items=[group.items[i] for i in chosen],
                     units=[group.contributions[i].units for i in chosen],
                     keytokens_original=[group.keytokens[i] for i in chosen],
-                    keytokens_unlearned=[forgetting.keytokens[g][i] for i in chosen],
+                    keytokens_unlearned=[keytokens_unlearned[g][i] for i in chosen],
                 )
                 run = attack.run(model, target, self.attack_ctx)
                 check_outcomes(attack, run, target)
                 budget = run.budget or budget
                 for i, outcome in zip(chosen, run.outcomes):
-                    per_question[offsets[g] + i] = outcome
-            self._annotate(forgetting.rows, attack, per_question)
-            metrics |= comparisons.rate_metrics(attack.rate, per_question.values())
-            metrics |= {f"{attack.name}_budget_{k}": v for k, v in budget.items()}
-            outcomes[attack.name] = (attack, per_question)
-        return outcomes
-
-    @staticmethod
-    def _population(attack: Attack, group: ForgetGroup, forgotten: list[bool]) -> list[int]:
-        """The indices an attack is run on: the forgotten items, or those M0 never knew."""
-        if attack.population == "never_known":
-            return [i for i, known in enumerate(group.answers.correct) if not known]
-        return [i for i, f in enumerate(forgotten) if f]
+                    per_question[offset + i] = outcome
+            offset += len(group.items)
+        metrics |= comparisons.rate_metrics(attack.rate, per_question.values())
+        metrics |= {f"{attack.name}_budget_{k}": v for k, v in budget.items()}
+        return per_question
 
     @staticmethod
     def _annotate(

@@ -25,6 +25,8 @@ import torch
 from unpact_exp.data.schema import Benchmark
 from unpact_exp.evaluation import original_cache
 from unpact_exp.evaluation.config import EvalConfig, take_first
+from unpact_exp.evaluation.labels import ask_labels
+from unpact_exp.evaluation.likelihood import gold_outranks, has_distractors
 from unpact_exp.evaluation.sharding import Shard, ShardedTask
 from unpact_exp.evaluation.tasks import Answers, MCTask, QATask, Task, TaskContext
 from unpact_exp.unpact.contributions import PromptContributions
@@ -33,13 +35,24 @@ from unpact_exp.unpact.keytokens import select_keytokens
 
 @dataclass(frozen=True)
 class ForgetGroup:
-    """Forget items of one kind with M0's answers, contributions and KeyTokens on each."""
+    """Forget items of one kind with M0's answers, contributions and KeyTokens on each.
+
+    Attributes:
+        asks_correct: per item, M0 right on each neutral ask (the plain prompt first;
+            :mod:`unpact_exp.evaluation.labels`).
+        ask_answers: per item, M0's answers to the neutral rewordings.
+        likely: per item, M0 ranks the gold above every distractor (False without
+            distractors; :mod:`unpact_exp.evaluation.likelihood`).
+    """
 
     task: Task
     items: list[Any]
     answers: Answers
     contributions: list[PromptContributions]
     keytokens: list[list[int]]
+    asks_correct: list[list[bool]]
+    ask_answers: list[list[str]]
+    likely: list[bool]
 
 
 @dataclass(frozen=True)
@@ -126,11 +139,15 @@ def item_sets(ctx: TaskContext, benchmark: Benchmark, shard: Shard | None) -> It
 
 
 def forget_group(model: torch.nn.Module, task: Task, items: list[Any]) -> ForgetGroup:
-    """M0's answers, contributions and KeyTokens on forget items."""
+    """M0's answers (to every neutral ask), contributions, KeyTokens and likelihood labels."""
     answers = task.answer(model, items)
     contributions = task.contributions(model, items, answers)
     keys = [select_keytokens(c.contributions, task.ctx.unpact) for c in contributions]
-    return ForgetGroup(task, items, answers, contributions, keys)
+    asks, ask_answers = ask_labels(model, task, items, answers, task.ctx.eval.labels)
+    likely = (
+        gold_outranks(model, task.ctx, items) if has_distractors(items) else [False] * len(items)
+    )
+    return ForgetGroup(task, items, answers, contributions, keys, asks, ask_answers, likely)
 
 
 def utility_group(model: torch.nn.Module, task: Task, items: list[Any]) -> UtilityGroup:
@@ -177,7 +194,10 @@ def _encode(groups: Groups) -> dict[str, Any]:
     forget, utility = groups
     return {
         "forget": [
-            original_cache.forget_to_json(g.answers, g.contributions, g.keytokens) for g in forget
+            original_cache.forget_to_json(
+                g.answers, g.contributions, g.keytokens, g.asks_correct, g.ask_answers, g.likely
+            )
+            for g in forget
         ],
         "utility": {
             n: original_cache.utility_to_json(g.answers, g.known, g.contributions)

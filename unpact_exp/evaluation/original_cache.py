@@ -59,7 +59,7 @@ import torch
 from unpact_exp.evaluation.tasks import Answers, TaskContext
 from unpact_exp.unpact.contributions import PromptContributions
 
-FORMAT = 2  # bump when the entry layout changes: old entries then miss instead of misreading
+FORMAT = 3  # bump when the entry layout changes: old entries then miss instead of misreading
 SUBDIR = "m0_analysis"
 NOT_IN_KEY = ("cache_original", "heatmap_questions")
 """``eval`` settings that do not change M0's analysis (the switch itself, a plot's size)."""
@@ -424,25 +424,36 @@ def load_or_compute(
 
 
 def forget_to_json(
-    answers: Answers, contributions: Sequence[PromptContributions], keys: Sequence[list[int]]
+    answers: Answers,
+    contributions: Sequence[PromptContributions],
+    keys: Sequence[list[int]],
+    asks_correct: Sequence[Sequence[bool]],
+    ask_answers: Sequence[Sequence[str]],
+    likely: Sequence[bool],
 ) -> dict[str, Any]:
     """One forget group's M0 analysis as JSON values."""
     return {
         "answers": answers_to_json(answers),
         "contributions": [contributions_to_json(c) for c in contributions],
         "keytokens": [list(k) for k in keys],
+        "asks_correct": [[bool(h) for h in hits] for hits in asks_correct],
+        "ask_answers": [[str(a) for a in answers] for answers in ask_answers],
+        "likely": [bool(x) for x in likely],
     }
 
 
-def forget_from_json(
-    data: dict[str, Any], n_items: int
-) -> tuple[Answers, list[PromptContributions], list[list[int]]]:
-    """Inverse of :func:`forget_to_json`, checked against the number of items."""
+def forget_from_json(data: dict[str, Any], n_items: int) -> tuple[Any, ...]:
+    """Inverse of :func:`forget_to_json` (the same six values), checked against the items."""
     answers = answers_from_json(data["answers"])
     contributions = [contributions_from_json(c) for c in data["contributions"]]
     keys = [[int(k) for k in ks] for ks in data["keytokens"]]
-    _check_lengths(n_items, answers.texts, answers.correct, contributions, keys)
-    return answers, contributions, keys
+    asks = [[bool(h) for h in hits] for hits in data["asks_correct"]]
+    ask_answers = [[str(a) for a in got] for got in data["ask_answers"]]
+    likely = [bool(x) for x in data["likely"]]
+    _check_lengths(
+        n_items, answers.texts, answers.correct, contributions, keys, asks, ask_answers, likely
+    )
+    return answers, contributions, keys, asks, ask_answers, likely
 
 
 def utility_to_json(

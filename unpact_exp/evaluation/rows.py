@@ -36,13 +36,19 @@ class QuestionRow:
         index: position in its item list (benchmark order).
         question, gold: the item.
         original_answer, unlearned_answer: M0's and M1's answers (a letter for ``mc``).
-        known: M0 answers it correctly.
-        forgotten: known and M1 no longer does.
+        known: M0 right on every neutral ask (``eval.labels``; not flagged).
+        forgotten: known and M1 wrong on every neutral ask.
         keytokens_original, keytokens_unlearned: the KeyTokens' unit texts under M0 and M1.
         keytoken_similarity, contribution_similarity: the focus shift on this question.
         units: the question's UNPACT units.
         contributions_original, contributions_unlearned: C_i under M0 and M1 (kept so the
             KeyToken thresholds can be re-tuned later without re-scoring).
+        original_right_asks, unlearned_right_asks: neutral asks M0 and M1 answered right.
+        unstable: M0 right on some asks but not known (left out of the rates).
+        gold_in_question: the gold appears in the question (flagged by the strict judge and
+            left out of every label).
+        likely_original, likely_unlearned: M0 / M1 rank the gold above every distractor
+            (False for an item without distractors).
         attacks: attack column -> its cell, for every attack run at this evaluation.
     """
 
@@ -61,6 +67,12 @@ class QuestionRow:
     units: list[str]
     contributions_original: list[float]
     contributions_unlearned: list[float]
+    original_right_asks: int = 0
+    unlearned_right_asks: int = 0
+    unstable: bool = False
+    gold_in_question: bool = False
+    likely_original: bool = False
+    likely_unlearned: bool = False
     attacks: dict[str, AttackCell] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:

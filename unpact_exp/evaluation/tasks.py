@@ -18,6 +18,7 @@ per-item operations across ranks without knowing any attack.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
@@ -27,12 +28,13 @@ import torch
 from unpact_exp.data.schema import MCItem, QAItem
 from unpact_exp.errors import DataError
 from unpact_exp.evaluation.config import EvalConfig
-from unpact_exp.evaluation.correctness import is_correct
 from unpact_exp.evaluation.multiple_choice import (
     mc_letter_logprobs,
     mc_predictions,
     sample_letters,
 )
+from unpact_exp.judge.base import Judge
+from unpact_exp.judge.registry import build as build_judge
 from unpact_exp.models.prompt import LETTERS, PromptFormat, PromptParts
 from unpact_exp.unpact.config import UnpactConfig
 from unpact_exp.unpact.contributions import (
@@ -77,6 +79,14 @@ class TaskContext:
     icl: tuple[QAItem, ...]
     unpact: UnpactConfig
     eval: EvalConfig
+
+    @functools.cached_property
+    def judge(self) -> Judge:
+        """The judge ``eval.judge`` names, with the settings it reads."""
+        cfg = self.eval
+        return build_judge(
+            cfg.judge, correct_threshold=cfg.correct_threshold, rouge_stemming=cfg.rouge_stemming
+        )
 
 
 def eval_answers(
@@ -231,11 +241,18 @@ class QATask(_ItemTask):
         return _regroup(outputs, [len(qs) for qs in questions])
 
     def judge(self, items: Sequence[QAItem], answers: Sequence[Sequence[str]]) -> list[list[bool]]:
-        """ROUGE-L recall of the gold answer against each answer (``eval.correct_threshold``)."""
-        cfg = self.ctx.eval
+        """The run's judge (``eval.judge``) on each answer, with the item's aliases and
+        distractors."""
+        judge = self.ctx.judge
         return [
             [
-                is_correct(item.answer, a, cfg.correct_threshold, stemming=cfg.rouge_stemming)
+                judge.judge(
+                    item.question,
+                    item.answer,
+                    a,
+                    aliases=item.aliases,
+                    distractors=item.distractors,
+                ).correct
                 for a in tried
             ]
             for item, tried in zip(items, answers)

@@ -26,6 +26,9 @@ class Judge:
     """Base of every judge; subclasses set :attr:`name` (by registering) and :meth:`judge`."""
 
     name: ClassVar[str] = ""
+    flags_gold_in_question: ClassVar[bool] = False
+    """Whether items whose gold answer appears in the question are left out of the rates
+    (an echo of the question would count as knowing the answer)."""
 
     def judge(
         self,

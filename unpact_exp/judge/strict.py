@@ -34,6 +34,7 @@ out (the judge itself still applies its rule to them).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from unpact_exp.judge.base import Judge, Verdict
 from unpact_exp.judge.registry import register
@@ -58,6 +59,8 @@ def _names(gold: str, aliases: Sequence[str]) -> list[str]:
 @register("strict")
 class StrictJudge(Judge):
     """The strict judge (see the module docstring); it has no settings."""
+
+    flags_gold_in_question: ClassVar[bool] = True
 
     def judge(
         self,

@@ -36,7 +36,7 @@ def build_evaluator(
         settings.eval,
         attacks=settings.attacks,
         metrics=settings.metrics,
-        budget=settings.budget,
+        focus_templates=settings.focus_templates,
         seed=settings.seed,
         shard=shard,
         cache_dir=settings.cache_dir,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,18 @@ from unpact_exp.training.finetune import CausalLMFinetune
 from unpact_exp.training.sequences import PadCollator, encode_qa, encode_texts
 
 
-def vocabulary_texts(bench: Benchmark, settings: RunSettings) -> list[str]:
+def vocabulary_texts(
+    bench: Benchmark, settings: RunSettings, vocabulary: Sequence[str]
+) -> list[str]:
     """Every text the tiny model may ever see, so its word-level vocabulary covers it.
 
-    Includes the prompt templates and the FocusOnKey templates (their words would
-    otherwise be ``<unk>``), the lettered MC choices, and all splits.
+    Includes the prompt templates and ``model.build.vocabulary`` (the shipped FocusOnKey
+    templates: their words would otherwise be ``<unk>``), the lettered MC choices, and all
+    splits. The target so depends on the model and the data alone, never on which FocusOnKey
+    templates an evaluation uses.
     """
     prompt = settings.prompt
-    texts = [prompt.template, prompt.icl_template, *settings.focus_templates]
+    texts = [prompt.template, prompt.icl_template, *vocabulary]
     texts += [f"{letter}." for letter in LETTERS[:8]]
     texts += bench.forget_text + bench.retain_text
     for items in (
@@ -112,7 +117,8 @@ def build_target(
     if oracle:  # the target's own tokenizer, so the oracle's weights fit the target's
         tokenizer = _target_tokenizer(cfg, settings, run_dir)
     else:
-        tokenizer = build_word_tokenizer(vocabulary_texts(bench, settings))
+        vocabulary = list(build.get("vocabulary") or ())
+        tokenizer = build_word_tokenizer(vocabulary_texts(bench, settings, vocabulary))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_tiny_llama(
         tokenizer,
