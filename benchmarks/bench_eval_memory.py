@@ -3,7 +3,7 @@
 What is measured, per model, in a fresh interpreter: after the imports, the data generation
 and the tokenizer, the resident set size is read and the kernel's peak counter reset
 (``/proc/self/clear_refs`` = 5); then M0 and M1 are loaded from the model folder, M0 is
-analysed (``Evaluator.from_config``: its answers, UNPACT contributions and KeyTokens) and
+analysed (``stages.evaluator_build``: its answers, UNPACT contributions and KeyTokens) and
 M1 evaluated with the every-step attacks (``Evaluator.evaluate``: answers, contributions,
 FocusOnKey, PROBAB, paraphrase/ICL attacks, the MUSE metrics PrivLeak and VerbMem of the
 synthetic world); the peak (``VmHWM``) above the first reading is the evaluation's memory.
@@ -104,28 +104,40 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     from transformers import AutoConfig
 
-    from unpact_exp.evaluation.evaluator import Evaluator
     from unpact_exp.memory import EvalWorkload, Workload, eval_forward_bytes, model_shape
     from unpact_exp.models.loading import load_model, load_tokenizer
-    from unpact_exp.models.prompt import PromptFormat
+    from unpact_exp.stages.evaluator_build import build_evaluator
+    from unpact_exp.stages.settings import run_settings
 
     cfg = common.compose(overrides(spec), spec["artifacts"])
     bench = common.benchmark_data(cfg)
     tokenizer = load_tokenizer(spec["model_dir"], False)
-    fmt = PromptFormat.from_config(cfg.model.prompt)
+    settings = run_settings(cfg)
+    fmt = settings.prompt
+
+    def evaluator_of(model: Any) -> Any:
+        return build_evaluator(
+            model,
+            None,
+            tokenizer=tokenizer,
+            benchmark=bench,
+            settings=settings,
+            dtype="float32",
+            trust_remote_code=False,
+        )
+
     inputs = sizes(cfg, bench, tokenizer, fmt)
     # Warm-up: the same evaluation on a 2-layer model, so the modules it imports on first use
     # and the interpreter's own arenas are in the baseline, not in the peak.
     small = [common.bench_model(tokenizer, quick=True, seed=s) for s in (0, 1)]
-    Evaluator.from_config(small[0], tokenizer, fmt, bench, cfg).evaluate(small[1])
+    evaluator_of(small[0]).evaluate(small[1], final=False)
     del small
     gc.collect()
     start_mb = vm_kib("VmRSS") / 1024
     reset_peak()
     original = load_model(spec["model_dir"], "float32", False).eval()
     unlearned = load_model(spec["model_dir"], "float32", False).eval()
-    evaluator = Evaluator.from_config(original, tokenizer, fmt, bench, cfg)
-    evaluator.evaluate(unlearned, evaluator.attack_names(False))
+    evaluator_of(original).evaluate(unlearned, final=False)
     peak_mb = vm_kib("VmHWM") / 1024 - start_mb
 
     shape = model_shape(AutoConfig.from_pretrained(spec["model_dir"]), 1, [])

@@ -77,7 +77,7 @@ def hub_error_message(kind: str, hub_id: str, reason: str, local_override: str) 
     """
     return (
         f"Cannot load {kind} '{hub_id}' from the Hugging Face hub: {reason}. "
-        f"Download it on a machine with access (e.g. `huggingface-cli download {hub_id}"
+        f"Download it on a machine with access (e.g. `hf download {hub_id}"
         f"{' --repo-type dataset' if kind == 'dataset' else ''} --local-dir DIR`) and pass "
         f"`{local_override}=DIR`, or use the offline defaults (model=tiny data=synthetic)."
     )

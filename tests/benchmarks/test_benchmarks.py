@@ -101,7 +101,12 @@ def test_eval_batched_answers_equal_one_at_a_time(evaluation: dict) -> None:
         assert run["agreement"]["greedy_identical"] == 1.0
         assert run["agreement"]["sample_counts_match"]
         assert set(run["sides"]) == {"one_at_a_time", "framework"}
-        assert sum(run["sequences"].values()) == run["questions"] * 7  # 1 + 3 templates + 3
+        budget = run["sequences"]["focus_on_key"] // run["questions"]  # FocusOnKey templates
+        assert run["sequences"] == {
+            "correctness": run["questions"],
+            "focus_on_key": run["questions"] * budget,
+            "probab": run["questions"] * budget,  # PROBAB spends FocusOnKey's budget
+        }
 
 
 def test_pipeline_phases_cover_the_grid(pipeline: dict) -> None:

@@ -53,7 +53,9 @@ def test_spec_knobs_have_spec_defaults(make_cfg) -> None:
     assert cfg.eval.max_new_tokens == 32 and cfg.eval.correct_threshold == 0.5
     assert list(cfg.eval.stop_strings) == ["\n\n", "\nQuestion", "Question:"]
     assert cfg.focus_on_key.keytokens_from == "original"
-    assert len(cfg.focus_on_key.templates) == 3
+    assert list(cfg.focus_on_key.templates) == ["{question} Focus on {keys} to answer."]
+    assert cfg.eval.judge == "strict" and cfg.eval.labels.asks == 3
+    assert cfg.eval.labels.known == "all"
     assert cfg.probab.temperature == 1.0 and cfg.probab.top_p == 1.0
     assert cfg.logger.mode == "offline" if "mode" in cfg.logger else True
     npo = make_cfg("method=npo", "model=muse_news_target")

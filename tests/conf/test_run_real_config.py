@@ -28,7 +28,14 @@ def test_smollm2_worldfacts_is_the_scaled_sweep(tmp_path, artifacts) -> None:
         "geography",
     ]
     assert cfg.callbacks.evaluation.every_n_steps == 4 and cfg.trainer.max_steps == 8
-    assert list(cfg.attacks.every_step) == ["focus_on_key", "probab"]
+    assert list(cfg.attacks.every_step) == [
+        "focus_on_key",
+        "probab",
+        "focus_on_random",
+        "focus_on_neutral",
+        "reask",
+        "focus_on_key_m0_self",
+    ]
     assert list(cfg.attacks.final) == ["paraphrase", "icl", "focus_on_key_control", "relearn"]
     assert cfg.method.lr == 4.0e-5  # ga (ga_gd is the default setting), sized for 64 facts
     npo = compose_cfg(

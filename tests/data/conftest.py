@@ -1,7 +1,7 @@
 """Offline fixtures for the dataset loaders: tiny copies of the hub repos, in their exact layout.
 
 The writers live in :mod:`tests.fixtures.hub_snapshots` (other test folders use them too).
-Each fixture writes what ``huggingface-cli download --repo-type dataset ID --local-dir DIR``
+Each fixture writes what ``hf download --repo-type dataset ID --local-dir DIR``
 would produce for the real repo (same folders, parquet shard names, fields and dtypes), with a
 few invented rows, and returns a :class:`Snapshot` holding the path and the rows written, so
 tests compare the loaded :class:`Benchmark` with what is on disk.

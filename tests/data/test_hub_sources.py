@@ -81,7 +81,7 @@ def test_missing_split_names_paths_tried_and_layout(news_snapshot) -> None:
     msg = str(err.value)
     assert str(news_snapshot.path / "knowmem" / "nope_qa-*.parquet") in msg
     assert "data.path" in msg and "<subset>/<split>-00000-of-00001.parquet" in msg
-    assert "huggingface-cli download" in msg
+    assert "hf download" in msg
 
 
 def test_missing_directory(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ QUICK_EVAL = (
     "callbacks=default",
     "callbacks.evaluation.every_n_steps=0",
     "callbacks.evaluation.at_start=false",
-    "callbacks.evaluation.heatmap_questions=0",
+    "eval.heatmap_questions=0",
     "attacks.every_step=[paraphrase]",
     "attacks.final=[]",
 )
@@ -87,5 +87,6 @@ def test_trains_on_two_ranks_and_evaluates_as_one_process(
         k: (final[k], single[k]) for k in final.keys() - similarity if not same(final[k], single[k])
     }
     assert not differ
-    for key in similarity:
-        assert final[key] == pytest.approx(single[key], rel=1e-6, abs=1e-9, nan_ok=True)
+    for key in similarity:  # a mean over nothing is null in results.json
+        if final[key] is not None or single[key] is not None:
+            assert final[key] == pytest.approx(single[key], rel=1e-6, abs=1e-9, nan_ok=True)

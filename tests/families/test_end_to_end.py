@@ -34,7 +34,9 @@ SAME_IN_EVAL_PY = (
 
 
 def data_overrides(news) -> list[str]:
-    return ["data=news", f"data.path={news.path}"]
+    # The models were taught each question in one prompt, so one ask labels it (several asks
+    # are tested on the tiny target and on SmolLM2).
+    return ["data=news", f"data.path={news.path}", "eval.labels.asks=1"]
 
 
 def train(family, news, tmp_path: Path, *extra: str) -> tuple[Path, dict]:
@@ -98,7 +100,7 @@ def test_train_eval_analyze_npo_kl(family_name, muse_news_hub, tmp_path, capsys,
         "trainer.max_steps=4",
         "method.lr=5e-3",
         "callbacks.evaluation.every_n_steps=0",
-        "attacks.relearn_steps=2",
+        "attacks.relearn.steps=2",
     )
     assert results["status"] == "completed", results.get("error")
     assert results["model"] == family.model_config and results["data"] == "news"
@@ -206,7 +208,7 @@ def test_forgotten_questions_go_through_every_attack(family_name, muse_news_hub,
         "trainer.max_steps=4",
         "method.lr=1e-2",
         "callbacks.evaluation.every_n_steps=0",
-        "attacks.relearn_steps=2",
+        "attacks.relearn.steps=2",
     )
     assert results["status"] == "completed", results.get("error")
     final = results["eval"]["4"]

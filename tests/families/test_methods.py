@@ -28,7 +28,7 @@ FAST = [
     "trainer.enable_progress_bar=false",
     "model.dtype=float32",
     "eval.max_new_tokens=8",
-    "eval.verbmem_max_new_tokens=8",
+    "metrics.verbmem.max_new_tokens=8",
     "attacks.every_step=[]",
     "attacks.final=[]",
 ]

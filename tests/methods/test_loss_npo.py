@@ -73,7 +73,7 @@ def test_npo_config_refuses_bad_beta_by_its_key(beta: object) -> None:
 
     node = {"name": "npo", "lr": 1e-5, "weight_decay": 0.0, "batch_size": 4}
     node |= {"forget_nll_stop": None, "forget_weight": 1.0, "keytoken_window": 32}
-    node |= {"token_weighting": "uniform", "beta": beta}
+    node |= {"token_weighting": "uniform", "formula": "standard", "beta": beta}
     with pytest.raises(UnpactConfigError, match=r"^method\.beta=" + re.escape(repr(beta))):
         registry.build(node, {"n_forget": 1, "forget_prompts": None, "unpact": None})
 

@@ -86,7 +86,7 @@ def test_placebo_lowers_retain_nll_and_reports_a_forget_rate(make_cfg, tiny_targ
         "trainer.max_steps=8",
         "callbacks=default",
         "callbacks.evaluation.every_n_steps=0",
-        "callbacks.evaluation.heatmap_questions=0",
+        "eval.heatmap_questions=0",
     )
     main(cfg)
     run = Path(cfg.paths.output_dir)

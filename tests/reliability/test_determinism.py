@@ -81,7 +81,8 @@ def test_data_order_is_a_function_of_seed_and_epoch() -> None:
 
 
 def test_probab_samples_follow_the_seed_and_nothing_else(runs, make_cfg) -> None:
-    """Evaluate one unlearned model with two seeds: only the PROBAB samples differ."""
+    """Evaluate one unlearned model with two seeds: only the seeded draws differ (PROBAB's
+    samples and the random-words control's words)."""
     from unpact_exp.data.prepare import get_benchmark
     from unpact_exp.models.loading import load_pretrained
     from unpact_exp.stages.evaluator_build import build_evaluator
@@ -110,7 +111,12 @@ def test_probab_samples_follow_the_seed_and_nothing_else(runs, make_cfg) -> None
     samples = {s: [rows[s][i]["probab_answers"] for i in forgotten] for s in (0, 1)}
     assert samples[0] != samples[1]
     for row0, row1 in zip(rows[0], rows[1]):
-        strip = ("probab_answers", "recovered_probab")
+        strip = (
+            "probab_answers",
+            "recovered_probab",
+            "focus_on_random_answers",
+            "recovered_focus_on_random",
+        )
         assert {k: v for k, v in row0.items() if k not in strip} == {
             k: v for k, v in row1.items() if k not in strip
         }

@@ -49,7 +49,7 @@ def _one_error_line(proc: subprocess.CompletedProcess) -> str:
          "+foo=1; Key 'foo' is not in struct"),
         ("train.py", "trainer.max_stepz=5", "error: Could not override 'trainer.max_stepz'."),
         ("train.py", "method=gaa", "error: In 'train': Could not find 'method/gaa'; Available "
-         "options in 'method': ga; npo; rmu; tv"),
+         "options in 'method': ga; idkdpo; npo; placebo; retrain; rmu; simnpo; tv; undial"),
         ("eval.py", "eval.nope=1", "error: Could not override 'eval.nope'."),
         ("analyze.py", "unpact.alhpa=0.2", "error: Could not override 'unpact.alhpa'."),
         ("train.py", "method.lr=[", "error: no viable alternative at input '['"),

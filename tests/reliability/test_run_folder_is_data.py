@@ -96,7 +96,7 @@ def test_eval_py_reports_and_ignores_the_recorded_flag(
         "eval.max_utility_items=2",
         "attacks.final=[]",
         "attacks.every_step=[]",
-        "heatmap_questions=0",
+        "eval.heatmap_questions=0",
         config_name="evaluate",
     )
     with caplog.at_level(logging.WARNING, logger="unpact_exp.stages.evaluate"):

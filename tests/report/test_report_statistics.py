@@ -208,14 +208,13 @@ def test_attacks_table_sits_beside_focus_on_key_and_probab(tmp_path: Path) -> No
     (row,) = build_rows(collect_runs([tmp_path / "new"]))
     table = attack_table([row])
     header, _, line = table.splitlines()
-    assert header.startswith(
-        "| setting | FocusOnKey recovery (%) | PROBAB recovery (%) | paraphrase (%)"
-    )
-    cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[1].endswith("(7/16)")  # FocusOnKey, the same counts as the main table
-    assert cells[3] == "25.0 [10.2, 49.5] (4/16)"  # Wilson(4, 16)
-    assert cells[4] == "—"  # icl was not run
-    assert cells[5] == "50.0 [21.5, 78.5] (4/8)"
-    assert cells[6] == "nan (0/0)"
+    headers = [c.strip() for c in header.strip("|").split("|")]
+    assert headers[:3] == ["setting", "FocusOnKey recovery (%)", "PROBAB recovery (%)"]
+    cells = dict(zip(headers, [c.strip() for c in line.strip("|").split("|")]))
+    assert cells["FocusOnKey recovery (%)"].endswith("(7/16)")  # the main table's counts
+    assert cells["paraphrase (%)"] == "25.0 [10.2, 49.5] (4/16)"  # Wilson(4, 16)
+    assert cells["ICL (%)"] == "—"  # icl was not run
+    assert cells["relearn (%)"] == "50.0 [21.5, 78.5] (4/8)"
+    assert cells["FocusOnKey control (%)"] == "nan (0/0)"
     report = write_report([tmp_path / "new"], tmp_path / "out")
     assert "## Recovery attacks" in (tmp_path / "out" / "report.md").read_text(), report

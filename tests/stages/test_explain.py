@@ -91,6 +91,9 @@ def test_analyze_json_matches_recomputation(extra, tmp_path, artifacts, tiny_tar
         variant = ids[:start] + middle + ids[end:]
         assert c == pytest.approx(lp - mean_logprob(model, variant, target), abs=1e-4)
     assert out["keytokens"] == spec_keytokens(out["contributions"], 0.22, 0.24)
-    # The entity name is what the target model's answer hinges on.
-    names = {w.strip("?.,") for w in item.question.split()[1:] if w[0].isupper()}
-    assert names & {out["units"][k].strip("?.,") for k in out["keytokens"]}
+    if "unpact.target=reference" in extra:
+        # The gold answer hinges on the entity name. (The model's own greedy answer, the
+        # generated target, may hinge on the attribute word instead: with transformers 5 the
+        # 2-layer target's KeyToken for this question is "birthplace".)
+        names = {w.strip("?.,") for w in item.question.split()[1:] if w[0].isupper()}
+        assert names & {out["units"][k].strip("?.,") for k in out["keytokens"]}

@@ -58,7 +58,7 @@ def test_setting_retrain_evaluates_the_oracle(make_cfg, tiny_target) -> None:
     cfg = make_cfg(
         "setting=retrain",
         "callbacks=default",
-        "callbacks.evaluation.heatmap_questions=0",
+        "eval.heatmap_questions=0",
     )
     main(cfg)
     run = Path(cfg.paths.output_dir)

@@ -1,7 +1,7 @@
 """The template's own lift: FocusOnKey asked of M0 on the questions M0 never knew.
 
 No unlearning hid these answers, so whatever FocusOnKey makes the original model answer here
-is what the prompt change alone produces on this model (docs/science.md §13). It runs once,
+is what the prompt change alone produces on this model (docs/science.md §9). It runs once,
 when the evaluation is set up (M0 is not kept afterwards), and its rate is reported at every
 step beside M1's plain accuracy on the same questions (``m1_never_known_accuracy``).
 """

@@ -3,7 +3,7 @@
 Appending "Focus on ... to answer" rewords the question whatever it emphasises, and a small
 model may answer a reworded question it missed before. This control asks the same templates
 with ``attacks.focus_on_neutral.phrase`` (default "the question") in place of the KeyTokens,
-on the same forgotten questions and in the same budget (docs/science.md §13).
+on the same forgotten questions and in the same budget (docs/science.md §9).
 """
 
 from __future__ import annotations

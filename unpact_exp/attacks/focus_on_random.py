@@ -1,7 +1,7 @@
 """The random-words control: FocusOnKey's templates around random words of the question.
 
 If KeyTokens matter, emphasising them must beat emphasising any other words of the same
-question in the same templates (docs/science.md §13). For each forgotten question and each of
+question in the same templates (docs/science.md §9). For each forgotten question and each of
 ``draws`` seeded draws, as many non-KeyToken words as the question has KeyTokens are drawn
 (uniformly, without replacement, among the units that hold a letter or digit) and put where
 FocusOnKey puts the KeyTokens. A draw recovers the answer when any template does; the rate

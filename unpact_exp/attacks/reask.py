@@ -2,7 +2,7 @@
 
 A forgotten question is one M1 missed on every labelling ask; asking it again, reworded
 without any emphasis, measures how much of FocusOnKey's recovery any rewording gives
-(docs/science.md §13). The rewordings are the ``eval.labels.neutral_templates`` the labels
+(docs/science.md §9). The rewordings are the ``eval.labels.neutral_templates`` the labels
 did not use, so no re-ask repeats a labelling prompt; the run is refused at start when there
 are fewer of them than FocusOnKey's attempts.
 """

@@ -4,7 +4,7 @@ Every hub dataset we use (MUSE, WMDP, MMLU) stores one folder per config (subset
 with parquet shards named after the split, e.g. ``knowmem/forget_qa-00000-of-00001.parquet``
 in ``muse-bench/MUSE-News`` or ``bio-retain-corpus/train-00000-of-00004.parquet`` in
 ``cais/wmdp-corpora``. A copy made with
-``huggingface-cli download --repo-type dataset ID --local-dir DIR`` keeps that layout, so a
+``hf download --repo-type dataset ID --local-dir DIR`` keeps that layout, so a
 local copy is used by pointing a ``path`` at ``DIR``; no hub access is needed then. The same
 code reads the dataset viewer's ``refs/convert/parquet`` layout (``<subset>/<split>/0000.parquet``),
 the default-config layout (``data/<split>-*.parquet``), the plain ``<subset>/<split>.jsonl``
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 EXPECTED_LAYOUT = (
     "expected the hub layout `<subset>/<split>-00000-of-00001.parquet` (what "
-    "`huggingface-cli download --repo-type dataset ID --local-dir DIR` writes), "
+    "`hf download --repo-type dataset ID --local-dir DIR` writes), "
     "`<subset>/<split>/*.parquet`, or `<subset>/<split>.jsonl` / `.json` / `.parquet`"
 )
 _FILE_SUFFIXES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}

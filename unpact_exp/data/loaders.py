@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from unpact_exp.config import checks
 from unpact_exp.config.binder import coerce
+from unpact_exp.data.data_keys import CONFIG_NODE, check_max_retain, parse_ref, required_key
 from unpact_exp.data.hub_sources import load_split, load_split_with_origin, require_fields
 from unpact_exp.data.schema import Benchmark, MCItem, QAItem
 from unpact_exp.errors import DataError, UnpactConfigError
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["load_benchmark", "load_muse", "load_split", "load_wmdp", "require_fields"]
 
-CONFIG_NODE = "data"
 TRAIN_ON = ("text", "qa")
 TEXT_FIELDS = ("text",)
 QA_FIELDS = ("question", "answer")
@@ -115,27 +115,6 @@ WMDP_KEYS = (
     "utility_size",
     "utility_seed",
 )
-
-
-def _key(cfg: Mapping[str, Any], key: str) -> Any:
-    """``cfg[key]``, or an error naming the missing key (every data key is required)."""
-    if key not in cfg:
-        raise UnpactConfigError(
-            f"{CONFIG_NODE} config {cfg.get('name', '?')!r} has no key {key!r}; every key is "
-            f"required (see conf/data/news.yaml or conf/data/wmdp_bio.yaml)."
-        )
-    return cfg[key]
-
-
-def parse_ref(ref: Any, key: str) -> tuple[str | None, str]:
-    """Split a reference ``"subset/split"`` (or ``"split"``) into ``(subset, split)``."""
-    parts = ref.split("/") if isinstance(ref, str) else []
-    if not 1 <= len(parts) <= 2 or not all(p.strip() for p in parts):
-        raise UnpactConfigError(
-            f"{CONFIG_NODE}.{key}={ref!r} is not a split reference; use '<subset>/<split>' "
-            f"(e.g. 'knowmem/forget_qa'), '<split>' (e.g. 'train') or null."
-        )
-    return (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
 def _read_ref(
@@ -272,7 +251,7 @@ def _mc(
 def _check_keys(cfg: Mapping[str, Any], keys: tuple[str, ...], train_ons: tuple[str, ...]) -> None:
     """Validate every key before loading anything, so a typo fails in milliseconds."""
     for key in keys:
-        _key(cfg, key)
+        required_key(cfg, key)
     max_length = coerce(f"{CONFIG_NODE}.max_length", cfg["max_length"], int)
     checks.at_least(f"{CONFIG_NODE}.max_length", max_length, 1)
     if cfg["train_on"] not in train_ons:
@@ -287,18 +266,6 @@ def _check_keys(cfg: Mapping[str, Any], keys: tuple[str, ...], train_ons: tuple[
     for key in keys:
         if key in REF_FIELDS and cfg[key] is not None:
             parse_ref(cfg[key], key)
-
-
-def check_max_retain(value: Any) -> None:
-    """``data.max_retain_examples``: an int >= 1, or null for every retain example.
-
-    Raises:
-        UnpactConfigError: naming the key and the bad value.
-    """
-    key = f"{CONFIG_NODE}.max_retain_examples"
-    value = coerce(key, value, int | None)
-    if value is not None:
-        checks.at_least(key, value, 1)
 
 
 def without_repeats(items: list[QAItem], seen: list[QAItem]) -> list[QAItem]:
@@ -442,7 +409,7 @@ def load_benchmark(cfg: Mapping[str, Any]) -> Benchmark:
         UnpactConfigError: unknown ``source`` (the message lists the valid ones) or bad keys.
         DataError: missing, empty or malformed data; hub ids fail fast offline.
     """
-    source = _key(cfg, "source")
+    source = required_key(cfg, "source")
     if source not in LOADERS:
         raise UnpactConfigError(
             f"{CONFIG_NODE}.source={source!r} is not a dataset source; choose one of "

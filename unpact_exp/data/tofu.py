@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from unpact_exp.data.data_keys import CONFIG_NODE, check_max_retain, parse_ref, required_key
 from unpact_exp.data.hub_sources import load_split_with_origin, require_fields
-from unpact_exp.data.loaders import CONFIG_NODE, _key, check_max_retain, parse_ref
 from unpact_exp.data.schema import Benchmark, PerturbedQA, QAItem
 from unpact_exp.errors import DataError, UnpactConfigError
 
@@ -61,7 +61,7 @@ TOFU_KEYS = (
 def check_tofu_config(cfg: Mapping[str, Any]) -> None:
     """Every key present, ``train_on: qa``, valid split references; nothing loaded yet."""
     for key in TOFU_KEYS:
-        _key(cfg, key)
+        required_key(cfg, key)
     if cfg["train_on"] != "qa":
         raise UnpactConfigError(
             f"{CONFIG_NODE}.train_on={cfg['train_on']!r} is not valid for data=tofu: TOFU is "

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["rate", "score", "similarity", "auc", "relative", "count"]
+Kind = Literal["rate", "score", "similarity", "auc", "relative", "count", "difference"]
 """How a value is stored and shown: ``rate`` a fraction with counts and an interval (shown
 x100), ``score`` on 0-100, ``similarity``/``auc`` on 0-1 (three decimals), ``relative`` a
-signed percentage, ``count`` a plain number."""
+signed percentage, ``count`` a plain number, ``difference`` a signed difference of two
+fractions (shown x100, in points)."""
 
 
 @dataclass(frozen=True)
@@ -44,5 +45,13 @@ CORE_COLUMNS = (
     Column("contribution_similarity_retained", "contribution sim. retained (0-1)", "similarity"),
     Column("prompt_ignorance", "prompt ignorance (%)", "rate"),
     Column("n_forgotten", "n forgotten", "count"),
+    Column("n_known", "n known", "count"),
+    Column("unstable_known", "unstable known (%)", "rate"),
+    Column("gold_in_question", "gold in question", "count"),
+    Column("m1_never_known_accuracy", "M1 on never-known (%)", "rate"),
+    Column("focus_on_key_excess", "FocusOnKey excess (points)", "difference"),
+    Column("mc_known", "likelihood known", "count"),
+    Column("mc_forget_rate", "likelihood forget rate (%)", "rate"),
+    Column("mc_recovery_rate", "likelihood FocusOnKey recovery (%)", "rate"),
 )
 """The evaluation's own quantities (docs/science.md §3 and §5)."""

@@ -5,7 +5,7 @@ docs/science.md §9); an attack made in several draws (``focus_on_random``) pool
 (recovered draws / draws). Its per-attempt rate divides the correct answers by the answers
 tried, so attacks of different budgets can be read side by side.
 
-FocusOnKey and a control (PROBAB and the controls of docs/science.md §13) are judged on the
+FocusOnKey and a control (PROBAB and the controls of docs/science.md §9) are judged on the
 *same* forgotten questions, so their comparison is paired. Keys, per control with report
 column ``c``, over the questions both attacked:
 

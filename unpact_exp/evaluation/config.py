@@ -24,7 +24,7 @@ PHASE_BATCH_SIZES = (
 
 @dataclass(frozen=True)
 class LabelSettings:
-    """``eval.labels``: which forget questions count as known and as forgotten (§5, §13).
+    """``eval.labels``: which forget questions count as known and as forgotten (§5).
 
     An *ask* is one greedy answer to a neutral prompt: the plain prompt, or the question
     reworded by one of ``neutral_templates`` without any emphasis. With ``asks`` asks per

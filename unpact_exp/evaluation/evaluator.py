@@ -318,7 +318,7 @@ class Evaluator:
     def _likelihood(
         self, model: torch.nn.Module, likely0: list[bool], likely1: list[bool]
     ) -> dict[str, Any]:
-        """The likelihood labels (docs/science.md §13): ``mc_known``, ``mc_forget_rate`` and
+        """The likelihood labels (docs/science.md §5): ``mc_known``, ``mc_forget_rate`` and
         ``mc_recovery_rate`` (the gold outranks again under FocusOnKey's prompts, M0's
         KeyTokens)."""
         lost = [a and not b for a, b in zip(likely0, likely1)]

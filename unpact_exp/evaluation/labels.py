@@ -3,7 +3,7 @@
 One greedy answer to one prompt is a noisy label on a small model: rewording the prompt
 changes it whether or not anything was unlearned. So each question is asked ``eval.labels.asks``
 times without emphasis (the plain prompt, then the first rewordings of
-``eval.labels.neutral_templates``), by M0 and by M1 (docs/science.md §5, §13):
+``eval.labels.neutral_templates``), by M0 and by M1 (docs/science.md §5):
 
 - ``known``: M0 right on every ask (``eval.labels.known: all``) or on most (``majority``);
 - ``forgotten``: known, and M1 wrong on every ask;

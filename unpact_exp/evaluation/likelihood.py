@@ -1,6 +1,6 @@
 """The likelihood label: does the model rank the gold answer above every distractor?
 
-A label that needs no judge (docs/science.md §13): where an item carries distractors (the world
+A label that needs no judge (docs/science.md §5): where an item carries distractors (the world
 facts' other answers of the same kind), the gold continuation's summed log-probability after
 the prompt is compared with each distractor's. The item is *likely known* when the gold
 outranks all of them. ``mc_known`` counts the forget items M0 ranks right; ``mc_forget_rate``

@@ -89,7 +89,7 @@ def resolve_source(model_cfg: Any, artifacts_dir: str | Path, data_name: str) ->
             raise ModelLoadError(
                 f"model.path={str(path)!r} is not a Hugging Face model folder (no config.json "
                 "there). Point it at a folder written by save_pretrained or "
-                "`huggingface-cli download`."
+                "`hf download`."
             )
         return str(path)
     if model_cfg.get("gguf") is not None:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from unpact_exp.report.collect import COMPLETED, FAILED, UNFINISHED, RunRecord
+from unpact_exp.report.controls import TEXT as CONTROLS
+from unpact_exp.report.controls import controls_table
 from unpact_exp.report.table import (
     MISSING,
     PARTIAL,
@@ -76,6 +78,10 @@ def render_markdown(
         UNITS,
         "",
     ]
+    controls = controls_table(rows) if rows else None
+    if controls is not None:
+        lines += ["## FocusOnKey against its controls (final eval step)", "", controls, ""]
+        lines += [CONTROLS, ""]
     attacks = attack_table(rows) if rows else None
     if attacks is not None:
         lines += ["## Recovery attacks (final eval step)", "", attacks, "", ATTACKS, ""]

@@ -295,6 +295,8 @@ def format_value(value: float | None, kind: str) -> str:
         return f"{100 * value:.1f}"
     if kind in ("similarity", "auc"):
         return f"{value:.3f}"
+    if kind == "difference":
+        return f"{100 * value:+.1f}"
     return f"{value:.1f}"
 
 
