@@ -38,8 +38,8 @@ if __package__ in (None, ""):
 
 from benchmarks import common
 
-GRID = ("ga_gd", "ga_kl", "npo_gd", "npo_kl", "tv", "rmu", "ga", "npo")
-QUICK_GRID = ("ga_gd", "npo_kl")
+GRID = ("ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu", "ga", "npo")
+QUICK_GRID = ("ga+gd", "npo+kl")
 
 
 class Phases:

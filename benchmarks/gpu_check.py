@@ -2,7 +2,7 @@
 
 Everything else in the test suite runs on CPU; this is the check that the paths a GPU user
 takes work end to end: a few unlearning steps of ``experiment=smollm2_worldfacts
-setting=ga_gd`` with ``trainer=gpu`` and with ``trainer=fsdp trainer.devices=1`` (both
+setting=ga+gd`` with ``trainer=gpu`` and with ``trainer=fsdp trainer.devices=1`` (both
 ``bf16-mixed``), each followed by the UNPACT evaluation on the GPU. When two or more GPUs
 are visible it also runs two ranks: ``trainer=ddp``, ``trainer=fsdp`` (FSDP v1, the
 paper experiments' strategy) and ``trainer=fsdp2``, each with ``trainer.devices=2``
@@ -78,7 +78,7 @@ def overrides(name: str, steps: int) -> list[str]:
     """
     return [
         "experiment=smollm2_worldfacts",
-        "setting=ga_gd",
+        "setting=ga+gd",
         *ALL_CONFIGS[name],
         f"trainer.max_steps={steps}",
         f"callbacks.evaluation.every_n_steps={steps}",

@@ -1,9 +1,9 @@
 """Estimate the per-GPU memory of one unlearning step, and of an evaluation, before queueing a job.
 
     python -m unpact_exp.memory llama31_8b_instruct              # a conf/model name
-    python -m unpact_exp.memory qwen3_14b --gpus 4 --setting npo_kl
+    python -m unpact_exp.memory qwen3_14b --gpus 4 --setting npo+kl
     python -m unpact_exp.memory /path/to/hf_folder               # or its config.json
-    python -m unpact_exp.memory --experiment muse_news_paper --setting npo_kl
+    python -m unpact_exp.memory --experiment muse_news_paper --setting npo+kl
     python -m unpact_exp.memory --paper                          # README's table
 
 Why: NPO and KL keep a second, frozen copy of the model, and AdamW two more; whether
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", nargs="?", help="conf/model name, HF folder, or config.json")
     parser.add_argument("--experiment", help="a conf/experiment name (its model, batch, GPUs)")
     parser.add_argument("--paper", action="store_true", help="README's paper-experiment table")
-    parser.add_argument("--setting", default="npo_kl", help="a conf/setting name (npo_kl, ...)")
+    parser.add_argument("--setting", default="npo+kl", help="a conf/setting name (npo+kl, ...)")
     parser.add_argument("--gpus", type=int, help="FSDP/DDP world size (conf/trainer/fsdp.yaml)")
     parser.add_argument("--batch-size", type=int, help="per-GPU batch (method.batch_size)")
     parser.add_argument("--seq-len", type=int, help="tokens per sequence (data/model max_length)")

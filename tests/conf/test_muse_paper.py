@@ -9,7 +9,7 @@ import pytest
 def test_muse_paper_recipe(make_cfg, corpus: str) -> None:
     # model= / data= tell make_cfg not to shrink the synthetic world (the experiment sets them).
     base = (f"model=muse_{corpus}_target", f"data={corpus}", f"experiment=muse_{corpus}_paper")
-    cfg = make_cfg(*base, "setting=npo_kl")
+    cfg = make_cfg(*base, "setting=npo+kl")
     assert cfg.model.name == f"muse_{corpus}_target" and cfg.data.name == corpus
     assert cfg.data.max_length == 2048 and cfg.data.train_on == "text"
     assert cfg.method.name == "npo" and cfg.method.lr == 1.0e-5
@@ -25,7 +25,7 @@ def test_muse_paper_recipe_fits_with_checkpointing(make_cfg, corpus: str) -> Non
     """FSDP x8 in bf16 as MUSE trained (bf16 weights and AdamW: MUSE's Trainer ran bf16=True on
     a bf16-loaded model), gradient checkpointing on: see python -m unpact_exp.memory --paper."""
     base = (f"model=muse_{corpus}_target", f"data={corpus}", f"experiment=muse_{corpus}_paper")
-    cfg = make_cfg(*base, "setting=npo_kl")
+    cfg = make_cfg(*base, "setting=npo+kl")
     assert cfg.trainer.strategy == "fsdp" and cfg.trainer.accelerator == "gpu"
     assert cfg.trainer.precision == "bf16-mixed" and cfg.model.dtype == "bfloat16"
     assert cfg.trainer.gradient_checkpointing is True

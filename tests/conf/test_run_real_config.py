@@ -37,9 +37,9 @@ def test_smollm2_worldfacts_is_the_scaled_sweep(tmp_path, artifacts) -> None:
         "focus_on_key_m0_self",
     ]
     assert list(cfg.attacks.final) == ["paraphrase", "icl", "focus_on_key_control", "relearn"]
-    assert cfg.method.lr == 4.0e-5  # ga (ga_gd is the default setting), sized for 64 facts
+    assert cfg.method.lr == 4.0e-5  # ga (ga+gd is the default setting), sized for 64 facts
     npo = compose_cfg(
-        ["experiment=smollm2_worldfacts", "setting=npo_kl", *QUIET], tmp_path, artifacts
+        ["experiment=smollm2_worldfacts", "setting=npo+kl", *QUIET], tmp_path, artifacts
     )
     assert npo.method.name == "npo" and npo.method.lr == 4.0e-5
     # The training seed leaves the data sample (and so the M0 analysis key) unchanged.

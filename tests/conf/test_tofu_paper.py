@@ -14,7 +14,7 @@ import pytest
     ],
 )
 def test_tofu_paper_recipe(make_cfg, model: str, repo: str) -> None:
-    cfg = make_cfg(f"model={model}", "data=tofu", "experiment=tofu_paper", "setting=simnpo_gd")
+    cfg = make_cfg(f"model={model}", "data=tofu", "experiment=tofu_paper", "setting=simnpo+gd")
     assert cfg.model.hub_id == f"open-unlearning/tofu_{repo}_full"
     assert cfg.data.name == "tofu" and cfg.data.forget_qa == "forget10/train"
     assert cfg.data.retain_qa == "retain90/train" and cfg.data.holdout_qa == "holdout10/train"

@@ -1,27 +1,8 @@
 """Offline fixtures for the dataset loaders: tiny copies of the hub repos, in their exact layout.
 
 The writers live in :mod:`tests.fixtures.hub_snapshots` (other test folders use them too).
-Each fixture writes what ``hf download --repo-type dataset ID --local-dir DIR``
-would produce for the real repo (same folders, parquet shard names, fields and dtypes), with a
-few invented rows, and returns a :class:`Snapshot` holding the path and the rows written, so
-tests compare the loaded :class:`Benchmark` with what is on disk.
-
-Layouts (checked against the repos' dataset cards and file trees on huggingface.co):
-- ``muse-bench/MUSE-News`` / ``MUSE-Books``: ``raw/{forget,retain1,retain2,holdout}`` (text),
-  ``knowmem/{forget_qa,retain_qa,forget_qa_icl,retain_qa_icl}`` (question, answer),
-  ``verbmem/forget`` (prompt, gt), ``privleak/{forget,retain,holdout}`` (text), each
-  ``<split>-00000-of-00001.parquet``; the repos also keep older files beside them
-  (``knowmem/forget-qa.json``, ``verbmem/forget.json``, ``knowmem/retain2_qa-*.parquet``,
-  ``privleak/forget.json``, ``privleak/retain2-*.parquet``), reproduced here as decoys that
-  must not be read.
-- ``cais/wmdp``: ``wmdp-{bio,cyber,chem}/test-00000-of-00001.parquet``
-  (question: string, choices: list[string], answer: int64).
-- ``cais/wmdp-corpora``: ``{bio-retain,cyber-forget,cyber-retain}-corpus/train-*.parquet`` (text);
-  bio-retain is sharded (``train-0000k-of-00004``).
-- ``cais/wmdp-bio-forget-corpus`` (gated, separate repo): one ``train`` split with a ``text``
-  field (also ``title``, ``abstract``); written in the default-config layout ``data/train-*``.
-- ``cais/mmlu``: ``all/{test,validation,dev}-00000-of-00001.parquet``
-  (question, subject, choices, answer: ClassLabel A-D).
+The layouts of MUSE, WMDP and MMLU, and what each writer returns, are described there. The
+TOFU snapshot is written here (only the data loaders' tests use it), in the hub's layout:
 - ``locuslab/TOFU``: one JSON-lines file per config at the root (``README.md`` maps config
   ``forget01`` to ``data_files: forget01.json``, split ``train``): ``forget01/05/10``,
   ``retain90/95/99``, ``holdout01/05/10``, ``full``, ``real_authors``, ``world_facts``

@@ -3,7 +3,7 @@ as one process does; token weights also under FSDP (v1) and FSDP2.
 
 NPO caches M0's log-probs and token-weighted objectives cache M0's token weights, both per
 forget example, at fit start; ``kl`` and ``gd`` add a retain stream with its own sharded
-order. Before the fix, ``setting=npo_kl trainer=ddp trainer.devices=2`` crashed at its
+order. Before the fix, ``setting=npo+kl trainer=ddp trainer.devices=2`` crashed at its
 first step: a rank trained on examples that were never cached. Here each run is cut
 (batch 2, 2 steps: a third of the forget set per rank) so the cache must hold exactly what
 the ranks reach, and the final evaluation (split over both ranks) is compared with

@@ -20,7 +20,7 @@ from unpact_exp.run import main
 
 GOLDEN = Path(__file__).with_name("old_defaults.json")
 RUN = [
-    "setting=ga_gd",
+    "setting=ga+gd",
     "trainer.max_steps=3",
     "method.lr=5e-3",
     "callbacks=default",

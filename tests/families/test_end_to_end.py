@@ -2,7 +2,7 @@
 
 ``model=llama31_8b_instruct`` / ``qwen3_14b`` / ``muse_news_target`` pointed at the tiny
 folders (``model.path``, and Llama-2-7b-hf's tokenizer folder in ``model.tokenizer_path``),
-``data=news`` at a MUSE-News snapshot in the hub layout, ``setting=npo_kl``: the run trains
+``data=news`` at a MUSE-News snapshot in the hub layout, ``setting=npo+kl``: the run trains
 with the evaluation callback at step 0 and at the end, ``eval.py``'s stage re-evaluates the
 saved ``unlearned/`` folder and ``analyze.py``'s stage explains a forget question. The
 models were taught the MUSE-News questions, so the step-0 evaluation finds them known and
@@ -96,7 +96,7 @@ def test_train_eval_analyze_npo_kl(family_name, muse_news_hub, tmp_path, capsys,
         family,
         muse_news_hub,
         tmp_path,
-        "setting=npo_kl",
+        "setting=npo+kl",
         "trainer.max_steps=4",
         "method.lr=5e-3",
         "callbacks.evaluation.every_n_steps=0",
@@ -186,7 +186,7 @@ def test_muse_books_on_the_llama2_target(llama2_family, muse_books_hub, tmp_path
     ]
     run = tmp_path / "train"
     cfg = compose_cfg(
-        [*overrides, *QUIET, "setting=ga_gd", "trainer.max_steps=2"], run, tmp_path / "artifacts"
+        [*overrides, *QUIET, "setting=ga+gd", "trainer.max_steps=2"], run, tmp_path / "artifacts"
     )
     main(cfg)
     results = read_results(run)

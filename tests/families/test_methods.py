@@ -22,7 +22,7 @@ from tests.fixtures.hub_snapshots import NEWS
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 
-SETTINGS = ("ga", "ga_gd", "ga_kl", "npo", "npo_gd", "npo_kl", "tv", "rmu")
+SETTINGS = ("ga", "ga+gd", "ga+kl", "npo", "npo+gd", "npo+kl", "tv", "rmu")
 FAST = [
     "logger=none",
     "trainer.enable_progress_bar=false",
@@ -81,7 +81,7 @@ def test_setting_trains_reloads_and_evaluates(arch_family, setting, muse_news_hu
     main(cfg)
     results = read_results(run)
     assert results["status"] == "completed", results.get("error")
-    assert results["setting"] == setting.replace("_", "+")
+    assert results["setting"] == setting
     unlearned = run / "unlearned"
     before = forget_nll(arch_family.folder, arch_family.tokenizer_folder)
     after = forget_nll(unlearned, arch_family.tokenizer_folder)

@@ -10,7 +10,7 @@ untied embeddings, float32 (b = 4). Parameters:
 LoRA r = 4 (conf/peft_model/lora_tiny.yaml) on all 7 linears: per layer 4 * 4 * (16+16)
 + 3 * 4 * (16+32) = 512 + 576 = 1088, so P_l = 2176 (8704 bytes in float32).
 
-npo_kl, batch 2 x 8 tokens x 2 streams = 32 tokens; activations per token:
+npo+kl, batch 2 x 8 tokens x 2 streams = 32 tokens; activations per token:
 L * (6H + 2KV + 4I) * b = 2 * 256 * 4 = 2048, logits V * (b + 8) = 1200 -> 32 * 3248 = 103936.
 With checkpointing: ((L + 6) * H + 2KV + 4I) * b = (128 + 32 + 128) * 4 = 1152 -> 32 * 2352 = 75264.
 """
@@ -86,7 +86,7 @@ def test_cli_on_a_config_json(tmp_path, capsys) -> None:
     args = [str(tmp_path / "config.json"), "--batch-size", "2", "--seq-len", "8", "--gpus", "2"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "0.00B parameters (float32)" in out and "npo_kl" in out
+    assert "0.00B parameters (float32)" in out and "npo+kl" in out
     training = out.split("\n\n")[0]  # the evaluation table follows
     lines = {line[:22].strip(): line.split() for line in training.splitlines()[2:]}
     assert "batch 2 x 8 tokens x 2 stream(s)" in out

@@ -13,7 +13,7 @@ B = 2 texts x T_p = 8 tokens; one layer's transient (2H + 3I) * b = 128 * 4 = 51
 scoring 4 * 8 * 100 * (4 + 8) = 38400;
 generation 2 * 8 * (2 * 2 * 16 * 4 + 512) = 16 * 768 = 12288;
 PrivLeak 2 * 8 * (16 * 4 + 512) + 8 * 100 * 12 = 9216 + 9600 = 18816: forward 38400.
-One GPU (npo_kl): state 33600 * 5 = 168000, + M0 33600 + forward 38400 = 240000.
+One GPU (npo+kl): state 33600 * 5 = 168000, + M0 33600 + forward 38400 = 240000.
 FSDP x2: state 16800 + 16800 + 33600 + 16800 + 20736 = 104736, + M0 33600 + M1 copy 33600
 + 38400 = 210336.
 """
@@ -88,7 +88,7 @@ def test_paper_experiments_fit_an_80_gb_gpu_as_shipped() -> None:
 
 
 def test_cli_experiment_and_paper_table(capsys) -> None:
-    assert main(["--experiment", "muse_news_paper", "--setting", "npo_kl"]) == 0
+    assert main(["--experiment", "muse_news_paper", "--setting", "npo+kl"]) == 0
     out = capsys.readouterr().out
     assert "muse_news_target: 6.74B parameters (bfloat16)" in out
     assert "gradient checkpointing on" in out and "full, FSDP x8" in out

@@ -64,7 +64,7 @@ def test_capabilities_and_no_regularizer() -> None:
 
 def test_setting_trains_like_ga_on_the_tiny_model(make_cfg) -> None:
     cfg = make_cfg("setting=placebo")
-    ga = make_cfg("setting=ga_gd")
+    ga = make_cfg("setting=ga+gd")
     assert cfg.method.name == "placebo" and cfg.regularizer.name == "none"
     assert (cfg.method.lr, cfg.method.batch_size) == (ga.method.lr, ga.method.batch_size)
     assert cfg.trainer.max_steps == ga.trainer.max_steps

@@ -207,12 +207,12 @@ def test_forget_weight_scales_the_forget_term(make_cfg, tiny_target) -> None:
 def test_weighted_worldfacts_experiment_composes(tmp_path, artifacts) -> None:
     """The SmolLM2 grid's weighted sweep: ga+gd and npo+gd, keytoken unless overridden."""
     base = ["experiment=smollm2_worldfacts_weighted", *QUIET]
-    cfg = compose_cfg([*base, "setting=npo_gd"], tmp_path, artifacts)
+    cfg = compose_cfg([*base, "setting=npo+gd"], tmp_path, artifacts)
     assert (cfg.method.name, cfg.regularizer.name) == ("npo", "gd")
     assert cfg.method.token_weighting == "keytoken" and cfg.model.name == "smollm2_135m"
     assert cfg.method.lr == 4.0e-5  # the per-model specialisation still applies
     cfg = compose_cfg(
-        [*base, "setting=ga_gd", "method.token_weighting=question"], tmp_path, artifacts
+        [*base, "setting=ga+gd", "method.token_weighting=question"], tmp_path, artifacts
     )
     assert cfg.method.token_weighting == "question"
     validate(cfg)

@@ -95,7 +95,7 @@ def test_one_setting_runs_end_to_end(smollm2_source: str, real_artifacts: Path, 
     cfg = compose_cfg(
         [
             "experiment=smollm2_worldfacts",
-            "setting=npo_kl",
+            "setting=npo+kl",
             "logger=none",
             "trainer.enable_progress_bar=false",
             "trainer.max_steps=2",

@@ -27,7 +27,7 @@ GROUP_TYPOS = [
     ("data", "synthetc", "synthetic"),
     ("method", "gaa", "ga"),
     ("regularizer", "kll", "kl"),
-    ("setting", "ga_xx", "ga_gd"),
+    ("setting", "ga_xx", "ga+gd"),
     ("trainer", "tpu", "ddp"),
     ("logger", "wandbx", "wandb_online"),
     ("callbacks", "alll", "default"),

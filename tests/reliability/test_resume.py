@@ -91,8 +91,8 @@ def _crash_after(monkeypatch, step: int | str) -> None:
     ids=[
         "npo-epoch-1",
         "npo-epoch-2-eval-history",
-        "ga_gd-at-epoch-end",
-        "ga_gd-cycling-retain",
+        "ga+gd-at-epoch-end",
+        "ga+gd-cycling-retain",
         "tv-finetune",
         "tv-after-fit",
     ],

@@ -139,11 +139,11 @@ def test_paired_curve_skips_steps_without_both_values(tmp_path: Path) -> None:
 def test_paired_curve_pools_counts_over_seeds() -> None:
     """Two seeds at one step: recovery 0/4 and 4/6 pool to 4/10 = 0.4 (their mean would be
     0.333); destructive rate without counts in one run falls back to the mean."""
-    from unpact_exp.report.collect import RunRecord
+    from unpact_exp.report.collect import SweepJob
     from unpact_exp.report.table import Row
 
-    def run(seed: int, rec: tuple[int, int], destructive: float, counted: bool) -> RunRecord:
-        record = RunRecord(path=Path(str(seed)), label=str(seed), state="completed", seed=seed)
+    def run(seed: int, rec: tuple[int, int], destructive: float, counted: bool) -> SweepJob:
+        record = SweepJob(path=Path(str(seed)), label=str(seed), state="completed", seed=seed)
         record.curve[4] = {"recovery_rate": rec[0] / rec[1], "destructive_rate": destructive}
         record.step_counts[4] = {"recovery_rate": rec}
         if counted:

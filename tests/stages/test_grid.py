@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from unpact_exp.attacks.focus_on_key import focus_questions
-from unpact_exp.attacks.threshold_grid import read_grid_questions
+from unpact_exp.attacks.focus_on_key_grid import read_grid_questions
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 from unpact_exp.stages.threshold_grid import main as grid_main

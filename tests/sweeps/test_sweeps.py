@@ -149,7 +149,7 @@ def test_slurm_launcher_submits_with_configured_parameters(monkeypatch, tmp_path
         )
     launcher = instantiate(cfg.hydra.launcher)
     launcher.config = cfg
-    launcher.launch([["setting=ga_gd"], ["setting=rmu"]], initial_job_idx=0)
+    launcher.launch([["setting=ga+gd"], ["setting=rmu"]], initial_job_idx=0)
     assert captured["cluster"] == "slurm"
     assert captured["init"]["slurm_max_num_timeout"] == 3  # pre-emption requeues
     params = captured["params"]
@@ -157,14 +157,14 @@ def test_slurm_launcher_submits_with_configured_parameters(monkeypatch, tmp_path
     assert params["gpus_per_node"] == 4 and params["tasks_per_node"] == 4
     assert params["nodes"] == 1 and params["timeout_min"] == 720
     assert params["slurm_signal_delay_s"] == 120
-    assert [job[0] for job in captured["jobs"]] == [["setting=ga_gd"], ["setting=rmu"]]
+    assert [job[0] for job in captured["jobs"]] == [["setting=ga+gd"], ["setting=rmu"]]
     assert cfg.trainer.devices == params["tasks_per_node"]
 
 
-@pytest.mark.parametrize("name", ["ga_gd", "ga_kl", "npo_gd", "npo_kl", "tv", "rmu", "ga", "npo"])
+@pytest.mark.parametrize("name", ["ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu", "ga", "npo"])
 def test_settings_compose_to_the_paper_pairs(name, make_cfg) -> None:
     cfg = make_cfg(f"setting={name}")
-    method, _, reg = name.partition("_")
+    method, _, reg = name.partition("+")
     assert cfg.method.name == method and cfg.regularizer.name == (reg or "none")
 
 
@@ -173,7 +173,7 @@ def test_paper_grid_experiment_sweeps_the_six_settings_and_ablations() -> None:
 
     grid = OmegaConf.load(CONF / "experiment" / "paper_grid.yaml")
     settings = grid.hydra.sweeper.params.setting.split(",")
-    assert settings == ["ga_gd", "ga_kl", "npo_gd", "npo_kl", "tv", "rmu", "ga", "npo"]
+    assert settings == ["ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu", "ga", "npo"]
 
 
 def test_tiny_world_experiment_matches_the_test_world(make_cfg) -> None:

@@ -3,7 +3,7 @@
 The bug this guards against: NPO's reference cache was filled for the first
 ``max_steps * batch * world_size`` examples of one process's order, while Lightning's
 distributed sampler wrapper gave each rank a differently permuted shard, so a rank could
-train on examples that were never cached (``setting=npo_kl trainer=ddp trainer.devices=2``
+train on examples that were never cached (``setting=npo+kl trainer=ddp trainer.devices=2``
 crashed). Here the datamodule shards the order itself, and the batches the caches are
 filled from are compared, tensor for tensor, with the batches each rank's loader serves.
 """

@@ -16,63 +16,30 @@ attack's declarations, so a new attack is its file, its registration (the import
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from omegaconf import OmegaConf
 
-from unpact_exp.config.binder import bind, hint
+from unpact_exp.config.binder import bind
 from unpact_exp.config.lists import checked_lists
-from unpact_exp.errors import UnpactConfigError
+from unpact_exp.config.registry import Registry
 from unpact_exp.evaluation.schedule import Schedule
 
-_ATTACKS: dict[str, type] = {}
-T = TypeVar("T", bound=type)
+
+def _set_column(cls: type, name: str) -> None:
+    """An attack's report column defaults to its name."""
+    if not getattr(cls, "column", ""):
+        cls.column = name  # type: ignore[attr-defined]
 
 
-def register(name: str) -> Callable[[T], T]:
-    """Class decorator: make ``cls`` the attack ``name`` (sets ``cls.name``, ``cls.column``)."""
-
-    def decorate(cls: T) -> T:
-        if name in _ATTACKS and _ATTACKS[name] is not cls:
-            raise ValueError(f"attack {name!r} is already registered to {_ATTACKS[name]}")
-        cls.name = name  # type: ignore[attr-defined]
-        if not getattr(cls, "column", ""):
-            cls.column = name  # type: ignore[attr-defined]
-        _ATTACKS[name] = cls
-        return cls
-
-    return decorate
-
-
-def unregister(name: str) -> None:
-    """Remove an attack (for tests that register a toy one)."""
-    _ATTACKS.pop(name, None)
-
-
-def _load_builtin() -> None:
-    import unpact_exp.attacks  # noqa: F401  (importing the package registers the built-ins)
-
-
-def names() -> list[str]:
-    """Every registered attack, in registration order (the report's column order)."""
-    _load_builtin()
-    return list(_ATTACKS)
-
-
-def get(name: str) -> type:
-    """The class registered as ``name``.
-
-    Raises:
-        UnpactConfigError: unknown name (the message lists the attacks and the closest one).
-    """
-    _load_builtin()
-    if name not in _ATTACKS:
-        raise UnpactConfigError(
-            f"attack {name!r} is not a registered attack; choose from {names()}."
-            f"{hint(name, names())}"
-        )
-    return _ATTACKS[name]
+# Registration order is the report's attack-column order.
+_ATTACKS: Registry[type] = Registry(
+    "attack", "unpact_exp.attacks", ordered=True, on_register=_set_column
+)
+register = _ATTACKS.register
+unregister = _ATTACKS.unregister
+names = _ATTACKS.names
+get = _ATTACKS.get
 
 
 def group_of(cls: type) -> str:

@@ -261,8 +261,7 @@ class Evaluator:
         sim_k: list[float] = []
         sim_c: list[float] = []
         sim_forgotten: list[bool] = []  # per known item: M1 forgot it (docs/science.md §8)
-        likely0: list[bool] = []
-        likely1: list[bool] = []
+        likely: list[tuple[ForgetGroup, list[bool]]] = []  # per group with distractors: M1's
         result = _Forgetting([], {}, [], [], [])
         for group, lab in zip(self._forget, self._labels):
             answers = group.task.answer(model, group.items)
@@ -270,9 +269,10 @@ class Evaluator:
             k1 = [select_keytokens(c.contributions, self.unpact) for c in c1]
             asks, _ = labels.ask_labels(model, group.task, group.items, answers, self.eval.labels)
             mask = labels.forgotten(lab.known, asks)
+            with_distractors = has_distractors(group.items)
             m1_likely = (
                 gold_outranks(model, self.ctx, group.items)
-                if has_distractors(group.items)
+                if with_distractors
                 else [False] * len(group.items)
             )
             result.rows += self._rows(group, lab, answers, c1, k1, mask, asks, m1_likely)
@@ -288,9 +288,8 @@ class Evaluator:
             unstable += sum(lab.unstable)
             flagged += sum(lab.flagged)
             labelled += len(group.items) - sum(lab.flagged)
-            if has_distractors(group.items):
-                likely0 += group.likely
-                likely1 += m1_likely
+            if with_distractors:
+                likely.append((group, m1_likely))
             result.answers.append(answers)
             result.keytokens.append(k1)
             result.forgotten.append(mask)
@@ -311,21 +310,34 @@ class Evaluator:
         )
         result.metrics |= _split_means("keytoken_similarity", sim_k, sim_forgotten)
         result.metrics |= _split_means("contribution_similarity", sim_c, sim_forgotten)
-        if likely0:
-            result.metrics |= self._likelihood(model, likely0, likely1)
+        if likely:
+            result.metrics |= self._likelihood(model, likely)
         return result
 
     def _likelihood(
-        self, model: torch.nn.Module, likely0: list[bool], likely1: list[bool]
+        self, model: torch.nn.Module, likely: list[tuple[ForgetGroup, list[bool]]]
     ) -> dict[str, Any]:
-        """The likelihood labels (docs/science.md §5): ``mc_known``, ``mc_forget_rate`` and
-        ``mc_recovery_rate`` (the gold outranks again under FocusOnKey's prompts, M0's
-        KeyTokens)."""
-        lost = [a and not b for a, b in zip(likely0, likely1)]
-        metrics = {"mc_known": float(sum(likely0))}
-        metrics |= statistics.rate_entry("mc_forget_rate", sum(lost), sum(likely0))
-        group = next(g for g in self._forget if has_distractors(g.items))
-        chosen = [i for i, flag in enumerate(lost) if flag]
+        """The likelihood labels (docs/science.md §5), pooled over the groups with
+        distractors: ``mc_known``, ``mc_forget_rate`` and ``mc_recovery_rate`` (the gold
+        outranks again under FocusOnKey's prompts, M0's KeyTokens). Each group's M0 labels,
+        KeyTokens and items stay together, however many groups carry distractors."""
+        known = lost = recovered = 0
+        for group, m1_likely in likely:
+            chosen = [i for i, (a, b) in enumerate(zip(group.likely, m1_likely)) if a and not b]
+            known += sum(group.likely)
+            lost += len(chosen)
+            recovered += sum(self._outranks_under_focus(model, group, chosen))
+        metrics = {"mc_known": float(known)}
+        metrics |= statistics.rate_entry("mc_forget_rate", lost, known)
+        return metrics | statistics.rate_entry("mc_recovery_rate", recovered, lost)
+
+    def _outranks_under_focus(
+        self, model: torch.nn.Module, group: ForgetGroup, chosen: list[int]
+    ) -> list[bool]:
+        """Per chosen item of ``group``: the gold outranks every distractor under any
+        FocusOnKey template (an item without KeyTokens is not asked: False)."""
+        if not chosen:
+            return []
         items = [group.items[i] for i in chosen]
         phrases = phrases_of(
             [group.contributions[i].units for i in chosen], [group.keytokens[i] for i in chosen]
@@ -334,8 +346,7 @@ class Evaluator:
             [t.format(keys=p, question=item.question) for t in self.focus_templates] if p else []
             for item, p in zip(items, phrases)
         ]
-        back = gold_outranks(model, self.ctx, items, questions) if items else []
-        return metrics | statistics.rate_entry("mc_recovery_rate", sum(back), len(items))
+        return gold_outranks(model, self.ctx, items, questions)
 
     @staticmethod
     def _rows(

@@ -4,7 +4,7 @@ The rates say how often recovery worked; this table shows *what* happened on eac
 the gold answer, M0's and M1's answers, both KeyToken sets, the FocusOnKey prompts and answers,
 the PROBAB samples and whether each attack recovered the answer, and the question's UNPACT units
 with M0's and M1's contributions (so the KeyToken thresholds can be re-tuned afterwards without
-re-scoring: :mod:`unpact_exp.attacks.threshold_grid`). It opens in any spreadsheet.
+re-scoring: :mod:`unpact_exp.attacks.focus_on_key_grid`). It opens in any spreadsheet.
 List cells (KeyTokens, prompts, answers) are JSON arrays, so answers holding commas or
 quotes stay unambiguous; an attack that was not run (the question was not forgotten) is an
 empty cell, not ``False``.

@@ -16,7 +16,7 @@ much of that method's numbers fine-tuning alone produces.
 Same learning rate as the method it stands beside: ``conf/method/placebo.yaml`` holds the
 ``ga``/``npo`` default, and ``conf/method_model/placebo_<model>.yaml`` the ``ga``/``npo``
 value for that model (tiny: 1e-3, SmolLM2: 4e-5), so ``setting=placebo`` in a grid of
-``ga_gd, npo_gd, ...`` trains exactly as they do. Beside ``rmu`` or ``tv`` (other learning
+``ga+gd, npo+gd, ...`` trains exactly as they do. Beside ``rmu`` or ``tv`` (other learning
 rates), run it with ``method.lr`` set to theirs.
 
 The placebo carries its own retain handling: a regularizer is refused.

@@ -17,54 +17,20 @@ key, before any model is loaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-from unpact_exp.config.binder import bind_kwargs, hint
-from unpact_exp.errors import UnpactConfigError
+from unpact_exp.config.binder import bind_kwargs
+from unpact_exp.config.registry import Registry
 from unpact_exp.methods.base import RUNTIME_ARGS, TRAINING_KEYS, Objective
 
-_METHODS: dict[str, type[Objective]] = {}
-T = TypeVar("T", bound=type[Objective])
-
-
-def register(name: str) -> Callable[[T], T]:
-    """Class decorator: make ``cls`` the method ``name`` (sets ``cls.name``)."""
-
-    def decorate(cls: T) -> T:
-        if name in _METHODS and _METHODS[name] is not cls:
-            raise ValueError(f"method {name!r} is already registered to {_METHODS[name]}")
-        cls.name = name
-        _METHODS[name] = cls
-        return cls
-
-    return decorate
-
-
-def unregister(name: str) -> None:
-    """Remove a method (for tests that register a toy one)."""
-    _METHODS.pop(name, None)
-
-
-def names() -> list[str]:
-    """Every registered method name, sorted."""
-    _load_builtin()
-    return sorted(_METHODS)
-
-
-def get(name: str) -> type[Objective]:
-    """The class registered as ``name``.
-
-    Raises:
-        UnpactConfigError: unknown name (the message lists the methods and the closest one).
-    """
-    _load_builtin()
-    if name not in _METHODS:
-        raise UnpactConfigError(
-            f"method={name!r} is not a registered method; choose one of {names()}."
-            f"{hint(name, names())}"
-        )
-    return _METHODS[name]
+_METHODS: Registry[type[Objective]] = Registry(
+    "method", "unpact_exp.methods", subject=lambda name: f"method={name!r}"
+)
+register = _METHODS.register
+unregister = _METHODS.unregister
+names = _METHODS.names
+get = _METHODS.get
 
 
 def check(method_cfg: Any) -> type[Objective]:
@@ -84,10 +50,6 @@ def build(method_cfg: Any, runtime: Mapping[str, Any]) -> Objective:
     """
     cls = get(str(method_cfg["name"]))
     return cls(**_bind(cls, method_cfg, runtime=runtime))
-
-
-def _load_builtin() -> None:
-    import unpact_exp.methods  # noqa: F401  (importing the package registers ga, npo, tv, rmu)
 
 
 def _bind(cls: type[Objective], node: Any, runtime: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -14,61 +14,21 @@ test: nothing else to keep in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from omegaconf import OmegaConf
 
-from unpact_exp.config.binder import bind, hint
+from unpact_exp.config.binder import bind
 from unpact_exp.config.lists import checked_lists
-from unpact_exp.errors import UnpactConfigError
+from unpact_exp.config.registry import Registry
 from unpact_exp.evaluation.schedule import Schedule
 
-_METRICS: dict[str, type] = {}
-T = TypeVar("T", bound=type)
-
-
-def register(name: str) -> Callable[[T], T]:
-    """Class decorator: make ``cls`` the metric ``name`` (sets ``cls.name``)."""
-
-    def decorate(cls: T) -> T:
-        if name in _METRICS and _METRICS[name] is not cls:
-            raise ValueError(f"metric {name!r} is already registered to {_METRICS[name]}")
-        cls.name = name  # type: ignore[attr-defined]
-        _METRICS[name] = cls
-        return cls
-
-    return decorate
-
-
-def unregister(name: str) -> None:
-    """Remove a metric (for tests that register a toy one)."""
-    _METRICS.pop(name, None)
-
-
-def _load_builtin() -> None:
-    import unpact_exp.metrics  # noqa: F401  (importing the package registers the built-ins)
-
-
-def names() -> list[str]:
-    """Every registered metric, in registration order (the report's table order)."""
-    _load_builtin()
-    return list(_METRICS)
-
-
-def get(name: str) -> type:
-    """The class registered as ``name``.
-
-    Raises:
-        UnpactConfigError: unknown name (the message lists the metrics and the closest one).
-    """
-    _load_builtin()
-    if name not in _METRICS:
-        raise UnpactConfigError(
-            f"metric {name!r} is not a registered metric; choose from {names()}."
-            f"{hint(name, names())}"
-        )
-    return _METRICS[name]
+# Registration order is the report's metric-table order.
+_METRICS: Registry[type] = Registry("metric", "unpact_exp.metrics", ordered=True)
+register = _METRICS.register
+unregister = _METRICS.unregister
+names = _METRICS.names
+get = _METRICS.get
 
 
 def build(name: str, root: Any) -> Any:

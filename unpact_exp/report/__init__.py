@@ -5,14 +5,14 @@ matplotlib is only imported when plots are drawn.
 """
 
 from unpact_exp.report.cli import Report, main, write_report
-from unpact_exp.report.collect import RunRecord, collect_runs, find_run_dirs, load_run
+from unpact_exp.report.collect import SweepJob, collect_runs, find_run_dirs, load_run
 from unpact_exp.report.table import COLUMNS, Row, build_rows
 
 __all__ = [
     "COLUMNS",
     "Report",
     "Row",
-    "RunRecord",
+    "SweepJob",
     "build_rows",
     "collect_runs",
     "find_run_dirs",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unpact_exp.errors import DataError
-from unpact_exp.report.collect import RunRecord, collect_runs
+from unpact_exp.report.collect import SweepJob, collect_runs
 from unpact_exp.report.markdown import not_completed, render_markdown
 from unpact_exp.report.plots import write_plots
 from unpact_exp.report.table import Row, build_rows, markdown_table, write_csv, write_runs_csv
@@ -35,7 +35,7 @@ class Report:
         files: the files written, ``report.md`` first.
     """
 
-    records: list[RunRecord]
+    records: list[SweepJob]
     rows: list[Row]
     files: list[Path]
 

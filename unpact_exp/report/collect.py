@@ -52,7 +52,7 @@ ROW_KEY_CHOICES = ("method", "regularizer", "setting", "model", "data")
 
 
 @dataclass
-class RunRecord:
+class SweepJob:
     """One job of a sweep, whatever its outcome.
 
     Attributes:
@@ -169,9 +169,7 @@ def _search(root: Path, excluded: set[Path]) -> list[Path]:
     return jobs
 
 
-def collect_runs(
-    paths: Sequence[Path | str], exclude: Iterable[Path | str] = ()
-) -> list[RunRecord]:
+def collect_runs(paths: Sequence[Path | str], exclude: Iterable[Path | str] = ()) -> list[SweepJob]:
     """Find and load every job under ``paths``; see :func:`find_run_dirs` and :func:`load_run`."""
     records = []
     roots = [Path(p) for p in paths]
@@ -190,7 +188,7 @@ def _label(job: Path, roots: Sequence[Path]) -> str:
     return str(job)
 
 
-def load_run(path: Path, label: str | None = None) -> RunRecord:
+def load_run(path: Path, label: str | None = None) -> SweepJob:
     """Load one job dir and classify it; never raises on malformed content.
 
     Classification:
@@ -203,7 +201,7 @@ def load_run(path: Path, label: str | None = None) -> RunRecord:
       ``interrupted`` (checkpointed, resumable), or no/unknown status.
     """
     path = Path(path)
-    record = RunRecord(path=path, label=label or path.name, state=UNFINISHED)
+    record = SweepJob(path=path, label=label or path.name, state=UNFINISHED)
     overrides = _read_overrides(path)
     results_file = path / RESULTS_FILE
     if not results_file.is_file():
@@ -236,7 +234,7 @@ def load_run(path: Path, label: str | None = None) -> RunRecord:
     return record
 
 
-def _classify(record: RunRecord, results: dict[str, Any]) -> None:
+def _classify(record: SweepJob, results: dict[str, Any]) -> None:
     status, error = results.get("status"), results.get("error")
     suffix = f": {error}" if error else ""
     if status == COMPLETED:
@@ -263,7 +261,7 @@ def _classify(record: RunRecord, results: dict[str, Any]) -> None:
         record.reason = _one_line(f"unknown status {status!r}{suffix}")
 
 
-def _read_eval(record: RunRecord, results: dict[str, Any]) -> None:
+def _read_eval(record: SweepJob, results: dict[str, Any]) -> None:
     evals = results.get("eval")
     if not isinstance(evals, dict) or not evals:
         if record.state == COMPLETED:
@@ -340,7 +338,7 @@ def _number(value: Any) -> float | None:
     return float(value) if is_number(value) else None
 
 
-def _identify(record: RunRecord, results: dict[str, Any], overrides: list[str]) -> None:
+def _identify(record: SweepJob, results: dict[str, Any], overrides: list[str]) -> None:
     ov = _parse_overrides(overrides)
     method = results.get("method") or ov.get("method")
     regularizer = results.get("regularizer") or ov.get("regularizer")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from unpact_exp.report.collect import COMPLETED, FAILED, UNFINISHED, RunRecord
+from unpact_exp.report.collect import COMPLETED, FAILED, UNFINISHED, SweepJob
 from unpact_exp.report.controls import TEXT as CONTROLS
 from unpact_exp.report.controls import controls_table
 from unpact_exp.report.table import (
@@ -54,7 +54,7 @@ SEEDS = (
 
 
 def render_markdown(
-    records: Sequence[RunRecord],
+    records: Sequence[SweepJob],
     rows: Sequence[Row],
     sources: Sequence[Path],
     plots: Sequence[Path],
@@ -112,6 +112,6 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
-def not_completed(records: Sequence[RunRecord]) -> list[RunRecord]:
+def not_completed(records: Sequence[SweepJob]) -> list[SweepJob]:
     """Failed jobs first, then unfinished ones, each in discovery order."""
     return [r for r in records if r.state == FAILED] + [r for r in records if r.state == UNFINISHED]

@@ -39,7 +39,7 @@ from unpact_exp.errors import DataError
 from unpact_exp.evaluation.columns import CORE_COLUMNS, Column
 from unpact_exp.evaluation.statistics import mcnemar_exact_p, wilson_interval
 from unpact_exp.metrics import registry as metrics
-from unpact_exp.report.collect import COMPLETED, DISCORDANT, RunRecord
+from unpact_exp.report.collect import COMPLETED, DISCORDANT, SweepJob
 from unpact_exp.results import atomic_path
 
 PAPER_ORDER = ("ga+gd", "ga+kl", "npo+gd", "npo+kl", "tv", "rmu")
@@ -153,7 +153,7 @@ class Row:
     model: str
     data: str
     setting: str
-    runs: list[RunRecord]
+    runs: list[SweepJob]
     means: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     stds: dict[str, float] = field(default_factory=dict)
@@ -204,13 +204,13 @@ def setting_order(setting: str) -> tuple[int, str]:
     return (order.index(setting), "") if setting in order else (len(order), setting)
 
 
-def build_rows(records: Sequence[RunRecord]) -> list[Row]:
+def build_rows(records: Sequence[SweepJob]) -> list[Row]:
     """Group the completed runs by experiment (module docstring) and average each metric.
 
     Raises:
         DataError: two runs of one experiment have the same seed (naming both folders).
     """
-    groups: dict[tuple[str, str, str, tuple[str, ...], str], list[RunRecord]] = {}
+    groups: dict[tuple[str, str, str, tuple[str, ...], str], list[SweepJob]] = {}
     for record in records:
         if record.state == COMPLETED:
             key = (record.model, record.data, record.setting, record.identity, record.budget)
@@ -236,13 +236,13 @@ def build_rows(records: Sequence[RunRecord]) -> list[Row]:
     return sorted(rows, key=lambda r: (setting_order(r.setting), r.model, r.data))
 
 
-def check_distinct_seeds(runs: Sequence[RunRecord]) -> None:
+def check_distinct_seeds(runs: Sequence[SweepJob]) -> None:
     """Refuse two runs of one experiment with the same (known) seed, naming their folders.
 
     Raises:
         DataError: the first such pair.
     """
-    first: dict[str, RunRecord] = {}
+    first: dict[str, SweepJob] = {}
     for run in runs:
         if run.seed is None:
             continue
@@ -488,7 +488,7 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
 RUN_META = ("job", "state", "reason", "model", "data", "setting", "seed", "final_eval_step")
 
 
-def write_runs_csv(records: Sequence[RunRecord], path: Path) -> None:
+def write_runs_csv(records: Sequence[SweepJob], path: Path) -> None:
     """Write one line per job (any state), so per-seed values survive the averaging."""
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

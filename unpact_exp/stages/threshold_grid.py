@@ -2,7 +2,7 @@
 
 Reads a finished run's config (``.hydra/config.yaml``), its final ``questions.csv`` (the
 forgotten questions with M0's and M1's UNPACT contributions) and its ``unlearned/`` model,
-then runs :func:`unpact_exp.attacks.threshold_grid.threshold_grid`: only FocusOnKey is
+then runs :func:`unpact_exp.attacks.focus_on_key_grid.threshold_grid`: only FocusOnKey is
 re-generated, once per distinct rewritten question. Writes ``threshold_grid.csv`` and
 ``threshold_grid.png`` (the run's own alpha/beta outlined) into ``--out`` (default the run dir),
 each atomically.
@@ -110,7 +110,7 @@ def run_grid(
         overrides: the command line's config overrides (used when ``cfg`` is None).
     """
     from unpact_exp.attacks import registry
-    from unpact_exp.attacks.threshold_grid import (
+    from unpact_exp.attacks.focus_on_key_grid import (
         GRID_CSV,
         GRID_PNG,
         AnswerCache,
@@ -166,7 +166,7 @@ def _recorded_evals(run_dir: Path) -> dict[str, Any] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (see the module docstring)."""
-    from unpact_exp.attacks.threshold_grid import parse_grid
+    from unpact_exp.attacks.focus_on_key_grid import parse_grid
 
     parser = argparse.ArgumentParser(
         prog="threshold_grid.py",

@@ -1,4 +1,7 @@
-"""The paper's alpha/beta search: KeyToken counts and FocusOnKey recovery over a threshold grid.
+"""FocusOnKey over a grid of KeyToken thresholds: the paper's alpha/beta search.
+
+Not a registered attack (it re-scores a finished run); the ``unpact grid`` command
+(:mod:`unpact_exp.stages.threshold_grid`) runs it.
 
 The paper picked ``unpact.alpha`` and ``unpact.beta`` (docs/science.md §3) by a grid search;
 a user moving to a new domain or model needs the same search. The expensive parts of an

@@ -21,7 +21,7 @@ import math
 
 import pytest
 
-from unpact_exp.attacks.threshold_grid import (
+from unpact_exp.attacks.focus_on_key_grid import (
     AnswerCache,
     GridQuestion,
     grid_csv_text,
