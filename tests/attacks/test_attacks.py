@@ -112,7 +112,9 @@ def test_relearning_teaches_the_held_out_half_something(
 
 
 @pytest.fixture(scope="module")
-def analysis(tiny_llama, tokenizer, prompt_format, cfg):
+def handmade(tiny_llama, tokenizer, prompt_format, cfg) -> Benchmark:
+    """Golds = M0's own answers (so M0 knows them), except one question M0 never knew."""
+
     def known(questions):
         prompts = [prompt_format.parts(q) for q in questions]
         answers = greedy_answers(tiny_llama, tokenizer, prompts, 6, cfg.eval.stop_strings, 8)
@@ -120,11 +122,15 @@ def analysis(tiny_llama, tokenizer, prompt_format, cfg):
 
     forget = known(FORGET)
     forget[-1] = QAItem(FORGET[-1], "zebra zebra zebra")  # M0 never knew this one
-    bench = Benchmark(name="handmade", forget_qa=forget, retain_qa=known(RETAIN))
+    return Benchmark(name="handmade", forget_qa=forget, retain_qa=known(RETAIN))
+
+
+@pytest.fixture(scope="module")
+def analysis(tiny_llama, tokenizer, prompt_format, cfg, handmade):
     changes = {"eval": {"max_new_tokens": 6, "batch_size": 8, **HANDMADE}}
     attacks = {"icl": {"k": 2}, "relearn": {"lr": 1e-2, "max_length": 64}}
     config = OmegaConf.merge(cfg, changes, {"attacks": attacks})
-    return make_evaluator(tiny_llama, tokenizer, prompt_format, bench, config)
+    return make_evaluator(tiny_llama, tokenizer, prompt_format, handmade, config)
 
 
 def test_every_attack_reports_rate_counts_and_budget(analysis, tiny_factory) -> None:
@@ -206,3 +212,33 @@ def test_every_control_runs_on_focus_on_keys_questions(analysis, tiny_factory) -
     low, high = m["focus_on_key_excess_ci"]
     assert low <= m["focus_on_key_excess"] <= high
     assert m["focus_on_key_excess"] == m[f"focus_vs_{m['strongest_control']}_difference"]
+
+
+NULL_ATTACKS = ("focus_on_key", "focus_on_neutral", "reask", "focus_on_key_m0_self")
+
+
+def test_the_null_asks_every_attack_on_the_never_known_questions(
+    tiny_llama, tokenizer, prompt_format, cfg, handmade
+) -> None:
+    """``eval.attack_questions=never_known`` with M1 = M0: nothing is forgotten, FocusOnKey
+    and its controls ask the question M0 never knew, and FocusOnKey on M1 = M0 is exactly
+    FocusOnKey on M0 (the ``focus_on_key_m0_self`` control), so the two agree count for count."""
+    config = OmegaConf.merge(
+        cfg,
+        {"eval": {"max_new_tokens": 6, "batch_size": 8, **HANDMADE}},
+        {"eval": {"attack_questions": "never_known"}},
+        {"attacks": {"every_step": list(NULL_ATTACKS), "final": []}},
+    )
+    null = make_evaluator(tiny_llama, tokenizer, prompt_format, handmade, config)
+    result = null.evaluate(tiny_llama, final=True)
+    m, rows = result.metrics, result.records()
+    assert m["forget_rate_counts"] == [0, m["n_known"]] and m["n_known"] >= 2
+    never = [r for r in rows if not r["known"]]
+    assert len(never) == 1
+    for column in ("focus", "focus_on_neutral", "reask"):
+        assert never[0][f"recovered_{column}"] is not None, column
+        assert all(r[f"recovered_{column}"] is None for r in rows if r["known"]), column
+    assert m["recovery_rate_counts"] == m["focus_on_key_m0_self_rate_counts"]
+    assert m["recovery_rate_counts"][1] == m["reask_rate_counts"][1] == 1
+    low, high = m["focus_on_key_excess_ci"]
+    assert low <= m["focus_on_key_excess"] <= high

@@ -95,6 +95,10 @@ class EvalConfig:
             (:mod:`unpact_exp.evaluation.original_cache`).
         heatmap_questions: forget questions drawn in the contribution heatmap (0: none).
         labels: how known and forgotten are decided (:class:`LabelSettings`).
+        attack_questions: which questions the recovery attacks and their controls ask:
+            ``forgotten`` (F, the paper's measurement) or ``never_known`` (the questions M0
+            never knew: the null where nothing can come back from hidden knowledge, e.g.
+            with M1 = M0, so FocusOnKey's excess over its controls there is pure rewording).
     """
 
     max_new_tokens: int
@@ -114,6 +118,7 @@ class EvalConfig:
     cache_original: bool
     heatmap_questions: int
     labels: LabelSettings
+    attack_questions: Literal["forgotten", "never_known"]
 
     def __post_init__(self) -> None:
         from unpact_exp.judge import registry

@@ -471,7 +471,7 @@ class Evaluator:
             else:
                 populations = (
                     [lab.never_known for lab in self._labels]
-                    if attack.population == "never_known"
+                    if "never_known" in (attack.population, self.eval.attack_questions)
                     else forgetting.forgotten
                 )
                 per_question = self._run_attack(

@@ -61,7 +61,7 @@ from unpact_exp.unpact.contributions import PromptContributions
 
 FORMAT = 3  # bump when the entry layout changes: old entries then miss instead of misreading
 SUBDIR = "m0_analysis"
-NOT_IN_KEY = ("cache_original", "heatmap_questions")
+NOT_IN_KEY = ("cache_original", "heatmap_questions", "attack_questions")
 """``eval`` settings that do not change M0's analysis (the switch itself, a plot's size)."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
