@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from unpact_exp.config import checks
+from unpact_exp.config.binder import coerce
 from unpact_exp.data.data_keys import CONFIG_NODE, check_max_retain, parse_ref, required_key
 from unpact_exp.data.hub_sources import load_split_with_origin, require_fields
 from unpact_exp.data.schema import Benchmark, PerturbedQA, QAItem
@@ -67,9 +69,8 @@ def check_tofu_config(cfg: Mapping[str, Any]) -> None:
             f"{CONFIG_NODE}.train_on={cfg['train_on']!r} is not valid for data=tofu: TOFU is "
             "question/answer pairs only; use data.train_on=qa."
         )
-    max_length = cfg["max_length"]
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0:
-        raise UnpactConfigError(f"{CONFIG_NODE}.max_length={max_length!r} must be an int > 0.")
+    key = f"{CONFIG_NODE}.max_length"
+    checks.positive(key, coerce(key, cfg["max_length"], int))
     check_max_retain(cfg["max_retain_examples"])
     for key in ("forget_qa", "retain_qa"):
         if cfg[key] is None:

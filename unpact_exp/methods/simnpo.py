@@ -23,13 +23,10 @@ NPO's does.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch.nn.functional as F
 from torch import Tensor
 
-from unpact_exp.errors import UnpactConfigError
+from unpact_exp.config import checks
 from unpact_exp.methods.base import Batch, MethodContext, Objective
 from unpact_exp.methods.registry import register
 from unpact_exp.methods.regularizers import check_forget_weight
@@ -37,10 +34,8 @@ from unpact_exp.methods.token_logprobs import mean_nll, token_logprobs
 
 
 def check_positive(key: str, value: float) -> None:
-    """Refuse a non-number or a value <= 0 for ``method.<key>``."""
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(float(value)) or float(value) <= 0:
-        raise UnpactConfigError(f"method.{key}={value!r} must be a finite number > 0.")
+    """Refuse a value <= 0 for ``method.<key>`` (its type and finiteness are the binder's)."""
+    checks.positive(f"method.{key}", value)
 
 
 def simnpo_loss(logits: Tensor, labels: Tensor, beta: float, gamma: float) -> Tensor:
@@ -75,8 +70,6 @@ class SimNPO(Objective):
     def __init__(self, beta: float, gamma: float, forget_weight: float) -> None:
         super().__init__()
         check_positive("beta", beta)
-        if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-            raise UnpactConfigError(f"method.gamma={gamma!r} must be a number (0: no margin).")
         check_forget_weight(forget_weight)
         self.beta = beta
         self.gamma = gamma

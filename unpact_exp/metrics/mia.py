@@ -39,6 +39,7 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
+from unpact_exp.config import checks
 from unpact_exp.errors import UnpactConfigError
 from unpact_exp.metrics.privleak import lowest_k_mean, relative_privleak, token_statistics
 
@@ -52,8 +53,7 @@ def _as_list(values: Sequence[float] | torch.Tensor) -> list[float]:
 
 
 def _check_k(k: float) -> None:
-    if isinstance(k, bool) or not isinstance(k, int | float) or not 0 < k <= 1:
-        raise UnpactConfigError(f"Min-K% k={k!r} must be a number in (0, 1] (e.g. 0.4 for 40%).")
+    checks.unit_interval("k", k)  # Min-K%: the fraction of tokens, e.g. 0.4 for 40%
 
 
 def loss_score(token_logprobs: Sequence[float] | torch.Tensor) -> float:
