@@ -26,3 +26,16 @@ def test_tofu_paper_recipe(make_cfg, model: str, repo: str) -> None:
     assert "<|start_header_id|>user<|end_header_id|>\n\n{question}<|eot_id|>" in (
         cfg.model.prompt.template
     )
+
+
+def test_tofu_paper_binds_with_its_retain_model(make_cfg) -> None:
+    """The whole run's settings bind (a key the framework does not read is refused there), and
+    the recipe's retain model reaches TOFU's forget quality and the Reference attack."""
+    from unpact_exp.stages.settings import run_settings
+
+    cfg = make_cfg("model=tofu_llama32_1b", "data=tofu", "experiment=tofu_paper")
+    final = {m.name: m for m in run_settings(cfg).metrics.final}
+    retain = "open-unlearning/tofu_Llama-3.2-1B-Instruct_retain90"
+    assert final["tofu"].retain_model == retain and final["mia"].reference_model == retain
+    plain = {m.name: m for m in run_settings(make_cfg("data=tofu")).metrics.final}
+    assert plain["tofu"].retain_model is None and plain["mia"].reference_model is None

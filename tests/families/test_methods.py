@@ -4,7 +4,9 @@ Each ``setting=`` of ``conf/setting/`` runs two optimizer steps (``tv``: two fin
 epochs, then the negation) on the MUSE-News forget corpus with the real model config of the
 family, then ``eval.py``'s stage loads the saved ``unlearned/`` folder and evaluates it. The
 run must have moved the model the intended way: the forget corpus's NLL under the reloaded
-model is above the original's. The evaluation callback and the attacks are off here (the
+model is above the original's. IdkDPO needs question/answer pairs: it trains on MUSE-News's
+knowmem QA (``data.train_on=qa``), and the NLL checked is that of the forget answers after
+their prompts. The evaluation callback and the attacks are off here (the
 end-to-end test covers them) and the models run in float32 at a learning rate that shows
 in two steps. RMU steers layer 1 of the 2-layer models (the configs' layer 7 does not exist)
 with the tiny target's coefficients.
@@ -22,7 +24,19 @@ from tests.fixtures.hub_snapshots import NEWS
 from unpact_exp.results import read_results
 from unpact_exp.run import main
 
-SETTINGS = ("ga", "ga+gd", "ga+kl", "npo", "npo+gd", "npo+kl", "tv", "rmu")
+SETTINGS = (
+    "ga",
+    "ga+gd",
+    "ga+kl",
+    "npo",
+    "npo+gd",
+    "npo+kl",
+    "tv",
+    "rmu",
+    "simnpo",
+    "idkdpo",
+    "undial",
+)
 FAST = [
     "logger=none",
     "trainer.enable_progress_bar=false",
@@ -43,6 +57,7 @@ PER_SETTING = {
         "method.retain_weight=1.0",
         "method.lr=1e-2",
     ],
+    "idkdpo": ["data.train_on=qa", "method.lr=1e-3"],
 }
 
 
@@ -58,6 +73,26 @@ def forget_nll(folder: Path, tokenizer_folder: Path) -> float:
             ids = torch.tensor([tokenizer(text)["input_ids"]])
             losses.append(float(model(input_ids=ids, labels=ids).loss))
     return sum(losses) / len(losses)
+
+
+def forget_answer_nll(folder: Path, tokenizer_folder: Path, cfg) -> float:
+    """Token-mean NLL of MUSE-News's forget answers after their prompts (the family's format)."""
+    from unpact_exp.config.binder import bind
+    from unpact_exp.data.schema import QAItem
+    from unpact_exp.methods.token_logprobs import mean_nll
+    from unpact_exp.models.loading import load_model, load_tokenizer
+    from unpact_exp.models.prompt import PromptFormat
+    from unpact_exp.training.sequences import PadCollator, encode_qa
+
+    model = load_model(str(folder), "float32", False).eval()
+    tokenizer = load_tokenizer(str(tokenizer_folder), False)
+    fmt = bind(PromptFormat, cfg.model.prompt, "model.prompt")
+    qa = NEWS["knowmem/forget_qa"]
+    items = [QAItem(q, a) for q, a in zip(qa["question"], qa["answer"])]
+    batch = PadCollator(tokenizer.pad_token_id)(encode_qa(tokenizer, fmt, items, 256))
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return float(mean_nll(logits.logits, batch["labels"]))
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
@@ -83,8 +118,12 @@ def test_setting_trains_reloads_and_evaluates(arch_family, setting, muse_news_hu
     assert results["status"] == "completed", results.get("error")
     assert results["setting"] == setting
     unlearned = run / "unlearned"
-    before = forget_nll(arch_family.folder, arch_family.tokenizer_folder)
-    after = forget_nll(unlearned, arch_family.tokenizer_folder)
+    if "data.train_on=qa" in steps:
+        before = forget_answer_nll(arch_family.folder, arch_family.tokenizer_folder, cfg)
+        after = forget_answer_nll(unlearned, arch_family.tokenizer_folder, cfg)
+    else:
+        before = forget_nll(arch_family.folder, arch_family.tokenizer_folder)
+        after = forget_nll(unlearned, arch_family.tokenizer_folder)
     assert after > before, (setting, before, after)
 
     cfg = compose_cfg(

@@ -106,14 +106,28 @@ def test_mia_auc_by_hand() -> None:
     assert mia_auc([0.5], [0.5, 1.0]) == 0.75
     assert mia_auc([2.0, 3.0], [0.0]) == 0.0  # every forget text scores above the holdout one
     assert math.isnan(mia_auc([], [1.0]))
+    assert mia_auc([math.nan, 0.1], [0.5]) == 1.0  # a text without a score is left out
+    assert math.isnan(mia_auc([math.nan], [0.5]))
 
 
-def test_mia_auc_equals_rank_auc_with_ties() -> None:
-    """sklearn's roc_auc_score and the framework's double loop agree on many ties."""
+def _pairs_auc(negatives: list[float], positives: list[float]) -> float:
+    """The Mann-Whitney double loop PrivLeak's rank_auc used to be: P(pos > neg) + ties / 2."""
+    wins = 0.0
+    for p in positives:
+        for n in negatives:
+            wins += 1.0 if p > n else 0.5 if p == n else 0.0
+    return wins / (len(positives) * len(negatives))
+
+
+def test_mia_auc_and_rank_auc_equal_the_double_loop_with_ties() -> None:
+    """sklearn's roc_auc_score (mia_auc, and PrivLeak's rank_auc, which now calls it) equals
+    the pairwise count on many ties."""
     rng = random.Random(3)
     forget = [rng.choice([0.0, 0.5, 1.0, 1.5]) for _ in range(40)]
     holdout = [rng.choice([0.0, 0.5, 1.0, 2.0]) for _ in range(30)]
-    assert mia_auc(forget, holdout) == pytest.approx(rank_auc(forget, holdout), abs=1e-12)
+    want = _pairs_auc(forget, holdout)
+    assert mia_auc(forget, holdout) == pytest.approx(want, abs=1e-12)
+    assert rank_auc(forget, holdout) == pytest.approx(want, abs=1e-12)
 
 
 def test_privleak_converts_to_muse_auc() -> None:

@@ -26,7 +26,7 @@ def bench(**parts) -> Benchmark:
 
 
 def context(cfg, tokenizer, data: Benchmark) -> MetricContext:
-    return MetricContext(tokenizer, data, eval_settings(cfg), "float32", False)
+    return MetricContext(tokenizer, None, data, eval_settings(cfg), "float32", False)
 
 
 @pytest.mark.parametrize("config_name", ["train", "evaluate", "analyze"])
@@ -37,7 +37,14 @@ def test_knobs_compose_in_every_entry_point(tmp_path, artifacts, config_name) ->
     base = required[config_name]
     composed = compose_cfg(base, tmp_path / "a", artifacts, config_name)
     plan = registry.build_plan(composed)
-    assert [m.name for m in plan.every_step] == ["knowmem", "verbmem", "privleak", "lm_eval"]
+    assert [m.name for m in plan.every_step] == [
+        "knowmem",
+        "verbmem",
+        "privleak",
+        "memorization",
+        "lm_eval",
+    ]
+    assert [m.name for m in plan.final] == ["tofu", "mia"]
     verbmem, privleak = plan.every_step[1], plan.every_step[2]
     assert (verbmem.max_new_tokens, privleak.k) == (128, 0.4)
     assert (privleak.score, privleak.retrain_model) == ("min_k", None)

@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["rate", "score", "similarity", "auc", "relative", "count", "difference"]
+Kind = Literal[
+    "rate", "score", "similarity", "auc", "unit", "pvalue", "relative", "count", "difference"
+]
 """How a value is stored and shown: ``rate`` a fraction with counts and an interval (shown
-x100), ``score`` on 0-100, ``similarity``/``auc`` on 0-1 (three decimals), ``relative`` a
-signed percentage, ``count`` a plain number, ``difference`` a signed difference of two
-fractions (shown x100, in points)."""
+x100), ``score`` on 0-100, ``similarity``/``auc``/``unit`` on 0-1 (three decimals; ``unit``
+for any other 0-1 number, e.g. TOFU's probabilities), ``pvalue`` a p-value (three significant
+digits, since forget quality spans 1e-20 to 1), ``relative`` a signed percentage, ``count`` a
+plain number, ``difference`` a signed difference of two fractions (shown x100, in points)."""
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,9 @@ class Evaluator:
         self.metrics = metrics.only(lambda m: m.applies(benchmark))
         self.ctx = TaskContext(tokenizer, prompt_format, tuple(benchmark.icl), unpact, eval_cfg)
         self.sets = item_sets(self.ctx, benchmark, shard)
-        self.metric_ctx = MetricContext(tokenizer, benchmark, eval_cfg, dtype, trust_remote_code)
+        self.metric_ctx = MetricContext(
+            tokenizer, prompt_format, benchmark, eval_cfg, dtype, trust_remote_code
+        )
         with analysis_mode(model), progress_mode(eval_cfg.progress, "M0"):
             self._forget, self._utility = analyse_original(
                 model, self.ctx, self.sets, None if shard is not None else cache_dir

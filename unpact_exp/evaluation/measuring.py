@@ -17,6 +17,7 @@ import torch
 from unpact_exp.data.schema import Benchmark
 from unpact_exp.evaluation.columns import Column
 from unpact_exp.evaluation.config import EvalConfig
+from unpact_exp.models.prompt import PromptFormat
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class MetricContext:
 
     Attributes:
         tokenizer: the tokenizer shared by M0 and M1.
+        prompt_format: how a question is rendered for this model (TOFU's answer
+            likelihoods, the membership scores of QA pairs).
         benchmark: the dataset.
         eval: the ``eval`` group (batch sizes, ROUGE stemming).
         dtype: the run's model dtype (``model.dtype``), for any other model a metric loads.
@@ -32,6 +35,7 @@ class MetricContext:
     """
 
     tokenizer: Any
+    prompt_format: PromptFormat
     benchmark: Benchmark
     eval: EvalConfig
     dtype: str

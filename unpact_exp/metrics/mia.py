@@ -13,8 +13,9 @@ answer tokens of a QA item, every token after the first of a raw text)::
                z_t = (l_t - mu_t) / sigma_t over the model's own next-token distribution
     GradNorm   s = (1/P) sum_p ||d LOSS / d theta_p||_q              (one norm per parameter tensor)
 
-Min-K% and Min-K%++ reuse :mod:`unpact_exp.metrics.privleak` (``lowest_k_mean``,
-``token_statistics``), so a text shorter than ``1/k`` tokens uses its lowest one, as there.
+Min-K% and Min-K%++ share :func:`token_statistics` and :func:`lowest_k_mean` with MUSE's PrivLeak
+(:mod:`unpact_exp.metrics.privleak`, which imports them from here), so a text shorter than ``1/k``
+tokens uses its lowest one, as there.
 
 The attack's AUC separates the forget texts (label 0) from the holdout texts (label 1) by the
 score, as open-unlearning's ``mia_auc`` (``sklearn.metrics.roc_auc_score``)::
@@ -28,12 +29,13 @@ unseen text. MUSE writes the same AUC with the sign of the score flipped (its Mi
     privleak = ((1 - auc) - (1 - auc_retrain)) / (1 - auc_retrain) * 100
 
 (open-unlearning's ``privleak`` does exactly this conversion). :func:`privleak` computes it from
-any attack's AUC; for Min-K% it equals :func:`unpact_exp.metrics.privleak.relative_privleak` of
-today's ``privleak_auc`` (tested).
+any attack's AUC; for Min-K% it equals :func:`relative_privleak` of PrivLeak's ``privleak_auc``
+(tested).
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Iterable, Sequence
 
@@ -41,9 +43,51 @@ import torch
 
 from unpact_exp.config import checks
 from unpact_exp.errors import UnpactConfigError
-from unpact_exp.metrics.privleak import lowest_k_mean, relative_privleak, token_statistics
 
 GRADNORM_P = (1.0, 2.0, float("inf"))
+SCORES = ("min_k", "min_k_plus_plus")
+
+
+def token_statistics(logits: torch.Tensor, targets: torch.Tensor, score: str) -> torch.Tensor:
+    """Per-position membership statistic of ``targets`` under ``logits``.
+
+    Args:
+        logits: ``[..., T, V]`` next-token logits (position t predicts ``targets[..., t]``).
+        targets: ``[..., T]`` the token ids actually there.
+        score: ``min_k`` (the log-prob itself) or ``min_k_plus_plus`` (standardised by the
+            model's own next-token distribution, see the module docstring).
+
+    Returns:
+        ``[..., T]`` float32 statistics; lower means "less likely a member".
+    """
+    if score not in SCORES:
+        raise UnpactConfigError(f"metrics.privleak.score={score!r} is not one of {list(SCORES)}.")
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    token = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    if score == "min_k":
+        return token
+    probs = log_probs.exp()
+    mu = (probs * log_probs).sum(-1)
+    sigma = ((probs * log_probs.square()).sum(-1) - mu.square()).sqrt()
+    return (token - mu) / sigma
+
+
+def lowest_k_mean(values: Sequence[float], k: float) -> float:
+    """Mean of the ``floor(k * n)`` lowest values (at least one), as MUSE's ``Min-K%``.
+
+    MUSE takes ``int(len * k)`` values; a text of fewer than ``1 / k`` scored tokens would give
+    it an empty mean (NaN), so here the lowest single value is used instead.
+    """
+    if not values:
+        return float("nan")
+    count = max(1, int(len(values) * k))
+    lowest = sorted(values)[:count]
+    return sum(lowest) / count
+
+
+def relative_privleak(auc: float, retrain_auc: float) -> float:
+    """MUSE's PrivLeak: ``(auc - retrain_auc) / retrain_auc * 100``."""
+    return (auc - retrain_auc) / retrain_auc * 100.0
 
 
 def _as_list(values: Sequence[float] | torch.Tensor) -> list[float]:
@@ -132,12 +176,15 @@ def gradnorm_score(gradients: Iterable[torch.Tensor | None], p: float) -> float:
 def mia_auc(forget_scores: Sequence[float], holdout_scores: Sequence[float]) -> float:
     """ROC AUC of the score with holdout texts as the positives (label 1), forget texts label 0.
 
-    ``sklearn.metrics.roc_auc_score``; ties count one half, so it equals
-    :func:`unpact_exp.metrics.privleak.rank_auc` ``(forget, holdout)``. NaN when a side is empty.
+    ``sklearn.metrics.roc_auc_score``; ties count one half (the Mann-Whitney form
+    ``P(s_h > s_f) + 0.5 * P(s_h == s_f)``). PrivLeak's ``rank_auc`` is this function. A text
+    without a score (NaN: it has no scored token) is left out, where sklearn would refuse the
+    whole set. NaN when a side is empty.
     """
     from sklearn.metrics import roc_auc_score
 
-    forget, holdout = _as_list(forget_scores), _as_list(holdout_scores)
+    forget = [v for v in _as_list(forget_scores) if not math.isnan(v)]
+    holdout = [v for v in _as_list(holdout_scores) if not math.isnan(v)]
     if not forget or not holdout:
         return float("nan")
     labels = [0] * len(forget) + [1] * len(holdout)
@@ -156,6 +203,11 @@ def privleak(auc: float, retrain_auc: float) -> float:
 def text_gradnorm(model: torch.nn.Module, batch: dict[str, torch.Tensor], p: float) -> float:
     """GradNorm of one text: backpropagate its LOSS through ``model``, then clear the gradients.
 
+    Every parameter takes part, trainable or not (open-unlearning scores a fully trainable
+    model; an evaluated copy may come frozen), and the ``requires_grad`` flags are put back.
+    It leaves ``torch.inference_mode`` for the backward pass, so it also runs inside the
+    evaluation's analysis mode. Memory: one gradient per parameter while the text is scored.
+
     Args:
         model: the causal LM (its gradients are zeroed before and after).
         batch: one sequence, ``input_ids``/``attention_mask``/``labels`` of shape ``[1, T]``
@@ -166,10 +218,19 @@ def text_gradnorm(model: torch.nn.Module, batch: dict[str, torch.Tensor], p: flo
 
     if batch["input_ids"].shape[0] != 1:
         raise ValueError("GradNorm scores one text at a time: pass a batch of one sequence")
+    params = list(model.parameters())
+    flags = [param.requires_grad for param in params]
     model.zero_grad(set_to_none=True)
-    with torch.enable_grad():
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        mean_nll(logits, batch["labels"]).backward()
-    score = gradnorm_score((param.grad for param in model.parameters()), p)
-    model.zero_grad(set_to_none=True)
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            for param in params:
+                param.requires_grad_(True)
+            inputs = {k: batch[k].clone() for k in ("input_ids", "attention_mask", "labels")}
+            logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+            mean_nll(logits.logits, inputs["labels"]).backward()
+        score = gradnorm_score((param.grad for param in params), p)
+    finally:
+        model.zero_grad(set_to_none=True)
+        for param, flag in zip(params, flags):
+            param.requires_grad_(flag)
     return score

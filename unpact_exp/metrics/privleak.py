@@ -20,6 +20,10 @@ standard deviation of the log-probs under the model's own next-token distributio
 ``(log p(x_t) - mu_t) / sigma_t`` with ``mu_t = E_z[log p(z)]`` and
 ``sigma_t^2 = E_z[log p(z)^2] - mu_t^2``, then averages the lowest k%; it is offered as
 ``metrics.privleak.score: min_k_plus_plus``. MUSE itself uses plain Min-K%.
+
+The token statistics, the lowest-k mean, the AUC and the relative score are the
+membership-inference suite's (:mod:`unpact_exp.metrics.mia`), so PrivLeak and the ``mia``
+metric compute them once, the same way.
 """
 
 from __future__ import annotations
@@ -30,73 +34,24 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from unpact_exp.data.schema import Benchmark
-from unpact_exp.errors import UnpactConfigError
 from unpact_exp.evaluation.columns import Column
 from unpact_exp.evaluation.measuring import Answered, MetricContext
+from unpact_exp.metrics.mia import lowest_k_mean, mia_auc, relative_privleak, token_statistics
 from unpact_exp.metrics.registry import register
 from unpact_exp.stop import check_stop
 from unpact_exp.unpact.inference import analysis_mode, model_device
 from unpact_exp.unpact.scoring import padding_id
 
-SCORES = ("min_k", "min_k_plus_plus")
-
-
-def token_statistics(logits: torch.Tensor, targets: torch.Tensor, score: str) -> torch.Tensor:
-    """Per-position membership statistic of ``targets`` under ``logits``.
-
-    Args:
-        logits: ``[..., T, V]`` next-token logits (position t predicts ``targets[..., t]``).
-        targets: ``[..., T]`` the token ids actually there.
-        score: ``min_k`` (the log-prob itself) or ``min_k_plus_plus`` (standardised by the
-            model's own next-token distribution, see the module docstring).
-
-    Returns:
-        ``[..., T]`` float32 statistics; lower means "less likely a member".
-    """
-    if score not in SCORES:
-        raise UnpactConfigError(f"metrics.privleak.score={score!r} is not one of {list(SCORES)}.")
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    token = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    if score == "min_k":
-        return token
-    probs = log_probs.exp()
-    mu = (probs * log_probs).sum(-1)
-    sigma = ((probs * log_probs.square()).sum(-1) - mu.square()).sqrt()
-    return (token - mu) / sigma
-
-
-def lowest_k_mean(values: Sequence[float], k: float) -> float:
-    """Mean of the ``floor(k * n)`` lowest values (at least one), as MUSE's ``Min-K%``.
-
-    MUSE takes ``int(len * k)`` values; a text of fewer than ``1 / k`` scored tokens would give
-    it an empty mean (NaN), so here the lowest single value is used instead.
-    """
-    if not values:
-        return float("nan")
-    count = max(1, int(len(values) * k))
-    lowest = sorted(values)[:count]
-    return sum(lowest) / count
-
 
 def rank_auc(negatives: Sequence[float], positives: Sequence[float]) -> float:
     """ROC AUC of scores separating ``positives`` (label 1) from ``negatives`` (label 0).
 
-    The Mann-Whitney form, ``P(pos > neg) + 0.5 * P(pos == neg)`` over all pairs, equals
-    ``sklearn.metrics.auc(*roc_curve(y, s)[:2])`` (MUSE's computation), ties included.
+    ``P(pos > neg) + 0.5 * P(pos == neg)`` over all pairs, which is
+    ``sklearn.metrics.auc(*roc_curve(y, s)[:2])`` (MUSE's computation), ties included: the
+    suite's :func:`~unpact_exp.metrics.mia.mia_auc` with the negatives as the forget texts.
     NaN when either side is empty.
     """
-    if not negatives or not positives:
-        return float("nan")
-    wins = 0.0
-    for p in positives:
-        for n in negatives:
-            wins += 1.0 if p > n else 0.5 if p == n else 0.0
-    return wins / (len(positives) * len(negatives))
-
-
-def relative_privleak(auc: float, retrain_auc: float) -> float:
-    """MUSE's PrivLeak: ``(auc - retrain_auc) / retrain_auc * 100``."""
-    return (auc - retrain_auc) / retrain_auc * 100.0
+    return mia_auc(negatives, positives)
 
 
 def text_scores(
@@ -114,7 +69,7 @@ def text_scores(
     prefix, padding never is.
 
     Memory: the batch runs through the decoder without a KV cache (nothing is generated) and
-    the LM head is applied one text at a time (:func:`_row_logits`), so the full-vocabulary
+    the LM head is applied one text at a time (:func:`row_logits`), so the full-vocabulary
     logits of the whole batch never exist: MUSE's texts are about 2k tokens, and for
     Llama-3.1 (128k vocabulary) a batch of 32 held about 14 GiB of logits and 7 GiB of cache.
     """
@@ -134,14 +89,14 @@ def text_scores(
                 mask[row, : len(ids)] = 1
             targets = input_ids[:, 1:].to(device)
             lengths = [len(ids) - 1 for ids in chunk]
-            rows = _row_logits(model, input_ids.to(device), mask.to(device), lengths)
+            rows = row_logits(model, input_ids.to(device), mask.to(device), lengths)
             for row, (n, logits) in enumerate(zip(lengths, rows, strict=True)):
                 stats = token_statistics(logits, targets[row, :n], score)
                 scores.append(lowest_k_mean(stats.cpu().tolist(), k))
     return scores
 
 
-def _row_logits(
+def row_logits(
     model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, lengths: Sequence[int]
 ) -> Iterator[torch.Tensor]:
     """The ``[n, V]`` next-token logits of each row's first ``n`` positions, one row at a time.

@@ -293,8 +293,10 @@ def format_value(value: float | None, kind: str) -> str:
         return str(value)
     if kind == "rate":
         return f"{100 * value:.1f}"
-    if kind in ("similarity", "auc"):
+    if kind in ("similarity", "auc", "unit"):
         return f"{value:.3f}"
+    if kind == "pvalue":
+        return f"{value:.3g}"
     if kind == "difference":
         return f"{100 * value:+.1f}"
     return f"{value:.1f}"
