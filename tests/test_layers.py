@@ -18,9 +18,9 @@ import unpact_exp
 PACKAGE = Path(unpact_exp.__file__).resolve().parent
 
 LAYERS: list[set[str]] = [
-    {"", "errors", "stop", "resolvers", "hydra_runtime", "storage"},  # foundation
+    {"", "errors", "stop", "resolvers", "hydra_runtime", "storage", "console"},  # foundation
     {"config", "class_names"},  # the binder, range checks, config-named classes
-    {"results", "run_lock", "hub", "run_folder"},  # run records, locks, hub, recorded configs
+    {"results", "run_lock", "hub", "run_folder", "summary"},  # records, locks, hub, summaries
     {"data", "models"},  # inputs: datasets, models, prompts
     {"judge"},  # answer judges (text only)
     {"unpact"},  # the UNPACT core: scoring, units, contributions, KeyTokens, generation

@@ -78,6 +78,32 @@ def quiet_libraries() -> None:
     logging.getLogger("absl").setLevel(logging.WARNING)  # rouge-score: "Using default tokenizer."
 
 
+LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+"""The loggers Lightning gives a console handler of its own when it is imported."""
+
+
+def route_lightning_logs() -> None:
+    """Print each of Lightning's INFO lines once, through the logging Hydra configured.
+
+    ``import lightning`` adds a console handler to the ``lightning`` logger (``INFO: ...``)
+    and, when the root logger has none yet, to ``lightning.pytorch`` and
+    ``lightning.fabric`` too. Under Hydra the root logger has handlers (the console and
+    ``<run dir>/<task>.log``), so every line of Lightning's appeared twice, once in each
+    format, and was missing from the log file when Lightning was imported first. When the
+    root logger has handlers, Lightning's own are removed and its records propagate to
+    them; without any (a library caller that configured no logging), Lightning's are kept.
+    """
+    import lightning  # noqa: F401  (its import adds the handlers removed here)
+
+    if not logging.getLogger().handlers:
+        return
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
 class _NoAdverts(logging.Filter):
     """Drop Lightning's product tips (e.g. the litlogger one) from its rank-zero log."""
 
@@ -266,6 +292,8 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     quiet_libraries()
     coerce("stage", cfg.stage, Stage)
     coerce("seed", cfg.get("seed"), int)
+    if cfg.get("report") is not None:
+        coerce("report.auto", cfg.report.get("auto"), bool)  # read when a sweep ends
     if cfg.stage == "eval":
         _check_unlearned(cfg)
     if cfg.stage == "analyze":
@@ -301,6 +329,7 @@ def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:
     from unpact_exp.tracking import build_loggers, finish_loggers
 
     run_dir = Path(cfg.paths.output_dir)
+    route_lightning_logs()
     lock = RunLock(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -343,5 +372,8 @@ def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:
             signal.signal(signal.SIGXFSZ, previous_sigxfsz)
         stop.reset()
         lock.release()
-    log.info("results: %s", run_dir / RESULTS_FILE)
+    if _is_rank_zero():
+        from unpact_exp.summary import run_summary
+
+        log.info("%s", run_summary(results, run_dir))
     return final_metrics(results)

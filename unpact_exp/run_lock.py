@@ -2,28 +2,28 @@
 
 Two commands aimed at the same folder (the same ``hydra.run.dir``, or a rerun started
 while the first is still going) would interleave checkpoints and ``results.json``.
-The lock is an OS advisory lock (``flock``) on ``.run.lock``, which also holds the
-holder's PID and host: a second process fails at once with both in the message, and
-the lock dies with its process, so after ``kill -9`` (or a node crash) the next run
-takes it over, with a warning naming the PID that did not release it. A run that ends
-normally empties the file, so only an unclean end is warned about.
+The lock is an OS advisory lock (``filelock``'s ``flock``, taken without waiting) on
+``.run.lock``, which also holds the holder's PID and host: a second process fails at once
+with both in the message, and the lock dies with its process, so after ``kill -9`` (or a
+node crash) the next run takes it over, with a warning naming the PID that did not release
+it. A run that ends normally empties the file, so only an unclean end is warned about.
 
 Only the launching process takes it: under DDP (Lightning's subprocess launcher,
 ``torchrun``, ``srun``) the other ranks run the same entry point with ``RANK``,
 ``SLURM_PROCID`` or ``LOCAL_RANK`` set to a non-zero value and skip it, and
 ``ddp_spawn`` workers never reach the entry point. Each Hydra multirun job has its
-own folder, hence its own lock. On a filesystem without ``flock`` the run goes ahead
+own folder, hence its own lock. On a filesystem that refuses locks the run goes ahead
 unguarded, with a warning.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
 import socket
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from unpact_exp.errors import UnpactConfigError
 
@@ -51,7 +51,7 @@ class RunLock:
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_FILE
-        self._fd: int | None = None
+        self._lock: FileLock | None = None
 
     def acquire(self) -> None:
         """Take the lock, or fail naming the folder and the process that holds it.
@@ -59,25 +59,31 @@ class RunLock:
         Raises:
             UnpactConfigError: another live process holds the lock on this folder.
         """
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Without a fallback: a marker file would outlive a killed run and refuse the rerun.
+        lock = FileLock(
+            self.path, mode=0o644, blocking=False, fallback_to_soft=False, on_acquired=self._claim
+        )
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            os.close(fd)
-            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                log.warning(
-                    "cannot lock run folder %s (%s): this filesystem has no flock; running "
-                    "without the one-run-per-folder guard.",
-                    self.run_dir,
-                    err,
-                )
-                return
+            lock.acquire()
+        except Timeout:
             raise UnpactConfigError(
                 f"run folder {str(self.run_dir)!r} is in use by another run "
                 f"({_describe(self.path.read_text().strip())}). Wait for it to end, stop it, "
                 "or give this run its own folder (hydra.run.dir=<another folder>)."
             ) from None
-        previous = os.read(fd, 256).decode(errors="replace").strip()
+        except OSError as err:
+            log.warning(
+                "cannot lock run folder %s (%s): this filesystem has no flock; running "
+                "without the one-run-per-folder guard.",
+                self.run_dir,
+                err,
+            )
+            return
+        self._lock = lock
+
+    def _claim(self, fd: int) -> None:
+        """Once locked: warn about a holder that never released it, then write this one."""
+        previous = os.pread(fd, 256, 0).decode(errors="replace").strip()
         if previous:
             log.warning(
                 "run folder %s: taking over the lock of %s, which ended without releasing it "
@@ -86,17 +92,17 @@ class RunLock:
                 _describe(previous),
             )
         _rewrite(fd, f"{os.getpid()} {socket.gethostname()}\n")
-        self._fd = fd
 
     def release(self) -> None:
         """Empty the lock file (a clean end) and release the lock."""
-        if self._fd is None:
+        if self._lock is None:
             return
         try:
-            _rewrite(self._fd, "")
+            with self.path.open("r+") as handle:
+                _rewrite(handle.fileno(), "")
         finally:
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> RunLock:
         self.acquire()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+import re
 
 import pytest
 
@@ -13,7 +15,7 @@ from unpact_exp.errors import UnpactConfigError
 from unpact_exp.evaluation.config import EvalConfig
 from unpact_exp.evaluation.tasks import Answers, MCTask, QATask, TaskContext
 from unpact_exp.unpact import progress
-from unpact_exp.unpact.progress import phase, progress_mode
+from unpact_exp.unpact.progress import phase, progress_mode, scope
 
 PHASES = ("generation_batch_size", "sampling_batch_size", "mc_batch_size", "scoring_batch_size")
 
@@ -130,8 +132,66 @@ def test_forced_bar_shows_the_phase_and_its_count(monkeypatch) -> None:
             advance(2)
             advance(2)
     text = out.getvalue()
-    assert "M1 generation" in text and "0/4" in text and "4/4" in text
+    assert "M1 / generation" in text and "0/4" in text and "4/4" in text
     assert "inner helper" not in text
+
+
+def test_without_a_terminal_each_phase_is_one_line_naming_model_set_and_attack(caplog) -> None:
+    """``auto`` without a terminal (here: pytest) and ``lines`` log one line per phase."""
+    assert progress.style() == "lines"
+    for mode in ("auto", "lines"):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="unpact_exp.progress"):
+            with progress_mode(mode, "M1"), scope("focus_on_key"), scope("forget_qa", 9):
+                with phase("generation", 4, "prompts") as advance:
+                    with phase("inner helper", 9):
+                        pass  # counted by the outer phase: no line of its own
+                    advance(4)
+        (line,) = [r.getMessage() for r in caplog.records]
+        assert re.fullmatch(
+            r"eval M1 / focus_on_key / forget_qa \(9 items\) / generation: 4 prompts in "
+            r"\d+\.\d s",
+            line,
+        ), line
+
+
+def test_no_line_when_off_or_nothing_to_count(caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="unpact_exp.progress"):
+        with progress_mode(False, "M0"), phase("generation", 3):
+            pass
+        with progress_mode("lines", "M0"), phase("generation", 0):
+            pass
+    assert caplog.records == []
+
+
+def test_lines_mode_is_a_valid_setting(cfg) -> None:
+    assert _eval(cfg, progress="lines").progress == "lines"
+
+
+def test_terminal_detection(monkeypatch) -> None:
+    """``auto``: bars only when stdout and stderr are both a terminal, outside pytest."""
+    import sys
+
+    from unpact_exp import console
+
+    class Stream:
+        def __init__(self, tty: bool) -> None:
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    for out, err, expected in [
+        (True, True, "bars"),
+        (False, True, "lines"),
+        (True, False, "lines"),
+    ]:
+        monkeypatch.setattr(sys, "stdout", Stream(out))
+        monkeypatch.setattr(sys, "stderr", Stream(err))
+        assert console.progress_style("auto") == expected
+    assert console.progress_style(True) == "bars" and console.progress_style(False) == "off"
+    assert console.progress_style("lines") == "lines" and console.progress_style("bar") == "bars"
 
 
 def test_knobs_compose_in_analyze_py(tmp_path) -> None:

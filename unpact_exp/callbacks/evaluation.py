@@ -16,6 +16,11 @@ For methods whose intermediate weights are not an unlearned model
 (``evaluates_during_fit = False``, e.g. ``tv``, whose fit is the fine-tuning stage)
 only the start and the end are analysed.
 
+Each evaluation's phases are named after its step (``step 10 / M1 / forget_qa (20 items) /
+generation``, :mod:`unpact_exp.unpact.progress`), and it ends with one log line of its
+headline rates with their counts (:func:`unpact_exp.summary.headline`), so a batch job's log
+follows the run evaluation by evaluation.
+
 Resume: the evaluations already in ``results.json`` are kept (the run's
 :class:`~unpact_exp.results.RunRecord` starts from them), except those after the
 checkpoint's step, which the resumed run recomputes. Divergence: no evaluation is
@@ -25,6 +30,8 @@ their step), or is skipped when the weights are non-finite.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,8 +42,12 @@ import torch
 from unpact_exp.evaluation.sharding import Shard, all_gather_objects
 from unpact_exp.evaluation.writing import write_evaluation
 from unpact_exp.results import RunRecord
+from unpact_exp.summary import headline
 from unpact_exp.training.distributed import barrier, full_copy_on_every_rank
 from unpact_exp.unpact.inference import model_device
+from unpact_exp.unpact.progress import scope
+
+log = logging.getLogger(__name__)
 
 
 class EvaluationCallback(pl.Callback):
@@ -131,13 +142,15 @@ class EvaluationCallback(pl.Callback):
             final: the last evaluation of the run: the final-only attacks run too.
         """
         step = trainer.global_step if step is None else step
+        start = time.perf_counter()
         model = full_copy_on_every_rank(module.policy)
         if self.evaluator is None:
             self.evaluator = self.make_evaluator(model_device(model), _shard(trainer))
         use_cache = model.config.use_cache
         model.config.use_cache = True  # generation as a user would run it (and as eval.py)
         try:
-            result = self.evaluator.evaluate(model, final=final)
+            with scope(f"step {step}"):
+                result = self.evaluator.evaluate(model, final=final)
         finally:
             model.config.use_cache = use_cache
         del model  # a gathered copy under FSDP: free it before training resumes
@@ -146,6 +159,13 @@ class EvaluationCallback(pl.Callback):
             title = f"UNPACT contributions at step {step}"
             write_evaluation(
                 self.run_dir, self.record, step, result, self.loggers, self.heatmap_questions, title
+            )
+            log.info(
+                "evaluation at step %s%s in %.1f s: %s",
+                step,
+                " (final)" if final else "",
+                time.perf_counter() - start,
+                headline(result.metrics),
             )
         self.last_step = step
         self.last_was_final = final

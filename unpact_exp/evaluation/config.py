@@ -83,8 +83,9 @@ class EvalConfig:
         mc_batch_size: multiple-choice items per letter-scoring forward pass.
         scoring_batch_size: UNPACT prompt variants per forward pass (default
             ``unpact.batch_size``).
-        progress: ``auto`` (a bar per evaluation phase on an interactive terminal only),
-            ``true`` or ``false`` (see :mod:`unpact_exp.unpact.progress`).
+        progress: ``auto`` (a bar per evaluation phase on an interactive terminal, a log line
+            per phase otherwise), ``true`` (bars), ``lines`` or ``false`` (see
+            :mod:`unpact_exp.unpact.progress`).
         max_forget_questions: evaluate only the first N forget items (``None``: all).
         max_utility_items: evaluate only the first N of each utility / retain list.
         rate_items: which item kinds feed the pooled rates: auto | qa | mc | both
@@ -110,7 +111,7 @@ class EvalConfig:
     sampling_batch_size: int
     mc_batch_size: int
     scoring_batch_size: int
-    progress: bool | Literal["auto"]
+    progress: bool | Literal["auto", "lines"]
     max_forget_questions: int | None
     max_utility_items: int | None
     rate_items: Literal["auto", "qa", "mc", "both"]

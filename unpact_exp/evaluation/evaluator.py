@@ -43,6 +43,7 @@ from unpact_exp.evaluation.measuring import Answered, MetricContext
 from unpact_exp.evaluation.original import (
     ForgetGroup,
     analyse_original,
+    forget_set,
     item_sets,
     original_answered,
 )
@@ -61,7 +62,7 @@ from unpact_exp.unpact.keytokens import (
     keytoken_similarity,
     select_keytokens,
 )
-from unpact_exp.unpact.progress import progress_mode
+from unpact_exp.unpact.progress import progress_mode, scope
 
 
 @dataclass
@@ -172,7 +173,8 @@ class Evaluator:
             gold, answers = original_answered(self._forget)
             answered = Answered(gold, answers, [], [])
             for metric in self.metrics.all():
-                self._original_metrics |= metric.prepare(model, self.metric_ctx, answered)
+                with scope(_name(metric)):
+                    self._original_metrics |= metric.prepare(model, self.metric_ctx, answered)
             self._labels = [self._group_labels(g) for g in self._forget]
             retain = self._utility.get("retain_qa")
             known = [] if retain is None else [retain.items[i] for i in retain.known]
@@ -251,7 +253,8 @@ class Evaluator:
             metrics |= comparisons.focus_on_key_against_controls(outcomes)
             answered = self._answered(forgetting, retain_answers)
             for metric in self.metrics.due(final):
-                metrics |= metric.measure(model, self.metric_ctx, answered)
+                with scope(_name(metric)):
+                    metrics |= metric.measure(model, self.metric_ctx, answered)
         metrics |= self._original_metrics
         return EvaluationResult(metrics=metrics, rows=forgetting.rows)
 
@@ -266,17 +269,20 @@ class Evaluator:
         likely: list[tuple[ForgetGroup, list[bool]]] = []  # per group with distractors: M1's
         result = _Forgetting([], {}, [], [], [])
         for group, lab in zip(self._forget, self._labels):
-            answers = group.task.answer(model, group.items)
-            c1 = group.task.contributions(model, group.items, answers)
-            k1 = [select_keytokens(c.contributions, self.unpact) for c in c1]
-            asks, _ = labels.ask_labels(model, group.task, group.items, answers, self.eval.labels)
-            mask = labels.forgotten(lab.known, asks)
-            with_distractors = has_distractors(group.items)
-            m1_likely = (
-                gold_outranks(model, self.ctx, group.items)
-                if with_distractors
-                else [False] * len(group.items)
-            )
+            with scope(forget_set(group.task), len(group.items)):
+                answers = group.task.answer(model, group.items)
+                c1 = group.task.contributions(model, group.items, answers)
+                k1 = [select_keytokens(c.contributions, self.unpact) for c in c1]
+                asks, _ = labels.ask_labels(
+                    model, group.task, group.items, answers, self.eval.labels
+                )
+                mask = labels.forgotten(lab.known, asks)
+                with_distractors = has_distractors(group.items)
+                m1_likely = (
+                    gold_outranks(model, self.ctx, group.items)
+                    if with_distractors
+                    else [False] * len(group.items)
+                )
             result.rows += self._rows(group, lab, answers, c1, k1, mask, asks, m1_likely)
             for i in range(len(group.items)):
                 if lab.known[i]:
@@ -328,7 +334,8 @@ class Evaluator:
             chosen = [i for i, (a, b) in enumerate(zip(group.likely, m1_likely)) if a and not b]
             known += sum(group.likely)
             lost += len(chosen)
-            recovered += sum(self._outranks_under_focus(model, group, chosen))
+            with scope("focus_on_key"), scope(forget_set(group.task), len(chosen)):
+                recovered += sum(self._outranks_under_focus(model, group, chosen))
         metrics = {"mc_known": float(known)}
         metrics |= statistics.rate_entry("mc_forget_rate", lost, known)
         return metrics | statistics.rate_entry("mc_recovery_rate", recovered, lost)
@@ -401,9 +408,10 @@ class Evaluator:
         ignorance: list[list[float]] = []
         m1_answers: dict[str, Answers] = {}
         for name, group in self._utility.items():
-            answers = group.task.answer(model, group.items)
-            known_items = [group.items[i] for i in group.known]
-            c1 = group.task.contributions(model, known_items, answers.subset(group.known))
+            with scope(name, len(group.items)):
+                answers = group.task.answer(model, group.items)
+                known_items = [group.items[i] for i in group.known]
+                c1 = group.task.contributions(model, known_items, answers.subset(group.known))
             ignorance += [list(c.contributions) for c in c1]
             m0_correct += group.answers.correct
             m1_correct += answers.correct
@@ -424,7 +432,8 @@ class Evaluator:
             counts = rates.correct_counts(m1_answers["mc_retain"].correct)
             metrics |= statistics.rate_entry("mc_retain_acc", *counts)
         for name, items in self.sets.accuracy_only.items():
-            counts = rates.correct_counts(self.sets.mc.answer(model, items).correct)
+            with scope(name, len(items)):
+                counts = rates.correct_counts(self.sets.mc.answer(model, items).correct)
             metrics |= statistics.rate_entry(f"{name}_acc", *counts)
         retain = self._utility.get("retain_qa")
         texts = list(m1_answers["retain_qa"].texts) if retain is not None else []
@@ -506,7 +515,8 @@ class Evaluator:
                     keytokens_original=[group.keytokens[i] for i in chosen],
                     keytokens_unlearned=[keytokens_unlearned[g][i] for i in chosen],
                 )
-                run = attack.run(model, target, self.attack_ctx)
+                with scope(attack.name), scope(forget_set(group.task), len(chosen)):
+                    run = attack.run(model, target, self.attack_ctx)
                 check_outcomes(attack, run, target)
                 budget = run.budget or budget
                 for i, outcome in zip(chosen, run.outcomes):
@@ -532,3 +542,8 @@ class Evaluator:
                 row.attacks[attack.column] = AttackCell(
                     outcome.recovered, list(outcome.answers), extra
                 )
+
+
+def _name(component: Any) -> str:
+    """A registered attack's or metric's name (its class name otherwise), for progress."""
+    return str(getattr(component, "name", type(component).__name__))

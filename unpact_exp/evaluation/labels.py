@@ -25,6 +25,7 @@ import torch
 
 from unpact_exp.evaluation.config import LabelSettings
 from unpact_exp.evaluation.tasks import Answers, Task
+from unpact_exp.unpact.progress import scope
 
 
 def neutral_questions(question: str, templates: Sequence[str]) -> list[str]:
@@ -45,7 +46,8 @@ def ask_labels(
     if not templates:
         return [[c] for c in plain.correct], [[] for _ in items]
     questions = [neutral_questions(item.question, templates) for item in items]
-    answers = task.ask(model, items, questions)
+    with scope("neutral asks"):
+        answers = task.ask(model, items, questions)
     hits = task.judge(items, answers)
     return [[c, *h] for c, h in zip(plain.correct, hits)], answers
 

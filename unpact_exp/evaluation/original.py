@@ -31,6 +31,15 @@ from unpact_exp.evaluation.sharding import Shard, ShardedTask
 from unpact_exp.evaluation.tasks import Answers, MCTask, QATask, Task, TaskContext
 from unpact_exp.unpact.contributions import PromptContributions
 from unpact_exp.unpact.keytokens import select_keytokens
+from unpact_exp.unpact.progress import scope
+
+FORGET_SETS = {"qa": "forget_qa", "mc": "mc_forget"}
+"""The item set of each forget kind, as progress and the item lists name it."""
+
+
+def forget_set(task: Task) -> str:
+    """The name of the forget items ``task`` asks (``forget_qa`` or ``mc_forget``)."""
+    return FORGET_SETS.get(task.kind, f"forget_{task.kind}")
 
 
 @dataclass(frozen=True)
@@ -171,8 +180,14 @@ def analyse_original(
     """
 
     def compute() -> Groups:
-        forget = [forget_group(model, task, items) for task, items in sets.forget]
-        utility = {n: utility_group(model, t, i) for n, (t, i) in sets.utility.items()}
+        forget = []
+        for task, items in sets.forget:
+            with scope(forget_set(task), len(items)):
+                forget.append(forget_group(model, task, items))
+        utility = {}
+        for name, (task, items) in sets.utility.items():
+            with scope(name, len(items)):
+                utility[name] = utility_group(model, task, items)
         return forget, utility
 
     if cache_dir is None:

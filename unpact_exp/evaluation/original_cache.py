@@ -25,7 +25,8 @@ sweep over them shares one entry.
 
 Entries are JSON (floats round-trip exactly, so a reused analysis gives bit-identical
 metrics), written to a temporary file and renamed into place (a reader never sees half an
-entry). Jobs racing for the same key serialise on an ``flock`` of ``<key>.lock``: the first
+entry). Jobs racing for the same key serialise on a file lock (``filelock``, an ``flock``) of
+``<key>.lock``: the first
 computes and writes, the others wait and read its entry instead of computing it again. An
 entry that cannot be read (truncated, edited, another format) is recomputed with a warning.
 
@@ -43,7 +44,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from filelock import FileLock
 
 from unpact_exp.evaluation.tasks import Answers, TaskContext
 from unpact_exp.unpact.contributions import PromptContributions
@@ -333,25 +334,35 @@ def differences(stored: Any, wanted: Any, where: str = "", limit: int = 5) -> li
     return [f"{where or 'entry'}: entry {show[0]}, this run {show[1]}"]
 
 
+NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
+"""What a filesystem that refuses file locks answers (a lock is then skipped, with a warning)."""
+
+
 @contextmanager
 def _key_lock(lock_path: Path) -> Iterator[None]:
-    """Exclusive ``flock`` on ``lock_path`` (waits for a holder; released with the process)."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Exclusive lock on ``lock_path`` (waits for a holder; released with the process).
+
+    A filesystem that refuses locks (``ENOLCK`` on some network mounts) is warned about and
+    the block runs unlocked; one without ``flock`` at all gets ``filelock``'s own fallback.
+    """
+    lock = FileLock(lock_path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError as err:
-            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                raise
-            log.warning(
-                "cannot lock %s (%s): racing jobs may both compute M0's analysis (the entry "
-                "stays valid: the rename is atomic).",
-                lock_path,
-                err,
-            )
+        lock.acquire()
+    except OSError as err:
+        if err.errno not in NO_LOCKS:
+            raise  # e.g. a folder this user cannot write: the caller runs without the cache
+        log.warning(
+            "cannot lock %s (%s): racing jobs may both compute M0's analysis (the entry "
+            "stays valid: the rename is atomic).",
+            lock_path,
+            err,
+        )
+        yield
+        return
+    try:
         yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
 @contextmanager

@@ -20,12 +20,13 @@ The package is located with :func:`importlib.util.find_spec`, never imported: im
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from unpact_exp.errors import ModelLoadError
 
@@ -69,8 +70,7 @@ def ensure_converted(model_cfg: Any, artifacts_dir: str | Path) -> Path:
     node = model_cfg.gguf
     gguf_path = find_gguf(node.package, node.file, node.install_hint)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with (out.parent / f".{out.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(out.parent / f".{out.name}.lock"):
         if not (out / DONE).exists():  # another process may have converted it meanwhile
             _convert(gguf_path, out, node.install_hint)
     return out

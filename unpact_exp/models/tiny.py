@@ -30,7 +30,8 @@ def build_word_tokenizer(texts: Iterable[str]) -> Any:
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
     specials = [SPECIAL_TOKENS[k] for k in ("pad", "unk", "bos", "eos")]
-    tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=specials))
+    trainer = trainers.WordLevelTrainer(special_tokens=specials, show_progress=False)  # no bar
+    tok.train_from_iterator(list(texts), trainer)
     bos = SPECIAL_TOKENS["bos"]
     tok.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, tok.token_to_id(bos))]

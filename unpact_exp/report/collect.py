@@ -21,7 +21,8 @@ Identity (which runs the table may pool as seeds of one setting): each job's *id
 overrides* are its command-line overrides minus ``seed`` (what pooling varies), minus the
 group choices the row key already holds (``method``, ``regularizer``, ``setting``, ``model``,
 ``data``) and minus the knobs that cannot change a number (``logger*``,
-``trainer.enable_progress_bar``, ``eval.progress``, ``ckpt_path``); its *budget* is the step
+``trainer.enable_progress_bar``, ``trainer.progress*``, ``eval.progress``, ``report.auto``,
+``ckpt_path``); its *budget* is the step
 and epoch limit it trained under (``max_steps``/``max_epochs`` in ``results.json``).
 """
 
@@ -46,7 +47,15 @@ _JOB_NAME = re.compile(r"^(\d+)(?:_|$)")
 _TRACEBACK = "Traceback (most recent call last)"
 _LOG_TAIL_CHARS = 200_000
 _REASON_CHARS = 300
-NOT_IDENTITY = ("seed", "ckpt_path", "trainer.enable_progress_bar", "eval.progress")
+NOT_IDENTITY = (
+    "seed",
+    "ckpt_path",
+    "trainer.enable_progress_bar",
+    "trainer.progress",
+    "trainer.progress_every_n_steps",
+    "eval.progress",
+    "report.auto",
+)
 NOT_IDENTITY_PREFIXES = ("logger", "hydra.")
 ROW_KEY_CHOICES = ("method", "regularizer", "setting", "model", "data")
 

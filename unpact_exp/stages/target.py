@@ -11,11 +11,18 @@ everything but the forget set (the forget texts and forget QA pairs), in
 exact-unlearning gold standard: ``method=retrain`` evaluates it as the unlearned
 model (:func:`ensure_oracle`). Its build stops once the retain QA reach
 ``build.stop_at_correct_rate`` (the forget rate is expected to stay near chance).
+
+The first run on a model/data pair builds its target before anything else, which takes a
+minute or more: the build is announced before it starts (what, where it is cached, for
+how long at most), its bar says ``target build tiny-synthetic: epoch 3/40`` rather than
+the user's run's epochs, and in a batch job (``trainer.progress``, see
+:mod:`unpact_exp.training.progress`) each correctness check is one log line with the
+rates, the time spent and the time left at most.
 """
 
 from __future__ import annotations
 
-import fcntl
+import logging
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from filelock import FileLock, Timeout
 from torch.utils.data import DataLoader
 
 from unpact_exp.data.prepare import get_benchmark
@@ -36,7 +44,11 @@ from unpact_exp.models.tiny import build_tiny_llama, build_word_tokenizer
 from unpact_exp.results import write_results
 from unpact_exp.stages.settings import RunSettings
 from unpact_exp.training.finetune import CausalLMFinetune
+from unpact_exp.training.progress import loss_text, progress_callbacks, training_progress
 from unpact_exp.training.sequences import PadCollator, encode_qa, encode_texts
+from unpact_exp.unpact.progress import progress_mode
+
+log = logging.getLogger(__name__)
 
 
 def vocabulary_texts(
@@ -83,11 +95,37 @@ def correct_rate(model: Any, tokenizer: Any, items: list[QAItem], settings: RunS
 
 
 class _StopWhenKnown(pl.Callback):
-    """Every ``every`` epochs, measure QA correctness; stop once ``watched`` rates hit ``goal``."""
+    """Every ``every`` epochs, measure QA correctness; stop once ``watched`` rates hit ``goal``.
 
-    def __init__(self, rates: Any, every: int, goal: float, watched: tuple[str, ...]) -> None:
+    It also words the build's progress: the bar's description (:meth:`describe`) and, with
+    ``lines``, one log line per check.
+    """
+
+    def __init__(
+        self,
+        rates: Any,
+        every: int,
+        goal: float,
+        watched: tuple[str, ...],
+        name: str = "target",
+        lines: bool = False,
+    ) -> None:
         self.rates, self.every, self.goal, self.watched = rates, every, goal, watched
+        self.name, self.lines = name, lines
         self.history: list[dict[str, float]] = []
+        self.start = time.perf_counter()
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def describe(self, trainer: pl.Trainer) -> str:
+        """``target build tiny-synthetic: epoch 3/40 (forget 61%, retain 70% correct)``."""
+        text = f"target build {self.name}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+        return text + (f" ({self._rates_text(self.history[-1])})" if self.history else "")
+
+    def _rates_text(self, rates: dict[str, float]) -> str:
+        shown = [f"{key.split('_')[0]} {100 * rates[key]:.0f}%" for key in self.watched]
+        return ", ".join(shown) + f" correct (stops at {100 * self.goal:.0f}%)"
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if (trainer.current_epoch + 1) % self.every:
@@ -95,9 +133,23 @@ class _StopWhenKnown(pl.Callback):
         module.model.eval()
         rates = self.rates(module.model)
         module.model.train()
-        self.history.append({"epoch": trainer.current_epoch + 1, **rates})
+        epoch = trainer.current_epoch + 1
+        self.history.append({"epoch": epoch, **rates})
         if min(rates[key] for key in self.watched) >= self.goal:
             trainer.should_stop = True
+        if self.lines:
+            spent = time.perf_counter() - self.start
+            left = spent / epoch * (trainer.max_epochs - epoch) if not trainer.should_stop else 0
+            log.info(
+                "target build %s: epoch %d/%d, %s; %s; %.0f s, at most %.0f s left",
+                self.name,
+                epoch,
+                trainer.max_epochs,
+                loss_text(trainer),
+                self._rates_text(rates),
+                spent,
+                left,
+            )
 
 
 def build_target(
@@ -143,22 +195,45 @@ def build_target(
     )
 
     def rates(m: Any) -> dict[str, float]:
-        return {
-            "forget_correct_rate": correct_rate(m, tokenizer, bench.forget_qa, settings),
-            "retain_correct_rate": correct_rate(m, tokenizer, bench.retain_qa, settings),
-            "general_correct_rate": correct_rate(m, tokenizer, bench.utility_qa, settings),
-        }
+        with progress_mode(False):  # a few seconds; the build's own progress reports them
+            return {
+                "forget_correct_rate": correct_rate(m, tokenizer, bench.forget_qa, settings),
+                "retain_correct_rate": correct_rate(m, tokenizer, bench.retain_qa, settings),
+                "general_correct_rate": correct_rate(m, tokenizer, bench.utility_qa, settings),
+            }
 
     watched = ("retain_correct_rate",) if oracle else ("forget_correct_rate", "retain_correct_rate")
-    stopper = _StopWhenKnown(rates, build.check_every_n_epochs, build.stop_at_correct_rate, watched)
+    out = built_dir(cfg.paths.artifacts_dir, cfg.model, cfg.data.name)
+    progress = training_progress(cfg.trainer)
+    stopper = _StopWhenKnown(
+        rates,
+        build.check_every_n_epochs,
+        build.stop_at_correct_rate,
+        watched,
+        out.name,
+        lines=progress.style == "lines",
+    )
+    log.info(
+        "building the %s %s (one-time: saved to %s and reused by every later run on this "
+        "model and data): up to %d epochs over %d sequences, stopping once %s reach %.0f%% "
+        "correct; typically a minute or two on a CPU",
+        "retrain oracle" if oracle else "tiny target",
+        out.name,
+        out,
+        build.max_epochs,
+        len(examples),
+        " and ".join(key.split("_")[0] + " QA" for key in watched),
+        100 * build.stop_at_correct_rate,
+    )
+    bar = progress_callbacks(progress, stopper.describe) if progress.style == "bars" else []
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,
         max_epochs=build.max_epochs,
         logger=loggers,
-        callbacks=[stopper],
+        callbacks=[stopper, *bar],
         enable_checkpointing=False,
-        enable_progress_bar=cfg.trainer.enable_progress_bar,
+        enable_progress_bar=bool(bar),
         enable_model_summary=False,
         log_every_n_steps=5,
         default_root_dir=str(run_dir),
@@ -166,8 +241,15 @@ def build_target(
     trainer.fit(CausalLMFinetune(model, build.lr, build.weight_decay, build.warmup_steps), loader)
     model.eval()
     final = rates(model)
-    out = built_dir(cfg.paths.artifacts_dir, cfg.model, cfg.data.name)
     save_hf_folder(model, tokenizer, out)
+    log.info(
+        "built %s in %.0f s (%d epochs): %s; saved to %s",
+        out.name,
+        time.time() - start,
+        trainer.current_epoch,
+        ", ".join(f"{key} {100 * value:.0f}%" for key, value in final.items()),
+        out,
+    )
     results = {
         "status": "completed",
         "stage": "target",
@@ -226,14 +308,22 @@ def ensure_target(cfg: Any, settings: RunSettings, log_dir: Path | None = None) 
     """
     if cfg.model.get("build") is None or cfg.model.get("path") or target_ready(cfg):
         return
+    folder = built_dir(cfg.paths.artifacts_dir, cfg.model, cfg.data.name)
     lock_path = Path(cfg.paths.artifacts_dir) / "targets" / ".build.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = FileLock(lock_path)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        log.info("waiting for another job, which is building a tiny target in %s", folder.parent)
+        lock.acquire()
+    try:
         if not target_ready(cfg):  # another job may have built it while we waited
             if log_dir is None:
                 log_dir = Path(tempfile.mkdtemp(prefix="unpact-target-"))
             build_target(cfg, settings, log_dir / "target_build", loggers=[])
+    finally:
+        lock.release()
 
 
 def ensure_oracle(cfg: Any, settings: RunSettings, log_dir: Path | None = None) -> str:

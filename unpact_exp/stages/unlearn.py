@@ -66,11 +66,14 @@ def validate(cfg: Any) -> None:
     ``unpact``, ``eval``, the attacks, the metrics, the prompt) and the training-only ones:
     the method's training keys and objective, the regularizer and the pair, the run length,
     the evaluation schedule, ``data.train_on`` and ``data.max_retain_examples``, LoRA, the
-    accelerator and the configured decoder-layer class.
+    accelerator, the configured decoder-layer class and how progress is shown.
     """
+    from unpact_exp.training.progress import training_progress
+
     run_settings(cfg)
     training_settings(cfg)
     run_limits(cfg.trainer)
+    training_progress(cfg.trainer)
     evaluation_schedule(cfg)
     check_accelerator(cfg.trainer)
     config_class("model.decoder_layer_cls", cfg.model.decoder_layer_cls)

@@ -70,13 +70,6 @@ def cluster_plugins() -> list[Any]:
     return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
-def progress_bar(enabled: bool) -> list[pl.Callback]:
-    """The step-worded rich bar when the bar is on (Lightning refuses one when it is off)."""
-    from unpact_exp.training.progress import StepProgressBar
-
-    return [StepProgressBar()] if enabled else []
-
-
 def build_trainer(
     trainer_cfg: Any,
     decoder_layer_cls: str | None,
@@ -88,10 +81,16 @@ def build_trainer(
 ) -> pl.Trainer:
     """A Trainer for unlearning from the ``trainer`` config node.
 
+    Progress is a bar on an interactive terminal and log lines in a batch job
+    (``trainer.progress``; :mod:`unpact_exp.training.progress`).
+
     ``max_steps``/``max_epochs`` are passed separately because task vectors train
     for ``method.finetune_epochs`` epochs instead of ``trainer.max_steps`` steps.
     """
+    from unpact_exp.training.progress import progress_callbacks, training_progress
+
     strategy = build_strategy(trainer_cfg, decoder_layer_cls)
+    progress = training_progress(trainer_cfg)
     return pl.Trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
@@ -103,10 +102,10 @@ def build_trainer(
         log_every_n_steps=trainer_cfg.log_every_n_steps,
         gradient_clip_val=trainer_cfg.gradient_clip_val,  # every strategy: see grad_norm.py
         accumulate_grad_batches=trainer_cfg.accumulate_grad_batches,
-        enable_progress_bar=trainer_cfg.enable_progress_bar,
+        enable_progress_bar=progress.style == "bars",  # Lightning refuses a bar when off
         enable_model_summary=False,
         logger=loggers,
-        callbacks=[*callbacks, *progress_bar(trainer_cfg.enable_progress_bar)],
+        callbacks=[*callbacks, *progress_callbacks(progress)],
         default_root_dir=run_dir,
         use_distributed_sampler=False,  # the datamodule shards (see training/datamodule.py)
         num_sanity_val_steps=0,

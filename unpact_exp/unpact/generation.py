@@ -71,7 +71,7 @@ def _generate(
     with (
         analysis_mode(model),
         measurement_generation(model, eos_ids, pad_id),
-        phase(label, len(encoded)) as advance,
+        phase(label, len(encoded), "prompts") as advance,
     ):
         for start in range(0, len(encoded), batch_size):
             check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)

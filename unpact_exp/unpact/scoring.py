@@ -176,7 +176,7 @@ def _pair_logprobs(
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     scores = [0.0] * len(pairs)
     device = model_device(model)
-    with analysis_mode(model), phase(label, len(pairs)) as advance:
+    with analysis_mode(model), phase(label, len(pairs), "sequences") as advance:
         for start in range(0, len(order), batch_size):
             check_stop()  # SIGTERM: stop between batches (unpact_exp.stop)
             chunk = order[start : start + batch_size]
@@ -298,7 +298,7 @@ def family_target_logprobs(
     rows.sort(key=lambda row: len(row.ids))  # similar widths together: less padding
     results = [[0.0] * size for size in sizes]
     device = model_device(model)
-    with analysis_mode(model), phase(label, len(flat)) as advance:
+    with analysis_mode(model), phase(label, len(flat), "sequences") as advance:
         batch: list[_Row] = []
         for row in rows:
             if batch and sum(len(r.members) for r in batch) + len(row.members) > batch_size:
