@@ -25,6 +25,7 @@ from unpact_exp.attacks.focus_on_key_grid import (
     AnswerCache,
     GridQuestion,
     grid_csv_text,
+    grid_figure,
     parse_grid,
     plot_grid,
     read_grid_questions,
@@ -156,3 +157,14 @@ def test_csv_and_heatmap_are_written(tmp_path) -> None:
     assert lines[3] == "0.5,0.5,2,3,1.5000,1,0.5000"
     out = plot_grid(cells, [0.1, 0.5, 0.7], [0.5, 0.8], tmp_path / "grid.png", mark=(0.5, 0.5))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_outlined_box_is_explained() -> None:
+    cells = _grid(AnswerCache(_fake_m1([])))
+    fig = grid_figure(cells, [0.1, 0.5, 0.7], [0.5, 0.8], mark=(0.5, 0.5))
+    captions = [t.get_text() for t in fig.texts]
+    assert any(
+        "Red box: the thresholds the run itself used (alpha=0.5, beta=0.5)" in c for c in captions
+    )
+    off = grid_figure(cells, [0.1, 0.5, 0.7], [0.5, 0.8], mark=(0.22, 0.24))
+    assert any("(alpha=0.22, beta=0.24) are not on this grid" in t.get_text() for t in off.texts)

@@ -154,6 +154,9 @@ def test_contribution_matrix_puts_forgotten_first(evaluator, other_model):
     assert flags == sorted(flags, reverse=True)
     for h in heatmaps:
         assert len(h.units) == len(h.original) == len(h.unlearned) > 0
+        assert set(h.keytokens_original) | set(h.keytokens_unlearned) <= set(h.units)
+    chosen = sorted(result.rows, key=lambda r: not r.forgotten)[:3]
+    assert [h.keytokens_original for h in heatmaps] == [tuple(r.keytokens_original) for r in chosen]
 
 
 def test_caps_and_unlearned_keytokens(

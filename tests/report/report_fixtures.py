@@ -243,3 +243,49 @@ def make_trajectory_sweep(root: Path, seeds: int = 2) -> Path:
             write_job(root / f"{job}_seed={seed}", payload["method"], "", payload)
             job += 1
     return root
+
+
+def question_rows(setting: str) -> list[dict[str, Any]]:
+    """Three ``questions.jsonl`` rows as evaluations write them: forgotten and recovered by
+    FocusOnKey, forgotten and not recovered, known and kept (not attacked)."""
+    base = {
+        "kind": "qa",
+        "units": ["Where", "did", "Ada", "work", "?"],
+        "contributions_original": [0.1, -0.05, 0.6, 0.3, 0.0],
+        "contributions_unlearned": [0.05, 0.0, 0.1, 0.2, -0.1],
+        "keytokens_original": ["Ada", "work"],
+        "keytokens_unlearned": ["work"],
+        "known": True,
+    }
+    rows = []
+    for index, (forgotten, focus, answer) in enumerate(
+        ((True, True, "Paris, I think"), (True, False, "London"), (False, None, "Paris"))
+    ):
+        rows.append(
+            base
+            | {
+                "index": index,
+                "question": f"Where did Ada work ({setting} #{index})?",
+                "gold": "Paris",
+                "original_answer": "Paris",
+                "unlearned_answer": answer if not forgotten else "I do not know",
+                "forgotten": forgotten,
+                "focus_keys": "Ada, work",
+                "recovered_focus": focus,
+                "focus_answers": [answer] if focus is not None else [],
+                "recovered_probab": None if focus is None else False,
+                "probab_answers": ["Rome", "Berlin"] if focus is not None else [],
+            }
+        )
+    return rows
+
+
+def add_questions(sweep: Path) -> Path:
+    """Write ``questions.jsonl`` (:func:`question_rows`) into every job with a results.json."""
+    for job in sorted(sweep.iterdir()):
+        data = job / "results.json"
+        if data.is_file():
+            setting = json.loads(data.read_text())["setting"]
+            lines = "".join(json.dumps(r) + "\n" for r in question_rows(setting))
+            (job / "questions.jsonl").write_text(lines)
+    return sweep

@@ -160,9 +160,9 @@ def test_eight_settings_two_seeds_render(tmp_path: Path) -> None:
     root = make_trajectory_sweep(tmp_path / "multirun")
     report = write_report([root], tmp_path / "out")
     assert [r.n for r in report.rows] == [2] * 8
-    names = [p.name for p in report.files[3:]]
+    names = [p.name for p in report.files[4:]]
     assert names == ["dilemma.png", "keytoken_similarity.png", "recovery_vs_step.png"]
-    for path in report.files[3:]:
+    for path in report.files[4:]:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = report.files[0].read_text()
     assert md.count(" ± ") >= 8 * 8  # every setting has a spread row

@@ -84,7 +84,7 @@ def test_seeds_and_models_grouped_with_mean(tmp_path: Path) -> None:
 def test_no_completed_runs_still_reports(tmp_path: Path) -> None:
     (tmp_path / "job" / ".hydra").mkdir(parents=True)
     report = write_report([tmp_path])
-    assert report.rows == [] and len(report.files) == 3  # no plots without data
+    assert report.rows == [] and len(report.files) == 4  # no plots without data
     assert "No completed runs" in report.files[0].read_text()
 
 

@@ -338,34 +338,30 @@ def grid_csv_text(cells: Sequence[GridCell]) -> str:
     return header + "".join(lines)
 
 
-def plot_grid(
+def grid_figure(
     cells: Sequence[GridCell],
     alphas: Sequence[float],
     betas: Sequence[float],
-    out: str | Path,
     mark: tuple[float, float] | None = None,
-) -> Path:
+) -> Any:
     """Two heatmaps side by side (beta rows, alpha columns): recovery rate, mean KeyTokens.
 
-    Args:
-        cells: what :func:`threshold_grid` returned for ``alphas`` x ``betas``.
-        alphas: the columns.
-        betas: the rows.
-        out: PNG path.
-        mark: the run's own (alpha, beta), outlined when it is on the grid.
+    The run's own ``mark`` = (alpha, beta) is outlined in red, and a caption under the
+    panels says so (or that the run's thresholds are not on the grid).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     by_cell = {(c.alpha, c.beta): c for c in cells}
     panels = (
         ("FocusOnKey recovery rate", "recovery_rate", "viridis"),
         ("mean KeyTokens per question", "keytokens_mean", "magma"),
     )
-    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.1 * len(alphas) * 2, 1.5 + 0.6 * len(betas)))
+    fig = Figure(figsize=(4 + 1.1 * len(alphas) * 2, 2.4 + 0.6 * len(betas)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
     for ax, (title, attr, cmap) in zip(axes, panels):
         grid = np.array([[getattr(by_cell[(a, b)], attr) for a in alphas] for b in betas])
         image = ax.imshow(grid, cmap=cmap, aspect="auto", origin="lower")
@@ -384,20 +380,52 @@ def plot_grid(
                 )
                 if mark == (a, b):
                     ax.add_patch(
-                        plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, lw=2, ec="red")
+                        Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, lw=2, ec="red")
                     )
         ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
         ax.set_yticks(range(len(betas)), [f"{b:g}" for b in betas])
-        ax.set_xlabel("alpha")
-        ax.set_ylabel("beta")
+        ax.set_xlabel("alpha (KeyToken if its normalised C_i > alpha)")
+        ax.set_ylabel("beta (all positive units if |P|/n < beta)")
         ax.set_title(title, fontsize=10)
         fig.colorbar(image, ax=ax)
     n = cells[0].n_questions if cells else 0
     fig.suptitle(f"KeyToken thresholds over {n} forgotten questions", fontsize=10)
-    fig.tight_layout()
+    fig.text(0.5, 0.0, grid_caption(alphas, betas, mark), ha="center", va="top", fontsize=8)
+    return fig
+
+
+def grid_caption(
+    alphas: Sequence[float], betas: Sequence[float], mark: tuple[float, float] | None
+) -> str:
+    """The caption under the grid: what a cell is and what the red box marks."""
+    text = "Each cell: FocusOnKey re-run with the KeyTokens chosen at that alpha and beta."
+    if mark is None:
+        return text
+    where = f"alpha={mark[0]:g}, beta={mark[1]:g}"
+    if mark[0] in alphas and mark[1] in betas:
+        return f"{text}\nRed box: the thresholds the run itself used ({where})."
+    return f"{text}\nThe run's own thresholds ({where}) are not on this grid."
+
+
+def plot_grid(
+    cells: Sequence[GridCell],
+    alphas: Sequence[float],
+    betas: Sequence[float],
+    out: str | Path,
+    mark: tuple[float, float] | None = None,
+) -> Path:
+    """Write :func:`grid_figure` to the PNG ``out``.
+
+    Args:
+        cells: what :func:`threshold_grid` returned for ``alphas`` x ``betas``.
+        alphas: the columns.
+        betas: the rows.
+        out: PNG path.
+        mark: the run's own (alpha, beta), outlined when it is on the grid.
+    """
+    fig = grid_figure(cells, alphas, betas, mark)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:  # a kill mid-write leaves the previous plot whole
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     return out

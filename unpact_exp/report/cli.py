@@ -1,5 +1,8 @@
 """``python report.py DIR [DIR ...] [--out OUTDIR]``: tabulate and plot unlearning sweeps.
 
+Writes ``report.md``, ``index.html`` (the same tables, the plots and a browser of every run's
+questions; :mod:`unpact_exp.report.html`), ``report.csv``, ``runs.csv`` and the PNGs.
+
 Exit codes: 0 when a report was written, even if some jobs failed (they are listed in
 ``report.md`` and named in a one-line warning on stderr); 2 for a bad command line, a path that
 is not a directory, no run directory found at all, or two runs of one experiment with the
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from unpact_exp.errors import DataError
 from unpact_exp.report.collect import SweepJob, collect_runs
+from unpact_exp.report.html import INDEX_HTML, render_html
 from unpact_exp.report.markdown import not_completed, render_markdown
 from unpact_exp.report.plots import write_plots
 from unpact_exp.report.table import Row, build_rows, markdown_table, write_csv, write_runs_csv
@@ -41,7 +45,8 @@ class Report:
 
 
 def write_report(paths: Sequence[Path | str], out_dir: Path | str | None = None) -> Report:
-    """Collect the jobs under ``paths`` and write ``report.md``, the CSVs and the plots.
+    """Collect the jobs under ``paths`` and write ``report.md``, ``index.html``, the CSVs and
+    the plots.
 
     Args:
         paths: sweep dirs and/or run dirs.
@@ -68,14 +73,18 @@ def write_report(paths: Sequence[Path | str], out_dir: Path | str | None = None)
     plots = write_plots(rows, out)
     md = out / "report.md"
     atomic_write_text(md, render_markdown(records, rows, sources, plots))
-    return Report(records, rows, [md, out / "report.csv", out / "runs.csv", *plots])
+    page = out / INDEX_HTML
+    atomic_write_text(page, render_html(records, rows, sources, plots, out))
+    return Report(records, rows, [md, page, out / "report.csv", out / "runs.csv", *plots])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (see the module docstring)."""
     parser = argparse.ArgumentParser(
         prog="report.py",
-        description="Tabulate and plot unlearning runs: report.md, report.csv, runs.csv, PNGs.",
+        description=(
+            "Tabulate and plot unlearning runs: report.md, index.html, report.csv, runs.csv, PNGs."
+        ),
     )
     parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="sweep or run dirs")
     parser.add_argument("--out", type=Path, default=None, help="output dir (default DIR/report)")

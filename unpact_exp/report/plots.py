@@ -6,13 +6,22 @@
   ends: either the knowledge comes back when the KeyTokens are emphasised, or the model breaks.
   Right, forget rate against destructive rate along the same steps: how much forgetting each
   unit of destruction buys. The final point is the table's value, with its 95% Wilson
-  interval as error bars when the runs stored their counts.
+  interval as error bars when the runs stored their counts. The axes are scaled to the data
+  (a grid that stays within 0-0.3 fills the panel); the ideal corner is marked by an arrow
+  drawn under the points, so a point at the corner stays visible. The title names the
+  model(s), data, seeds and final step.
 - ``keytoken_similarity.png``: the focus shift (docs/science.md §3) per setting, split into the
   known questions M1 forgot and those it still answers, for KeyToken similarity (left) and
-  contribution similarity (right); a black bar marks the overall mean.
+  contribution similarity (right); a black bar marks the overall mean. Values are printed on
+  the bars only when there is room for them (few settings); report.csv holds them all.
 - ``recovery_vs_step.png``: small multiples, one panel per setting, FocusOnKey recovery
-  (solid) and the budget-matched PROBAB sampling baseline (dashed) against the step, on
-  shared axes so panels compare at a glance even with eight settings.
+  (solid, with its 95% Wilson band from the counts pooled over seeds) and the budget-matched
+  PROBAB sampling baseline (dashed) against the step. The y-axis is shared; each panel has
+  its own x-axis, since settings train for different step counts (tv's 36 steps would
+  otherwise squeeze a 20-step panel into its left half).
+
+Each figure is built by a ``*_figure`` function that returns the matplotlib ``Figure`` (the
+tests inspect its axes and texts), and written by ``plot_*``.
 
 matplotlib is imported inside the functions so that importing the report package stays cheap.
 """
@@ -24,11 +33,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from unpact_exp.evaluation.statistics import wilson_interval
 from unpact_exp.report.table import Row, row_label
 from unpact_exp.results import atomic_path
 
 DPI = 150
 PANEL_COLUMNS = 4
+LABELLED_BARS_MAX = 5  # settings up to which the similarity bars carry their values
+MARGIN = 0.08  # of the data span, around the dilemma's points
 
 
 def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw: Any) -> Any:
@@ -64,6 +76,12 @@ def write_plots(rows: Sequence[Row], out_dir: Path) -> list[Path]:
     ]
 
 
+def _save(fig: Any, path: Path, **kw: Any) -> Path:
+    with atomic_path(path) as tmp:  # a kill mid-write leaves the previous plot whole
+        fig.savefig(tmp, dpi=DPI, **kw)
+    return path
+
+
 def mean_curve(row: Row, key: str) -> tuple[list[int], list[float]]:
     """Per eval step, the mean of ``key`` over the row's runs that report a finite value."""
     steps = sorted({s for r in row.runs for s in r.curve})
@@ -75,6 +93,31 @@ def mean_curve(row: Row, key: str) -> tuple[list[int], list[float]]:
             xs.append(step)
             ys.append(math.fsum(values) / len(values))
     return xs, ys
+
+
+def interval_curve(row: Row, key: str) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Per eval step: the step, the value of rate ``key`` and its 95% Wilson interval.
+
+    The value is pooled over the runs reporting it (``sum k / sum n``) when every such run
+    stored its counts, and the interval is that of the pooled counts; otherwise the value is
+    the mean and the interval is NaN (no band is drawn at that step).
+    """
+    steps = sorted({s for r in row.runs for s in r.curve})
+    xs, ys, lows, highs = [], [], [], []
+    for step in steps:
+        runs = [r for r in row.runs if step in r.curve and _finite(r.curve[step].get(key))]
+        if not runs:
+            continue
+        counts = [r.step_counts.get(step, {}).get(key) for r in runs]
+        k_n = None
+        if all(c is not None for c in counts):
+            k_n = (sum(c[0] for c in counts), sum(c[1] for c in counts))
+        interval = wilson_interval(*k_n) if k_n is not None else None
+        xs.append(step)
+        ys.append(_step_value(runs, step, key))
+        lows.append(interval[0] if interval else math.nan)
+        highs.append(interval[1] if interval else math.nan)
+    return xs, ys, lows, highs
 
 
 def paired_curve(row: Row, x_key: str, y_key: str) -> tuple[list[float], list[float]]:
@@ -120,29 +163,74 @@ def _error(row: Row, key: str, value: float) -> list[list[float]] | None:
     return [[max(0.0, value - interval[0])], [max(0.0, interval[1] - value)]]
 
 
+def _join(values: Sequence[str]) -> str:
+    unique = sorted(set(values))
+    return ", ".join(unique) if len(unique) <= 3 else f"{', '.join(unique[:3])} +{len(unique) - 3}"
+
+
+def sweep_caption(rows: Sequence[Row]) -> str:
+    """``model tiny, data synthetic, 2 seeds per setting, final step 10``: what a figure shows."""
+    ns = sorted({r.n for r in rows})
+    if ns == [1]:
+        seeds = "one seed"
+    elif len(ns) == 1:
+        seeds = f"{ns[0]} seeds per setting"
+    else:
+        seeds = f"{ns[0]}-{ns[-1]} seeds per setting"
+    steps = sorted({r.final_step for row in rows for r in row.runs if r.final_step is not None})
+    step = "final step " + (_join([str(s) for s in steps]) if steps else "?")
+    if len(steps) > 1:
+        step = "final steps " + ", ".join(str(s) for s in steps)
+    models, data = _join([r.model for r in rows]), _join([r.data for r in rows])
+    return f"model {models}, data {data}, {seeds}, {step}"
+
+
+def _limits(values: Sequence[float]) -> tuple[float, float]:
+    """The data's range widened by ``MARGIN`` of its span (at least 0.05), kept near 0-1."""
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    span = max(hi - lo, 0.05)
+    return max(lo - MARGIN * span, -0.02), min(hi + MARGIN * span, 1.02)
+
+
+def _mark_ideal(ax: Any, ideal: tuple[float, float]) -> None:
+    """An arrow to the ideal corner, drawn under the points (zorder 1) and never over one.
+
+    The corner may lie outside axes scaled to the data: the arrow then points at the edge
+    nearest to it, and the label says where it is.
+    """
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    x, y = min(max(ideal[0], x0), x1), min(max(ideal[1], y0), y1)
+    inside = (x, y) == ideal
+    dx = 1 if ideal[0] <= (x0 + x1) / 2 else -1
+    dy = 1 if ideal[1] <= (y0 + y1) / 2 else -1
+    text = f"ideal ({ideal[0]:g}, {ideal[1]:g})" + ("" if inside else ", off this view")
+    ax.annotate(
+        text,
+        xy=(x, y),
+        xytext=(dx * 38, dy * 26),
+        textcoords="offset points",
+        ha="left" if dx > 0 else "right",
+        va="bottom" if dy > 0 else "top",
+        fontsize=8,
+        color="0.35",
+        arrowprops={"arrowstyle": "-|>", "color": "goldenrod", "lw": 1.5},
+        zorder=1,
+        annotation_clip=False,
+    )
+
+
 def _path_panel(
     ax: Any, rows: Sequence[Row], colors: dict[int, Any], y_key: str, ideal: tuple[float, float]
 ) -> list[str]:
     """Draw every setting's path through (destructive rate, ``y_key``); return those skipped."""
     x_key = "destructive_rate"
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.plot(
-        [ideal[0]],
-        [ideal[1]],
-        marker="*",
-        markersize=18,
-        linestyle="none",
-        color="gold",
-        markeredgecolor="black",
-        clip_on=False,
-        zorder=5,
-    )
-    skipped = []
+    ax.grid(alpha=0.3, zorder=0)
+    skipped, all_x, all_y = [], [], []
     for row in rows:
         color = colors[id(row)]
         xs, ys = paired_curve(row, x_key, y_key)
+        all_x += xs
+        all_y += ys
         if len(xs) > 1:
             ax.plot(xs, ys, color=color, linewidth=1.4, alpha=0.75, zorder=3)
             ax.plot(xs[:-1], ys[:-1], "o", color=color, markersize=3, alpha=0.75, zorder=3)
@@ -151,11 +239,14 @@ def _path_panel(
         if not (_finite(x) and _finite(y)):
             skipped.append(row_label(row, rows))
             continue
+        xerr, yerr = _error(row, x_key, x), _error(row, y_key, y)
+        all_x += [x] + ([x - xerr[0][0], x + xerr[1][0]] if xerr else [])
+        all_y += [y] + ([y - yerr[0][0], y + yerr[1][0]] if yerr else [])
         ax.errorbar(
             [x],
             [y],
-            xerr=_error(row, x_key, x),
-            yerr=_error(row, y_key, y),
+            xerr=xerr,
+            yerr=yerr,
             fmt="o",
             markersize=9,
             color=color,
@@ -166,11 +257,14 @@ def _path_panel(
             zorder=4,
             clip_on=False,
         )
+    ax.set_xlim(*_limits(all_x))
+    ax.set_ylim(*_limits(all_y))
+    _mark_ideal(ax, ideal)
     ax.set_xlabel("destructive rate (utility items broken)")
     return skipped
 
 
-def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Path:
+def dilemma_figure(rows: Sequence[Row], colors: dict[int, Any]) -> Any:
     """Two panels of paths over the evaluation steps: recovery and forget rate vs destruction.
 
     Methods are named in one legend beside the panels rather than next to their points: the
@@ -179,7 +273,7 @@ def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Pat
     """
     from matplotlib.lines import Line2D
 
-    fig, axes = _figure(13.0, 5.8, 1, 2)
+    fig, axes = _figure(13.0, 6.0, 1, 2)
     left, right = axes[0]
     skipped = _path_panel(left, rows, colors, "recovery_rate", (0.0, 0.0))
     left.set_ylabel("FocusOnKey recovery rate (forgotten questions recovered)")
@@ -187,6 +281,7 @@ def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Pat
     _path_panel(right, rows, colors, "forget_rate", (0.0, 1.0))
     right.set_ylabel("forget rate (known questions now wrong)")
     right.set_title("Forgetting vs destruction along unlearning")
+    fig.suptitle("The unlearning dilemma: " + sweep_caption(rows), fontsize=11)
     handles = [
         Line2D([], [], color=colors[id(r)], marker="o", label=row_label(r, rows)) for r in rows
     ]
@@ -213,12 +308,11 @@ def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Pat
         Line2D(
             [],
             [],
-            marker="*",
-            markersize=14,
-            color="gold",
-            markeredgecolor="black",
+            color="goldenrod",
+            marker=r"$\rightarrow$",
+            markersize=12,
             linestyle="none",
-            label="ideal",
+            label="towards the ideal corner",
         ),  # fmt: skip
     ]
     fig.legend(handles=handles, fontsize=8, loc="outside right center")
@@ -233,14 +327,22 @@ def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Pat
             fontsize=8,
             color="0.4",
         )
-    with atomic_path(path) as tmp:  # a kill mid-write leaves the previous plot whole
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
-    return path
+    return fig
 
 
-def _split_bars(ax: Any, rows: Sequence[Row], colors: dict[int, Any], name: str) -> None:
+def plot_dilemma(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Path:
+    """Write :func:`dilemma_figure` to ``path``."""
+    return _save(dilemma_figure(rows, colors), path, bbox_inches="tight")
+
+
+def _split_bars(
+    ax: Any, rows: Sequence[Row], colors: dict[int, Any], name: str, labelled: bool
+) -> None:
     """Per setting: a solid bar over the forgotten questions, a hatched one over the retained,
-    and a black line at the overall mean (the only mark for runs without the split)."""
+    and a black line at the overall mean (the only mark for runs without the split).
+
+    ``labelled``: print each bar's value above it, on a white box drawn over the mean line.
+    """
     width = 0.38
     for i, row in enumerate(rows):
         color = colors[id(row)]
@@ -252,7 +354,17 @@ def _split_bars(ax: Any, rows: Sequence[Row], colors: dict[int, Any], name: str)
             x = i + offset
             if _finite(value):
                 ax.bar(x, value, width, color=color, edgecolor="black", **style)
-                ax.text(x, value + 0.015, f"{value:.2f}", ha="center", fontsize=7)
+                if labelled:
+                    ax.text(
+                        x,
+                        value + 0.015,
+                        f"{value:.2f}",
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                        zorder=5,
+                        bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"},
+                    )
             else:
                 ax.text(x, 0.02, "n/a", ha="center", fontsize=7, color="0.4", rotation=90)
         overall = row.means.get(name)
@@ -267,18 +379,21 @@ def _split_bars(ax: Any, rows: Sequence[Row], colors: dict[int, Any], name: str)
     ax.grid(axis="y", alpha=0.3)
 
 
-def plot_keytoken_similarity(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Path:
+def keytoken_similarity_figure(rows: Sequence[Row], colors: dict[int, Any]) -> Any:
     """KeyToken and contribution similarity of M0 and M1, forgotten vs retained questions."""
     from matplotlib.patches import Patch
 
+    labelled = len(rows) <= LABELLED_BARS_MAX
     width = max(9.0, 1.3 * len(rows) + 3.0)
-    fig, axes = _figure(width, 4.8, 1, 2)
+    fig, axes = _figure(width, 5.0, 1, 2)
     left, right = axes[0]
-    _split_bars(left, rows, colors, "keytoken_similarity")
-    left.set_ylabel("keytoken similarity (1 = same KeyTokens as M0)")
+    _split_bars(left, rows, colors, "keytoken_similarity", labelled)
+    left.set_ylabel("KeyTokens shared by M0 and M1\n(1 = the same KeyTokens, 0 = none shared)")
     left.set_title("Focus shift: KeyTokens of M0 vs M1")
-    _split_bars(right, rows, colors, "contribution_similarity")
-    right.set_ylabel("contribution similarity (cosine of C+)")
+    _split_bars(right, rows, colors, "contribution_similarity", labelled)
+    right.set_ylabel(
+        "how alike M0's and M1's word contributions are\n(1 = the same words help the answer)"
+    )
     right.set_title("Focus shift: contributions of M0 vs M1")
     handles = [
         Patch(facecolor="0.5", edgecolor="black", label="forgotten (known, M1 now wrong)"),
@@ -291,47 +406,58 @@ def plot_keytoken_similarity(rows: Sequence[Row], colors: dict[int, Any], path: 
         ),  # fmt: skip
         Patch(facecolor="black", label="all known questions"),
     ]
-    fig.legend(handles=handles, fontsize=8, loc="outside upper center", ncols=3)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=DPI)
-    return path
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=3)
+    note = "" if labelled else " (values per bar in report.csv)"
+    fig.suptitle("Focus shift: " + sweep_caption(rows) + note, fontsize=10)
+    return fig
 
 
-def plot_recovery_vs_step(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Path:
-    """One panel per setting: FocusOnKey (solid) and PROBAB (dashed) recovery vs step."""
+def plot_keytoken_similarity(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Path:
+    """Write :func:`keytoken_similarity_figure` to ``path``."""
+    return _save(keytoken_similarity_figure(rows, colors), path)
+
+
+def _seeds_text(n: int) -> str:
+    return "one seed" if n == 1 else f"{n} seeds"
+
+
+def recovery_figure(rows: Sequence[Row], colors: dict[int, Any]) -> Any:
+    """One panel per setting, each with its own x-axis: FocusOnKey (solid, 95% Wilson band)
+    and PROBAB (dashed) recovery vs step; the title names the seeds and forgotten questions."""
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
     ncols = min(PANEL_COLUMNS, len(rows))
     nrows = math.ceil(len(rows) / ncols)
     width = max(6.4, 3.2 * ncols + 0.6)  # one or two panels still fit the title and legend
-    fig, axes = _figure(width, 2.6 * nrows + 1.0, nrows, ncols, sharex=True, sharey=True)
+    fig, axes = _figure(width, 2.8 * nrows + 1.2, nrows, ncols, sharex=False, sharey=True)
     flat = [ax for line in axes for ax in line]
     for ax, row in zip(flat, rows):
         color = colors[id(row)]
-        xs, ys = mean_curve(row, "recovery_rate")
+        xs, ys, lows, highs = interval_curve(row, "recovery_rate")
         if xs:
+            ax.fill_between(xs, lows, highs, color=color, alpha=0.2, linewidth=0)
             ax.plot(xs, ys, marker="o", markersize=3, color=color)
         pxs, pys = mean_curve(row, "probab_recovery_rate")
         if pxs:
             ax.plot(pxs, pys, marker="x", markersize=3, linestyle="--", color="0.35")
         if not (xs or pxs):
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", color="0.4")
-        title = row_label(row, rows) + (f" (n={row.n})" if row.n > 1 else "")
-        ax.set_title(title, fontsize=9, color=color)
+        pooled = row.pooled.get("recovery_rate")
+        detail = _seeds_text(row.n) + (f", n={pooled[1]} forgotten" if pooled else "")
+        ax.set_title(f"{row_label(row, rows)}\n({detail})", fontsize=9, color=color)
         ax.set_ylim(-0.02, 1.02)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("global step", fontsize=8)
         ax.grid(alpha=0.3)
-    for index, ax in enumerate(flat):
-        if index >= len(rows):
-            ax.set_visible(False)
-        elif index + ncols >= len(rows):  # the lowest panel of its column: label the steps
-            ax.xaxis.set_tick_params(labelbottom=True)
-            ax.set_xlabel("global step")
+    for ax in flat[len(rows) :]:
+        ax.set_visible(False)
     for line in axes:
         line[0].set_ylabel("recovery rate")
     handles = [
         Line2D([], [], color="0.1", marker="o", markersize=3, label="FocusOnKey"),
+        Patch(facecolor="0.1", alpha=0.2, label="its 95% Wilson interval"),
         Line2D(
             [],
             [],
@@ -342,8 +468,15 @@ def plot_recovery_vs_step(rows: Sequence[Row], colors: dict[int, Any], path: Pat
             label="PROBAB (budget-matched sampling)",
         ),  # fmt: skip
     ]
-    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=2)
-    fig.suptitle("Recovery of forgotten answers during unlearning (mean over seeds)")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=DPI)
-    return path
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=3)
+    pooled = "" if all(r.n == 1 for r in rows) else ", pooled over each setting's seeds"
+    fig.suptitle(
+        f"Recovery of forgotten answers during unlearning{pooled}\n{sweep_caption(rows)}",
+        fontsize=10,
+    )
+    return fig
+
+
+def plot_recovery_vs_step(rows: Sequence[Row], colors: dict[int, Any], path: Path) -> Path:
+    """Write :func:`recovery_figure` to ``path``."""
+    return _save(recovery_figure(rows, colors), path)
