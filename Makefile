@@ -55,13 +55,14 @@ FRONTIER_DIR ?= multirun/smollm2_frontier-$(NOW)
 # reach the analysis computes M0's analysis and every other job reads it
 # (<paths.cache_dir>/m0_analysis; the other stream waits on its lock meanwhile). The report
 # (mean, std and n over the seeds, pooled counts with intervals) is written even when a job
-# failed (it lists it); the exit status is the worse of the streams'.
+# failed (it lists it); the exit status is the worse of the streams'. Both streams pass one
+# logger.group (the folder's name), so W&B files the whole experiment as one group.
 run-real: install-real ## the paper's six settings, 2 seeds, 64 world facts on SmolLM2-135M
 	mkdir -p $(REAL_DIR); \
 	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts seed=0 \
-		hydra.sweep.dir=$(REAL_DIR)/a > $(REAL_DIR)/a.log 2>&1 & a=$$!; \
+		logger.group=$(notdir $(REAL_DIR)) hydra.sweep.dir=$(REAL_DIR)/a > $(REAL_DIR)/a.log 2>&1 & a=$$!; \
 	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts seed=1 \
-		hydra.sweep.dir=$(REAL_DIR)/b; b=$$?; \
+		logger.group=$(notdir $(REAL_DIR)) hydra.sweep.dir=$(REAL_DIR)/b; b=$$?; \
 	wait $$a; a=$$?; \
 	echo "first stream's log: $(REAL_DIR)/a.log"; \
 	$(PY) report.py $(REAL_DIR)/a $(REAL_DIR)/b --out $(REAL_DIR)/report && \
@@ -74,10 +75,12 @@ run-real: install-real ## the paper's six settings, 2 seeds, 64 world facts on S
 run-frontier: install-real ## KeyToken/question-weighted ga+gd, npo+gd beside run-real's settings
 	mkdir -p $(FRONTIER_DIR); \
 	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted seed=0 \
-		method.token_weighting=keytoken,question hydra.sweep.dir=$(FRONTIER_DIR)/a \
+		method.token_weighting=keytoken,question logger.group=$(notdir $(FRONTIER_DIR)) \
+		hydra.sweep.dir=$(FRONTIER_DIR)/a \
 		> $(FRONTIER_DIR)/a.log 2>&1 & a=$$!; \
 	OMP_NUM_THREADS=1 $(PY) train.py -m experiment=smollm2_worldfacts_weighted seed=1 \
-		method.token_weighting=keytoken,question hydra.sweep.dir=$(FRONTIER_DIR)/b; b=$$?; \
+		method.token_weighting=keytoken,question logger.group=$(notdir $(FRONTIER_DIR)) \
+		hydra.sweep.dir=$(FRONTIER_DIR)/b; b=$$?; \
 	wait $$a; a=$$?; \
 	echo "first stream's log: $(FRONTIER_DIR)/a.log"; \
 	real=$$([ -d "$(REAL_DIR)/a" ] && echo "$(REAL_DIR)/a $(REAL_DIR)/b"); \

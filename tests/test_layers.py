@@ -20,7 +20,8 @@ PACKAGE = Path(unpact_exp.__file__).resolve().parent
 LAYERS: list[set[str]] = [
     {"", "errors", "stop", "resolvers", "hydra_runtime", "storage", "console"},  # foundation
     {"config", "class_names"},  # the binder, range checks, config-named classes
-    {"results", "run_lock", "hub", "run_folder", "summary"},  # records, locks, hub, summaries
+    {"results", "run_lock", "hub", "run_folder", "summary", "wandb_mode"},  # records, locks, hub,
+    # summaries, the W&B mode the environment allows
     {"data", "models"},  # inputs: datasets, models, prompts
     {"judge"},  # answer judges (text only)
     {"unpact"},  # the UNPACT core: scoring, units, contributions, KeyTokens, generation
@@ -30,7 +31,7 @@ LAYERS: list[set[str]] = [
     {"attacks", "metrics"},  # registered attacks and metrics, implementing evaluation's contract
     {"report"},  # sweep reports
     {"callbacks"},  # Lightning callbacks
-    {"tracking", "memory"},  # loggers; the memory estimator
+    {"tracking", "run_identity", "memory"},  # loggers and how W&B files a run; the estimator
     {"stages"},  # one module per stage
     {"run", "compose", "hydra_callbacks", "hydra_entry", "cli", "__main__"},  # entry points
 ]

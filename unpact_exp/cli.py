@@ -8,6 +8,7 @@
     unpact report RUN_DIR [...]          # = python report.py ...
     unpact grid   RUN_DIR --alpha .. --beta ..  # = python threshold_grid.py ...
     unpact memory MODEL [...]            # the memory estimator
+    unpact workspace ENTITY/PROJECT --group G   # the W&B workspace of a sweep group
 
 ``train``, ``eval`` and ``explain`` compose ``unpact_exp/conf`` (package data) with Hydra,
 so every override, ``-m`` sweep and launcher works as with the scripts; the others take
@@ -39,6 +40,7 @@ commands:
   report   tables and plots of finished runs (RUN_DIR ...)
   grid     KeyToken threshold grid of a finished run (RUN_DIR --alpha A,.. --beta B,..)
   memory   memory estimate of a model and setting (MODEL)
+  workspace  W&B workspace of a sweep group (ENTITY/PROJECT --group G [--dry-run])
 """
 _ARGV: list[str] = []
 
@@ -87,6 +89,12 @@ def _grid(argv: Sequence[str]) -> int:
     return main(list(argv))
 
 
+def _workspace(argv: Sequence[str]) -> int:
+    from unpact_exp.report.workspace import main
+
+    return main(list(argv))
+
+
 def _memory(argv: Sequence[str]) -> int:
     from unpact_exp.memory import main
 
@@ -102,6 +110,7 @@ OTHER_COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "report": _report,
     "grid": _grid,
     "memory": _memory,
+    "workspace": _workspace,
 }
 
 

@@ -195,6 +195,16 @@ def _step_order(key: str) -> tuple[int, int]:
     return (0, int(key)) if key.lstrip("-").isdigit() else (1, 0)
 
 
+def method_label(name: Any, token_weighting: Any = None) -> str:
+    """The method's name in a setting, with a non-uniform token weighting: ``ga@keytoken``.
+
+    So the report (and W&B) keep weighted and plain runs of the same method apart.
+    """
+    if token_weighting in (None, "uniform"):
+        return str(name)
+    return f"{name}@{token_weighting}"
+
+
 def setting_name(method: Any, regularizer: Any) -> str | None:
     """``ga`` + ``gd`` -> ``ga+gd``; no or ``none`` regularizer -> the method alone."""
     if not method:

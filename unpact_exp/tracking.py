@@ -1,9 +1,15 @@
 """Experiment loggers: W&B (offline by default) and a CSV logger beside it.
 
-W&B runs are grouped by sweep (the multirun folder's name) and named after the
-job's overrides, so a dashboard lines methods up side by side. ``mode: offline``
-needs no account and no network; ``logger=wandb_online`` falls back to offline
-with one warning if the online init does not succeed within ``init_timeout``.
+Each W&B run is filed for comparison (:mod:`unpact_exp.run_identity`): grouped by sweep (one
+group for every seed stream of an experiment), named after its setting and seed, with the
+setting, method, regularizer, seed, token weighting and PEFT as flat config keys, tags, and a
+``job_type``. ``mode: offline`` needs no account and no network; ``logger=wandb_online`` falls
+back to offline with one warning if the online init does not succeed within
+``init_timeout``.
+
+The environment wins when it is more restrictive (:func:`unpact_exp.wandb_mode.effective_mode`):
+``WANDB_MODE=offline`` or ``disabled`` keeps ``logger=wandb_online`` off the network without
+any wait.
 
 Logging never blocks work: before an online init, the W&B server
 (``wandb.Settings().base_url``, or ``$WANDB_BASE_URL``) is probed with a TCP
@@ -16,33 +22,15 @@ back the same way, after W&B's own ``init_timeout``.
 
 from __future__ import annotations
 
-import socket
-import threading
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-
-from omegaconf import OmegaConf
 
 from unpact_exp.errors import UnpactConfigError
+from unpact_exp.run_identity import run_identity
+from unpact_exp.wandb_mode import MODES, effective_mode, reachable
 
 LOGGER_KINDS = ("wandb", "none")
-
-
-def run_identity() -> tuple[str | None, str | None]:
-    """``(group, name)`` of this Hydra job: sweep folder name and ``override_dirname``."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return None, None
-    hc = HydraConfig.get()
-    name = hc.job.override_dirname or hc.job.name
-    group = None
-    if hc.mode is not None and hc.mode.name == "MULTIRUN":
-        group = Path(hc.sweep.dir).name
-        group = f"{Path(hc.sweep.dir).parent.name}_{group}"
-    return group, name
 
 
 def build_loggers(logger_cfg: Any, cfg: Any, run_dir: Path) -> list[Any]:
@@ -63,19 +51,20 @@ def build_loggers(logger_cfg: Any, cfg: Any, run_dir: Path) -> list[Any]:
 def _wandb_logger(logger_cfg: Any, cfg: Any, run_dir: Path) -> Any:
     import wandb
 
-    group, name = run_identity()
     mode = logger_cfg.mode
-    if mode not in ("offline", "online", "disabled"):
-        raise UnpactConfigError(
-            f"logger.mode={mode!r} is not one of ['offline', 'online', 'disabled']."
-        )
+    if mode not in MODES:
+        raise UnpactConfigError(f"logger.mode={mode!r} is not one of {sorted(MODES)}.")
+    mode = effective_mode(mode)
+    identity = run_identity(cfg)
     kwargs = dict(
         project=logger_cfg.project,
         entity=logger_cfg.entity,
-        group=logger_cfg.group or group,
-        name=name,
+        group=identity.group,
+        name=identity.name,
+        job_type=identity.job_type,
+        tags=list(identity.tags),
         save_dir=str(run_dir),
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=identity.config(cfg),
         settings=wandb.Settings(init_timeout=float(logger_cfg.init_timeout), silent=True),
     )
     timeout = float(logger_cfg.init_timeout)
@@ -92,6 +81,17 @@ def _wandb_logger(logger_cfg: Any, cfg: Any, run_dir: Path) -> Any:
             _warn_offline(f"{type(err).__name__}: {err}", run_dir)
             logger = _wandb(mode="offline", **kwargs)
     return logger
+
+
+def wandb_record(loggers: list[Any]) -> dict[str, Any] | None:
+    """Where the run's W&B logger files it (``project``, ``entity``, ``group``, ``name``), for
+    ``results.json``: ``report.py --wandb`` uploads the report into the same group. None
+    without a W&B logger."""
+    for logger in loggers:
+        init = getattr(logger, "_wandb_init", None)
+        if isinstance(init, dict):
+            return {k: init.get(k) for k in ("project", "entity", "group", "name")}
+    return None
 
 
 def _wandb(**kwargs: Any) -> Any:
@@ -116,28 +116,6 @@ def _warn_offline(reason: str, run_dir: Path) -> None:
         UserWarning,
         stacklevel=3,
     )
-
-
-def reachable(url: str, timeout: float) -> bool:
-    """Whether a TCP connection to ``url``'s host opens within ``timeout`` s (DNS included)."""
-    parsed = urlparse(url)
-    host = parsed.hostname
-    if not host:
-        return False
-    port = parsed.port or (80 if parsed.scheme == "http" else 443)
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)  # getaddrinfo ignores timeouts
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
 
 
 def finish_loggers(loggers: list[Any]) -> None:

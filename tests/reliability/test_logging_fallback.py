@@ -58,3 +58,26 @@ def test_run_with_wandb_online_completes_offline(make_cfg, tiny_target, online_w
     assert sum("W&B" in str(w.message) for w in caught) == 1
     assert read_results(cfg.paths.output_dir)["status"] == "completed"
     assert list((Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*"))
+
+
+@pytest.mark.parametrize("env_mode", ["offline", "disabled"])
+def test_wandb_online_honours_wandb_mode(make_cfg, monkeypatch, env_mode: str) -> None:
+    """``WANDB_MODE=offline``/``disabled`` keeps ``logger=wandb_online`` off the network: no
+    probe, no wait, no warning."""
+    import unpact_exp.tracking as tracking
+    from unpact_exp.tracking import build_loggers, finish_loggers
+
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    monkeypatch.setenv("WANDB_MODE", env_mode)
+    monkeypatch.setattr(tracking, "reachable", lambda *a: pytest.fail("probed the W&B server"))
+    cfg = make_cfg("logger=wandb_online", "logger.csv=false")
+    run_dir = Path(cfg.paths.output_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        loggers = build_loggers(cfg.logger, cfg, run_dir)
+        try:
+            loggers[0].log_metrics({"x": 1.0}, step=0)
+            assert loggers[0].experiment.settings.mode == env_mode
+        finally:
+            finish_loggers(loggers)
+    assert bool(list((run_dir / "wandb").glob("offline-run-*"))) == (env_mode == "offline")

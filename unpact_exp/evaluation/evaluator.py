@@ -47,7 +47,7 @@ from unpact_exp.evaluation.original import (
     item_sets,
     original_answered,
 )
-from unpact_exp.evaluation.rows import AttackCell, QuestionRow
+from unpact_exp.evaluation.rows import AttackCell, QuestionRow, declared_columns, table_columns
 from unpact_exp.evaluation.schedule import Schedule
 from unpact_exp.evaluation.sharding import Shard
 from unpact_exp.evaluation.tasks import Answers, TaskContext
@@ -73,15 +73,22 @@ class EvaluationResult:
         metrics: scalar metrics, and per rate its ``_counts`` ``[k, n]`` and ``_ci``
             ``[low, high]`` (see :meth:`Evaluator.evaluate` for the keys).
         rows: one row per forget item, free-form items first.
+        attack_columns: the per-question columns of every attack the run schedules (the
+            table's columns at every step, :func:`~unpact_exp.evaluation.rows.table_columns`).
     """
 
     metrics: dict[str, Any]
     rows: list[QuestionRow] = field(repr=False)
+    attack_columns: list[str] = field(default_factory=list)
 
     def scalars(self) -> dict[str, float]:
-        """The numeric metrics, for loggers (which take scalars; counts and intervals are
-        lists, and an interval over nothing is None)."""
+        """The numeric metrics (counts and intervals are lists, an interval over nothing is
+        None; loggers get those as numbers too: ``evaluation.writing.logged_values``)."""
         return {k: v for k, v in self.metrics.items() if is_number(v)}
+
+    def table_columns(self) -> list[str]:
+        """The per-question table's columns: the row's own, then every scheduled attack's."""
+        return table_columns(self.rows, self.attack_columns)
 
     def records(self) -> list[dict[str, Any]]:
         """The rows as flat JSON values (``questions.jsonl``)."""
@@ -256,7 +263,8 @@ class Evaluator:
                 with scope(_name(metric)):
                     metrics |= metric.measure(model, self.metric_ctx, answered)
         metrics |= self._original_metrics
-        return EvaluationResult(metrics=metrics, rows=forgetting.rows)
+        columns = declared_columns(self.attacks.all())
+        return EvaluationResult(metrics=metrics, rows=forgetting.rows, attack_columns=columns)
 
     def _forgetting(self, model: torch.nn.Module) -> _Forgetting:
         known_all: list[bool] = []

@@ -8,6 +8,7 @@ similarities, UNPACT's units and contributions, and one cell per attack that ran
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -98,6 +99,28 @@ def attack_columns(rows: list[QuestionRow]) -> list[str]:
             if key not in BASE_FIELDS:
                 keys.setdefault(key, None)
     return list(keys)
+
+
+def declared_columns(attacks: Iterable[Any]) -> list[str]:
+    """The per-question columns of ``attacks`` (objects with ``column`` and
+    ``extra_columns``, as :class:`~unpact_exp.evaluation.attacking.Attack` declares them), in
+    the order a row records them: each attack's extra columns, ``recovered_<column>``,
+    ``<column>_answers``."""
+    keys: dict[str, None] = {}
+    for attack in attacks:
+        column = attack.column
+        for key in (*attack.extra_columns, f"recovered_{column}", f"{column}_answers"):
+            keys.setdefault(key, None)
+    return list(keys)
+
+
+def table_columns(rows: list[QuestionRow], declared: Sequence[str] = ()) -> list[str]:
+    """The columns of a per-question table: the row's own, the ``declared`` attack columns
+    (those of every attack a run schedules, so each evaluation's table has them all, empty
+    where an attack did not run), then any other attack column the rows hold."""
+    extra = dict.fromkeys(declared)
+    extra.update(dict.fromkeys(attack_columns(rows)))
+    return list(BASE_FIELDS) + list(extra)
 
 
 def as_dict(cell: AttackCell) -> dict[str, Any]:

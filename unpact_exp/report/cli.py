@@ -1,12 +1,17 @@
-"""``python report.py DIR [DIR ...] [--out OUTDIR]``: tabulate and plot unlearning sweeps.
+"""``python report.py DIR [DIR ...] [--out OUTDIR] [--wandb]``: tabulate and plot sweeps.
+
+``--wandb`` also uploads the report's tables and plots to a ``job_type=report`` W&B run in the
+sweep's group (:mod:`unpact_exp.report.wandb_upload`; ``--group``, ``--project``, ``--entity``
+and ``--wandb-mode`` override what the runs recorded).
 
 Writes ``report.md``, ``index.html`` (the same tables, the plots and a browser of every run's
 questions; :mod:`unpact_exp.report.html`), ``report.csv``, ``runs.csv`` and the PNGs.
 
 Exit codes: 0 when a report was written, even if some jobs failed (they are listed in
 ``report.md`` and named in a one-line warning on stderr); 2 for a bad command line, a path that
-is not a directory, no run directory found at all, or two runs of one experiment with the
-same seed (the folders are named; see :mod:`unpact_exp.report.table`).
+is not a directory, no run directory found at all, two runs of one experiment with the
+same seed (the folders are named; see :mod:`unpact_exp.report.table`), or ``--wandb`` without a
+group to upload to (nothing is written then).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from unpact_exp.errors import DataError
 from unpact_exp.report.collect import SweepJob, collect_runs
@@ -88,8 +94,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="sweep or run dirs")
     parser.add_argument("--out", type=Path, default=None, help="output dir (default DIR/report)")
+    upload = parser.add_argument_group("W&B upload")
+    upload.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the tables and plots to a job_type=report W&B run in the sweep's group",
+    )
+    upload.add_argument("--group", default=None, help="W&B group (default: the runs' group)")
+    upload.add_argument("--project", default=None, help="W&B project (default: the runs')")
+    upload.add_argument("--entity", default=None, help="W&B entity (default: the runs')")
+    upload.add_argument(
+        "--wandb-mode",
+        choices=("online", "offline"),
+        default="online",
+        help="online (default; offline when WANDB_MODE says so or the server is unreachable)",
+    )
     args = parser.parse_args(argv)
     try:
+        where = _destination(args) if args.wandb else None
         report = write_report(args.dirs, args.out)
     except (NotADirectoryError, FileNotFoundError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -99,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {len(report.files)} files to {report.files[0].parent}:")
     for file in report.files:
         print(f"  {file}")
+    if where is not None:
+        from unpact_exp.report.wandb_upload import upload_report
+
+        folder = upload_report(report.records, report.files, where, args.wandb_mode)
+        print(f"logged to W&B group {where.group!r} (project {where.project}): {folder}")
     bad = not_completed(report.records)
     if bad:
         names = ", ".join(f"{r.label} ({r.state})" for r in bad[:_WARN_NAMES])
@@ -109,3 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _destination(args: argparse.Namespace) -> Any:
+    """Where ``--wandb`` uploads, decided before anything is written (a missing group fails
+    first)."""
+    from unpact_exp.report.wandb_upload import destination
+
+    out = args.out if args.out is not None else Path(args.dirs[0]) / "report"
+    records = collect_runs(args.dirs, exclude=[out])
+    if not records:
+        return None  # write_report says so
+    return destination(records, args.project, args.entity, args.group)

@@ -36,6 +36,7 @@ from unpact_exp.results import RunRecord
 from unpact_exp.run_folder import ignored_by_eval
 from unpact_exp.stages.evaluator_build import build_evaluator
 from unpact_exp.stages.settings import RunSettings
+from unpact_exp.tracking import wandb_record
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def evaluate_pair(
             "data": cfg.data.name,
             "seed": settings.seed,
             "eval_world_size": 1,  # eval.py evaluates in one process (the callback may not)
+            "wandb": wandb_record(loggers),
         },
     )
     title = f"UNPACT: {unlearned}"

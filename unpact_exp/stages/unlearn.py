@@ -34,7 +34,7 @@ from unpact_exp.methods.regularizers import build_regularizer, check_combination
 from unpact_exp.models.loading import load_model, load_model_tokenizer, resolve_source
 from unpact_exp.models.lora import check_strategy
 from unpact_exp.models.prompt import PromptFormat
-from unpact_exp.results import RunRecord, read_results, setting_name
+from unpact_exp.results import RunRecord, method_label, read_results, setting_name
 from unpact_exp.stages.settings import (
     RunSettings,
     evaluation_schedule,
@@ -43,6 +43,7 @@ from unpact_exp.stages.settings import (
     run_settings,
     training_settings,
 )
+from unpact_exp.tracking import wandb_record
 from unpact_exp.training.sequences import (
     AnswerSwap,
     Example,
@@ -85,17 +86,6 @@ def validate(cfg: Any) -> None:
     check_combination(method, cfg.regularizer.name)
     lora_settings(cfg.peft)
     check_strategy(cfg.peft.name, cfg.trainer.strategy)
-
-
-def _method_label(method_cfg: Any) -> str:
-    """The method's name in the setting, with a non-uniform token weighting: ``ga@keytoken``.
-
-    So the report keeps weighted and plain runs of the same method apart.
-    """
-    weighting = method_cfg.get("token_weighting")
-    if weighting in (None, "uniform"):
-        return str(method_cfg.name)
-    return f"{method_cfg.name}@{weighting}"
 
 
 GPU_ACCELERATORS = ("gpu", "cuda")
@@ -327,7 +317,11 @@ def run_unlearning(
         "method": cfg.method.name,
         "regularizer": cfg.regularizer.name,
         "peft": cfg.peft.name,
-        "setting": setting_name(_method_label(cfg.method), cfg.regularizer.name),
+        "token_weighting": cfg.method.get("token_weighting"),
+        "setting": setting_name(
+            method_label(cfg.method.name, cfg.method.get("token_weighting")),
+            cfg.regularizer.name,
+        ),
         "model": cfg.model.name,
         "data": cfg.data.name,
         "seed": settings.seed,
@@ -339,6 +333,7 @@ def run_unlearning(
         "max_steps": max_steps,
         "max_epochs": max_epochs,
         "error": None,
+        "wandb": wandb_record(loggers),  # where report.py --wandb files the report
     }
     if resume is None:
         record = RunRecord(run_dir, fields)
