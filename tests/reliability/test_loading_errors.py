@@ -70,16 +70,19 @@ def test_safetensors_framing_check_by_hand(tmp_path) -> None:
     path = tmp_path / "x.safetensors"
     path.write_bytes(whole)
     assert safetensors_problem(path) is None
-    path.write_bytes(whole[:-1])
+    path.write_bytes(whole[:-1])  # the data stops one byte early
     expected = 8 + len(header) + 8
+    problem = safetensors_problem(path)
+    assert problem.startswith(f"{expected - 1} bytes on disk") and "not fully covered" in problem
+    path.write_bytes(whole + b"\0")  # one byte too many is as wrong
+    assert "not fully covered" in safetensors_problem(path)
+    path.write_bytes(whole[:20])  # the header itself is cut
+    assert "invalid header length" in safetensors_problem(path)
+    path.write_bytes(b"\1\0")
     assert (
         safetensors_problem(path)
-        == f"{expected - 1} bytes on disk, {expected} expected from its header"
-    )  # noqa: E501
-    path.write_bytes(whole[:20])
-    assert "header announces" in safetensors_problem(path)
-    path.write_bytes(b"\1\0")
-    assert safetensors_problem(path) == "2 bytes, too short for a header"
+        == "2 bytes on disk; safetensors: Error while deserializing header: header too small"
+    )
 
 
 def test_truncated_last_ckpt_says_delete_it_or_pass_ckpt_path(
