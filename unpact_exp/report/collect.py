@@ -110,16 +110,37 @@ def identity_overrides(overrides: Sequence[str]) -> tuple[str, ...]:
     """The overrides that make two runs different experiments, sorted (module docstring).
 
     ``["seed=1", "method=ga", "method.lr=1e-4", "+trainer.max_steps=5", "logger=none"]`` ->
-    ``("method.lr=1e-4", "trainer.max_steps=5")``.
+    ``("method.lr=0.0001", "trainer.max_steps=5")`` (values as Hydra reads them, so ``1e-4``
+    and ``0.0001`` are one experiment).
     """
     kept = set()
-    for item in overrides:
-        key, sep, value = str(item).partition("=")
-        key = key.strip().lstrip("+")
+    for key, value in _split_overrides(overrides):
         if key in NOT_IDENTITY or key in ROW_KEY_CHOICES or key.startswith(NOT_IDENTITY_PREFIXES):
             continue
-        kept.add(f"{key}{sep}{value.strip()}")
+        kept.add(f"{key}={value}")
     return tuple(sorted(kept))
+
+
+def _split_overrides(overrides: Sequence[str]) -> list[tuple[str, str]]:
+    """``(key, value)`` of each recorded override, read by Hydra's own override grammar (so
+    ``+``/``~`` prefixes, quoting and ``=`` inside a value mean what they meant on the command
+    line); a deletion (``~key``) has no value and an override Hydra cannot parse is skipped."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    pairs = []
+    for item in overrides:
+        try:
+            (override,) = parser.parse_overrides([str(item)])
+        except OverrideParseException:
+            continue
+        if override.is_delete() or override.value() is None:
+            continue
+        value = override.value()
+        text = value if isinstance(value, str) else override.get_value_element_as_str()
+        pairs.append((override.key_or_group, text))
+    return pairs
 
 
 def _budget(results: dict[str, Any]) -> str:
@@ -376,12 +397,7 @@ def _read_overrides(path: Path) -> list[str]:
 
 def _parse_overrides(overrides: list[str]) -> dict[str, str]:
     """``["+method=ga", "trainer.seed=1"]`` -> ``{"method": "ga", "seed": "1"}`` (last key part)."""
-    parsed = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if sep:
-            parsed[key.lstrip("+~").split(".")[-1].split("/")[-1]] = value.strip().strip("'\"")
-    return parsed
+    return {key.split(".")[-1].split("/")[-1]: value for key, value in _split_overrides(overrides)}
 
 
 def _find_crash(job: Path) -> str | None:
