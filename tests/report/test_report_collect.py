@@ -157,3 +157,14 @@ def test_crash_found_in_hydra_job_log(tmp_path: Path) -> None:
 )
 def test_normalize_setting(raw: str, expected: str) -> None:
     assert normalize_setting(raw) == expected
+
+
+def test_recorded_overrides_are_read_by_hydras_grammar() -> None:
+    from unpact_exp.report.collect import _parse_overrides, identity_overrides
+
+    one = identity_overrides(["seed=1", "method=ga", "method.lr=1e-4", "+trainer.max_steps=5"])
+    two = identity_overrides(["seed=2", "+method=npo", "method.lr=0.0001", "trainer.max_steps=5"])
+    assert one == two == ("method.lr=0.0001", "trainer.max_steps=5")
+    assert identity_overrides(["~trainer.max_steps", "unparsable=[", "logger=none"]) == ()
+    parsed = _parse_overrides(["+method=ga", "trainer.seed=1", "setting=npo+kl", "q='x=y'"])
+    assert parsed == {"method": "ga", "seed": "1", "setting": "npo+kl", "q": "x=y"}
