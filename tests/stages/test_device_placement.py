@@ -34,7 +34,7 @@ def analysed_devices(monkeypatch, m1: torch.nn.Module, m0: torch.nn.Module, tmp_
         seen["m0"] = next(model.parameters()).device
         return SimpleNamespace(
             evaluate=lambda m, final=False: SimpleNamespace(
-                metrics={}, rows=[], scalars=dict, records=list
+                metrics={}, rows=[], scalars=dict, records=list, table_columns=list
             ),
             has_final_only=lambda: False,
         )
