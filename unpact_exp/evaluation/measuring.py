@@ -41,6 +41,16 @@ class MetricContext:
     dtype: str
     trust_remote_code: bool
 
+    def load_beside(self, folder: str, model: torch.nn.Module) -> torch.nn.Module:
+        """Another model a metric compares with (a retrain, retain or reference model): loaded
+        from ``folder`` with the run's dtype and trust setting, onto ``model``'s device, in eval
+        mode. The caller drops it once its numbers are taken."""
+        from unpact_exp.models.loading import load_model
+        from unpact_exp.unpact.inference import model_device
+
+        loaded = load_model(folder, self.dtype, self.trust_remote_code)
+        return loaded.to(model_device(model)).eval()
+
 
 @dataclass(frozen=True)
 class Answered:

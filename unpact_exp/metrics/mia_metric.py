@@ -212,10 +212,7 @@ class MembershipInference:
     ) -> dict[str, Any]:
         """M0's AUCs; the reference model's token log-probs (loaded on M0's device, used once)."""
         if self.reference_model is not None:
-            from unpact_exp.models.loading import load_model
-
-            reference = load_model(self.reference_model, ctx.dtype, ctx.trust_remote_code)
-            reference = reference.to(model_device(model)).eval()
+            reference = ctx.load_beside(self.reference_model, model)
             forget, holdout = member_examples(ctx, self.max_length)
             self.reference = (
                 score_tokens(reference, ctx.tokenizer, forget, self.k, self.batch_size),

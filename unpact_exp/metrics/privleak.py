@@ -181,10 +181,7 @@ class PrivLeak:
     ) -> dict[str, Any]:
         """M0's values, and the retrain model's AUC (loaded on M0's device, used once)."""
         if self.retrain_model is not None:
-            from unpact_exp.models.loading import load_model
-
-            retrain = load_model(self.retrain_model, ctx.dtype, ctx.trust_remote_code)
-            retrain = retrain.to(model_device(model)).eval()
+            retrain = ctx.load_beside(self.retrain_model, model)
             self.retrain_auc = self._auc(retrain, ctx)
             del retrain
         values = {f"{k}_original": v for k, v in self.measure(model, ctx, answered).items()}

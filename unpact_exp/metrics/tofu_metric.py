@@ -26,7 +26,6 @@ from unpact_exp.metrics.tofu_scores import (
     forget_truth_ratios,
     tofu_report,
 )
-from unpact_exp.unpact.inference import model_device
 
 ROLES = ("forget", *UTILITY_ROLES)
 
@@ -102,10 +101,7 @@ class Tofu:
         """The retain model's forget-set truth ratios (once), then M0's numbers."""
         values: dict[str, Any] = {}
         if self.retain_model is not None:
-            from unpact_exp.models.loading import load_model
-
-            retain = load_model(self.retain_model, ctx.dtype, ctx.trust_remote_code)
-            retain = retain.to(model_device(model)).eval()
+            retain = ctx.load_beside(self.retain_model, model)
             self.retain_ratios = forget_truth_ratios(
                 retain, ctx.tokenizer, ctx.prompt_format, ctx.benchmark, self.settings
             )
