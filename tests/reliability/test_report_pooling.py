@@ -93,8 +93,8 @@ def test_seeds_pool_across_overrides_that_change_no_number(tmp_path) -> None:
     rows = build_rows(collect_runs([tmp_path]))
     by_identity = {r.identity: r for r in rows}
     assert by_identity[()].seeds == ["0", "1"] and by_identity[()].pooled["forget_rate"] == (10, 40)
-    assert by_identity[("method.lr=1e-3",)].n == 1
-    assert sorted(row_label(r, rows) for r in rows) == ["ga (defaults)", "ga (method.lr=1e-3)"]
+    assert by_identity[("method.lr=0.001",)].n == 1  # as Hydra reads 1e-3
+    assert sorted(row_label(r, rows) for r in rows) == ["ga (defaults)", "ga (method.lr=0.001)"]
 
 
 def test_one_folder_reached_twice_is_one_run(tmp_path, monkeypatch) -> None:

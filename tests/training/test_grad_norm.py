@@ -83,6 +83,9 @@ def _worker(rank: int, kind: str, port: int, out: str) -> None:
             want_norm, want = _reference()
             diff = max(float((g - w).abs().max()) for g, w in zip(grads, want, strict=True))
             Path(out).write_text(json.dumps({"norm": float(norm), "want": want_norm, "diff": diff}))
+        # Both ranks leave together: a rank that tears gloo down while the other still holds
+        # collectives in flight aborts ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
