@@ -34,6 +34,11 @@ CASES = [
     ),
     ("eval.py", ["unlearned=/nonexistent/unlearned", "logger=none"], "not a Hugging Face model"),
     ("analyze.py", ["question=Who?", "unpact.alpha=2"], "unpact.alpha"),
+    (  # a config resolver's refusal, which OmegaConf wraps
+        "train.py",
+        ["experiment=tofu_paper", "model=llama31_8b_instruct", "trainer=cpu", *QUIET],
+        r"does not end in '_full'",
+    ),
 ]
 
 

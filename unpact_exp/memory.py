@@ -17,13 +17,14 @@ gradient checkpointing, the evaluation batch sizes and the GPU count of FSDP com
 composed config (``--experiment`` composes that experiment, e.g. the paper's FSDP x8
 recipes; otherwise ``conf/trainer/fsdp.yaml``'s ``devices``), each overridable.
 
-Training, in bytes, with ``P`` parameters of ``b`` bytes (``model.dtype``), ``P_l``
+Training, in bytes, with ``P`` parameters of ``b`` bytes (``model.dtype``), ``P_t`` of them
+trained (all, except for RMU: its layers' MLP down-projections), ``P_l``
 LoRA parameters (kept in float32 by peft), ``L`` layers, width ``H``, MLP width ``I``,
 key/value width ``KV``, vocabulary ``V``, ``N`` tokens per stream and step (batch x
 length; a second stream when the method also trains on a retain batch)::
 
-    full fine-tuning, one GPU:  weights P*b + grads P*b + AdamW 2*P*b + reference P*b
-    DDP:                        the same + gradient buckets P*b (Lightning's default
+    full fine-tuning, one GPU:  weights P*b + grads P_t*b + AdamW 2*P_t*b + reference P*b
+    DDP:                        the same + gradient buckets P_t*b (Lightning's default
                                 gradient_as_bucket_view=False keeps a second gradient)
     FSDP over G GPUs:           (weights + grads + AdamW + reference) / G
                                 + 2 unsharded decoder layers (the one computing, the prefetch)
@@ -70,9 +71,20 @@ and, in the prefill, one layer's activations without a graph (layer input and ou
 the MLP's gate, up and product: ``(2H + 3I) * b``). PrivLeak (data with ``privleak``
 splits) runs ``B = eval.batch_size`` texts of ``T_p`` tokens (``--privleak-len``, 2048 by
 default: MUSE's texts) through the decoder without a cache, keeps their last hidden states,
-and applies the LM head one text at a time (:mod:`unpact_exp.metrics.privleak`). The
-relearning attack (``attacks.final``) is not counted. ``benchmarks/bench_eval_memory.py``
-checks the evaluation estimate against measured peaks on CPU.
+and applies the LM head one text at a time (:mod:`unpact_exp.metrics.privleak`).
+``benchmarks/bench_eval_memory.py`` checks the evaluation estimate against measured peaks
+on CPU.
+
+The final evaluation adds backward passes through the evaluated model: the relearning attack
+(``attacks.final``, on data with free-form forget QA) and the GradNorm membership attack
+(``metrics.mia.attacks``). Each holds the model's gradients (``P*b``) and the activations of
+one sequence (the formula above, one stream, no checkpointing): relearning forwards its
+batch one QA pair at a time (``--eval-len`` tokens at most) and keeps AdamW's state on the
+host (:mod:`unpact_exp.attacks.relearn`); GradNorm scores one text at a time (PrivLeak's
+``T_p`` tokens on MUSE, ``metrics.mia.max_length`` on TOFU). They take the forward's place::
+
+    final evaluation            training state + M0 + M1 copy + max(forward, P*b + one
+                                sequence's activations)
 
 Not counted: the CUDA context and allocator fragmentation (add 1-3 GB on a GPU),
 the frozen reference's own activations under KL (no graph, short-lived), and
@@ -84,6 +96,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,17 +120,40 @@ LLAMA2_7B = dict(
     vocab_size=32000,
     tie_word_embeddings=False,
 )
+LLAMA31_8B = dict(
+    model_type="llama",
+    hidden_size=4096,
+    intermediate_size=14336,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    vocab_size=128256,
+    tie_word_embeddings=False,
+)
+LLAMA32_1B = dict(
+    model_type="llama",
+    hidden_size=2048,
+    intermediate_size=8192,
+    num_hidden_layers=16,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=64,
+    vocab_size=128256,
+    tie_word_embeddings=True,
+)
+LLAMA32_3B = dict(
+    model_type="llama",
+    hidden_size=3072,
+    intermediate_size=8192,
+    num_hidden_layers=28,
+    num_attention_heads=24,
+    num_key_value_heads=8,
+    head_dim=128,
+    vocab_size=128256,
+    tie_word_embeddings=True,
+)
 KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
-    "meta-llama/Llama-3.1-8B-Instruct": dict(
-        model_type="llama",
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        vocab_size=128256,
-        tie_word_embeddings=False,
-    ),
+    "meta-llama/Llama-3.1-8B-Instruct": LLAMA31_8B,
     "Qwen/Qwen3-14B": dict(
         model_type="qwen3",
         hidden_size=5120,
@@ -132,6 +168,10 @@ KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
     "meta-llama/Llama-2-7b-hf": LLAMA2_7B,
     "muse-bench/MUSE-News_target": LLAMA2_7B,  # Llama-2-7B fine-tunes
     "muse-bench/MUSE-Books_target": LLAMA2_7B,
+    # TOFU targets: fine-tunes of Llama-3.2-1B/3B and Llama-3.1-8B Instruct (open-unlearning)
+    "open-unlearning/tofu_Llama-3.2-1B-Instruct_full": LLAMA32_1B,
+    "open-unlearning/tofu_Llama-3.2-3B-Instruct_full": LLAMA32_3B,
+    "open-unlearning/tofu_Llama-3.1-8B-Instruct_full": LLAMA31_8B,
 }
 
 
@@ -141,6 +181,9 @@ class Shape:
 
     Attributes:
         n_params: every parameter of the model.
+        trainable_params: the parameters the method trains (its ``Objective.trainable``:
+            RMU only its layers' MLP down-projections, every other method all of them);
+            only these have gradients and AdamW moments.
         largest_layer: parameters of one decoder layer (the FSDP unit gathered at once).
         lora_params: LoRA parameters for the given rank and target modules.
         hidden: ``H``; intermediate: ``I``; kv_dim: ``KV``; layers: ``L``; vocab: ``V``.
@@ -154,6 +197,7 @@ class Shape:
     kv_dim: int
     layers: int
     vocab: int
+    trainable_params: int
 
 
 @dataclass(frozen=True)
@@ -186,6 +230,8 @@ class EvalWorkload:
         length: ``T``, the longest prompt + generated tokens.
         privleak_batch: ``B``, ``eval.batch_size`` (PrivLeak texts per forward).
         privleak_len: ``T_p``, tokens of the longest PrivLeak text (0: the data has none).
+        backward: ``(sequences, tokens each)`` of each backward pass of the final evaluation:
+            the relearning attack's batch, GradNorm's one text (empty: neither runs).
     """
 
     scoring_batch: int
@@ -194,6 +240,7 @@ class EvalWorkload:
     length: int
     privleak_batch: int
     privleak_len: int
+    backward: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,11 +252,17 @@ class EvalRow:
     original: int
     m1_copy: int
     forward: int
+    final_backward: int = 0
 
     @property
     def total(self) -> int:
-        """Sum of every term."""
+        """Sum of every term of an evaluation during training."""
         return self.training_state + self.original + self.m1_copy + self.forward
+
+    @property
+    def final(self) -> int:
+        """The final evaluation: the larger of the forward and the final backward passes."""
+        return self.total - self.forward + max(self.forward, self.final_backward)
 
 
 @dataclass(frozen=True)
@@ -237,8 +290,16 @@ class Row:
         )
 
 
-def model_shape(hf_config: Any, lora_r: int, lora_targets: list[str]) -> Shape:
-    """Count parameters exactly by building the model on the ``meta`` device."""
+def model_shape(
+    hf_config: Any,
+    lora_r: int,
+    lora_targets: list[str],
+    trainable: Callable[[str], bool] | None = None,
+) -> Shape:
+    """Count parameters exactly by building the model on the ``meta`` device.
+
+    ``trainable``: which parameter names the method trains (default: all).
+    """
     import torch
     from torch import nn
     from transformers import AutoModelForCausalLM
@@ -263,6 +324,11 @@ def model_shape(hf_config: Any, lora_r: int, lora_targets: list[str]) -> Shape:
         kv_dim=kv_heads * head_dim,
         layers=len(layers),
         vocab=hf_config.vocab_size,
+        trainable_params=sum(
+            p.numel()
+            for name, p in model.named_parameters()
+            if trainable is None or trainable(name)
+        ),
     )
 
 
@@ -286,17 +352,18 @@ def estimate(shape: Shape, work: Workload) -> list[Row]:
     """Per-GPU bytes of a training step under full FT (one GPU, DDP, FSDP) and LoRA."""
     p, b, g = shape.n_params, work.dtype_bytes, work.gpus
     weights = p * b
+    grads = shape.trainable_params * b  # AdamW's two moments: 2 * grads
     reference = weights * (int(work.needs_reference) + int(work.snapshot))
     act = activation_bytes(shape, work)
     adapters = shape.lora_params * LORA_BYTES
     return [
-        Row("full, 1 GPU", weights, weights, 2 * weights, reference, act, 0),
-        Row(f"full, DDP x{g}", weights, weights, 2 * weights, reference, act, weights),
+        Row("full, 1 GPU", weights, grads, 2 * grads, reference, act, 0),
+        Row(f"full, DDP x{g}", weights, grads, 2 * grads, reference, act, grads),
         Row(
             f"full, FSDP x{g}",
             weights // g,
-            weights // g,
-            2 * weights // g,
+            grads // g,
+            2 * grads // g,
             reference // g,
             act,
             2 * shape.largest_layer * b,
@@ -318,6 +385,17 @@ def eval_forward_bytes(shape: Shape, work: Workload, ev: EvalWorkload) -> int:
     return max(scoring, generation, privleak)
 
 
+def final_backward_bytes(shape: Shape, work: Workload, ev: EvalWorkload) -> int:
+    """The final evaluation's largest backward pass (module docstring): the evaluated model's
+    gradients ``P * b`` and one batch's activations, without checkpointing."""
+    if not ev.backward:
+        return 0
+    return shape.n_params * work.dtype_bytes + max(
+        activation_bytes(shape, Workload(sequences, tokens, 1, work.dtype_bytes, False, False, 1))
+        for sequences, tokens in ev.backward
+    )
+
+
 def estimate_eval(shape: Shape, work: Workload, ev: EvalWorkload) -> list[EvalRow]:
     """Per-GPU bytes while evaluating during training, for each row of :func:`estimate`.
 
@@ -327,11 +405,12 @@ def estimate_eval(shape: Shape, work: Workload, ev: EvalWorkload) -> list[EvalRo
     """
     p_b = shape.n_params * work.dtype_bytes
     forward = eval_forward_bytes(shape, work, ev)
+    backward = final_backward_bytes(shape, work, ev)
     rows = []
     for row in estimate(shape, work):
         state = row.total - row.activations
         copy = p_b if "FSDP" in row.strategy else 0
-        rows.append(EvalRow(row.strategy, state, p_b, copy, forward))
+        rows.append(EvalRow(row.strategy, state, p_b, copy, forward, backward))
     return rows
 
 
@@ -347,8 +426,8 @@ def render(rows: list[Row], title: str) -> str:
 
 def render_eval(rows: list[EvalRow], title: str) -> str:
     """The evaluation estimate as a fixed-width table in GiB."""
-    cols = ("training_state", "original", "m1_copy", "forward", "total")
-    heads = ("train state", "M0", "M1 copy", "forward", "total")
+    cols = ("training_state", "original", "m1_copy", "forward", "total", "final_backward", "final")
+    heads = ("train state", "M0", "M1 copy", "forward", "total", "final bwd", "final")
     lines = [title, f"{'strategy':<22}" + "".join(f"{c:>12}" for c in heads)]
     for row in rows:
         values = [getattr(row, c) for c in cols]
@@ -399,8 +478,15 @@ def hf_config_of(model: str, cfg: Any) -> tuple[Any, str]:
     )
 
 
-PAPER_EXPERIMENTS = ("muse_news_paper", "muse_books_paper")
-"""The experiments README's memory table covers (the paper's FSDP x8 recipes)."""
+PAPER_EXPERIMENTS: dict[str, tuple[str, ...]] = {
+    "muse_news_paper": ("muse_news_target",),
+    "muse_books_paper": ("muse_books_target",),
+    "tofu_paper": ("tofu_llama32_1b", "tofu_llama32_3b", "tofu_llama31_8b"),
+    "wmdp_paper": ("llama31_8b_instruct",),
+}
+"""The experiments README's memory table covers, with the models each is run on: its own
+(MUSE), the three its header sweeps (TOFU), and the 8B model of conf/model for WMDP, whose
+model is chosen on the command line."""
 GPU_BYTES = 80 * 10**9
 """An 80 GB GPU, the size the paper recipes are shipped for."""
 DEFAULT_EVAL_LEN = 512
@@ -412,7 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", help="conf/model name, HF folder, or config.json")
     parser.add_argument("--experiment", help="a conf/experiment name (its model, batch, GPUs)")
-    parser.add_argument("--paper", action="store_true", help="README's paper-experiment table")
+    parser.add_argument(
+        "--paper", action="store_true", help="the paper experiments' tables (README, guide)"
+    )
     parser.add_argument("--setting", default="npo+kl", help="a conf/setting name (npo+kl, ...)")
     parser.add_argument("--gpus", type=int, help="FSDP/DDP world size (conf/trainer/fsdp.yaml)")
     parser.add_argument("--batch-size", type=int, help="per-GPU batch (method.batch_size)")
@@ -432,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.paper:
-            print(paper_table(args.eval_len))
+            print(paper_summary(args.eval_len), paper_table(args.eval_len), sep="\n\n")
         elif not args.model and not args.experiment:
             raise UnpactConfigError("name a model (conf/model name, HF folder) or --experiment")
         else:
@@ -441,6 +529,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def trainable_of(cfg: Any, hf_config: Any) -> Callable[[str], bool]:
+    """The composed method's ``Objective.trainable``: which parameters get gradients.
+
+    The objective is built from its config node as training builds it, with stand-ins for
+    the values only a run has (one forget example, no prompts, no oracle, a placeholder
+    for QA data's answer swap): constructors store those, and ``trainable`` reads the
+    method's own keys (RMU's ``method.trainable_layers``).
+    """
+    from unpact_exp.methods import registry
+    from unpact_exp.methods.base import RUNTIME_ARGS
+
+    runtime = {name: None for name in RUNTIME_ARGS}
+    runtime.update(n_forget=1, hidden_size=int(hf_config.hidden_size), seed=0)
+    if cfg.data.train_on == "qa":  # the stage gives QA data an answer swap (IdkDPO needs one)
+        runtime["forget_alternates"] = lambda *_: None
+    return registry.build(cfg.method, runtime).trainable
+
+
+def shape_of(cfg: Any, hf_config: Any) -> Shape:
+    """:func:`model_shape` for a composed config: its LoRA rank and targets, its method's
+    trained parameters."""
+    targets = list(cfg.peft.target_modules)
+    return model_shape(hf_config, int(cfg.peft.r), targets, trainable_of(cfg, hf_config))
 
 
 def workloads(
@@ -470,17 +583,35 @@ def workloads(
         snapshot=method.keeps_original_weights,
     )
     has_privleak = bool(cfg.data.get("privleak_forget"))
+    length = getattr(args, "eval_len", None) or DEFAULT_EVAL_LEN
+    privleak_len = (getattr(args, "privleak_len", None) or DEFAULT_PRIVLEAK_LEN) * has_privleak
     ev = EvalWorkload(
         scoring_batch=int(cfg.eval.scoring_batch_size),
         answer_tokens=int(cfg.eval.max_new_tokens),
         generation_batch=int(cfg.eval.generation_batch_size),
-        length=getattr(args, "eval_len", None) or DEFAULT_EVAL_LEN,
+        length=length,
         privleak_batch=int(cfg.eval.batch_size),
-        privleak_len=(getattr(args, "privleak_len", None) or DEFAULT_PRIVLEAK_LEN)
-        if has_privleak
-        else 0,
+        privleak_len=privleak_len,
+        backward=final_backwards(cfg, length, privleak_len),
     )
     return work, ev
+
+
+def final_backwards(cfg: Any, length: int, privleak_len: int) -> tuple[tuple[int, int], ...]:
+    """``(sequences, tokens)`` of the final evaluation's backward passes: the relearning
+    attack's forget QA pairs, forwarded one at a time (at most ``length`` tokens, the longest
+    prompt and answer), and GradNorm's one member text (MUSE's PrivLeak texts, else TOFU's QA
+    pairs)."""
+    passes = []
+    if "relearn" in cfg.attacks.final and cfg.data.get("forget_qa"):  # it attacks QA items
+        passes.append((1, min(int(cfg.attacks.relearn.max_length), length)))
+    metrics = [*cfg.metrics.every_step, *cfg.metrics.final]
+    if "mia" in metrics and "gradnorm" in cfg.metrics.mia.attacks:
+        if privleak_len:
+            passes.append((1, privleak_len))
+        elif cfg.data.get("holdout_qa"):
+            passes.append((1, min(int(cfg.metrics.mia.max_length), length)))
+    return tuple(passes)
 
 
 def report(args: argparse.Namespace) -> str:
@@ -496,7 +627,7 @@ def report(args: argparse.Namespace) -> str:
     fsdp = OmegaConf.load(CONF_DIR / "trainer" / "fsdp.yaml")
     default_gpus = int(cfg.trainer.devices) if args.experiment else int(fsdp.devices)
     work, ev = workloads(cfg, args, dtype, args.gpus or default_gpus)
-    shape = model_shape(hf_config, int(cfg.peft.r), list(cfg.peft.target_modules))
+    shape = shape_of(cfg, hf_config)
     title = (
         f"{model}: {shape.n_params / 1e9:.2f}B parameters ({dtype}), "
         f"LoRA r={cfg.peft.r}: {shape.lora_params / 1e6:.1f}M; {args.setting}, "
@@ -517,51 +648,106 @@ def report(args: argparse.Namespace) -> str:
     )
 
 
-def paper_rows(eval_len: int) -> list[dict[str, Any]]:
-    """Per experiment of :data:`PAPER_EXPERIMENTS` and setting of its sweep, as shipped:
-    the FSDP row's training and evaluation totals (bytes per GPU)."""
+def sweep_settings(experiment: str) -> list[str]:
+    """The settings an experiment runs: its sweep's, else the one its defaults choose."""
     from omegaconf import OmegaConf
 
+    node = OmegaConf.load(CONF_DIR / "experiment" / f"{experiment}.yaml")
+    swept = OmegaConf.select(node, "hydra.sweeper.params.setting")
+    if swept:
+        return str(swept).split(",")
+    for entry in node.get("defaults", []):
+        if isinstance(entry, Mapping) and "override /setting" in entry:
+            return [str(entry["override /setting"])]
+    raise UnpactConfigError(f"experiment {experiment!r} names no setting to estimate")
+
+
+def shipped_strategy(cfg: Any) -> str:
+    """The estimate row a composed trainer config runs as (the start of its strategy name)."""
+    strategy, devices = str(cfg.trainer.strategy), int(cfg.trainer.devices)
+    if strategy in ("fsdp", "fsdp2"):
+        return "full, FSDP"
+    if strategy == "ddp" or (strategy == "auto" and devices > 1):
+        return "full, DDP"
+    return "full, 1 GPU"
+
+
+def paper_rows(eval_len: int) -> list[dict[str, Any]]:
+    """Per experiment of :data:`PAPER_EXPERIMENTS`, model and setting, as shipped: the
+    training, evaluation and final-evaluation totals (bytes per GPU) of the strategy the
+    experiment runs."""
     rows = []
-    for experiment in PAPER_EXPERIMENTS:
-        node = OmegaConf.load(CONF_DIR / "experiment" / f"{experiment}.yaml")
-        for setting in str(node.hydra.sweeper.params.setting).split(","):
-            cfg = compose(None, setting, experiment)
-            hf_config, _ = hf_config_of(str(cfg.model.name), cfg)
-            dtype = str(cfg.model.dtype)
-            args = argparse.Namespace(
-                eval_len=eval_len, privleak_len=DEFAULT_PRIVLEAK_LEN, experiment=experiment
-            )
-            work, ev = workloads(cfg, args, dtype, int(cfg.trainer.devices))
-            shape = model_shape(hf_config, int(cfg.peft.r), list(cfg.peft.target_modules))
-            train = next(r for r in estimate(shape, work) if "FSDP" in r.strategy)
-            evaluation = next(r for r in estimate_eval(shape, work, ev) if "FSDP" in r.strategy)
-            rows.append(
-                dict(
-                    experiment=experiment,
-                    setting=setting,
-                    strategy=train.strategy,
-                    checkpointing=work.gradient_checkpointing,
-                    batch=f"{work.batch_size} x {work.seq_len} x {work.streams}",
-                    train=train.total,
-                    evaluation=evaluation.total,
+    for experiment, models in PAPER_EXPERIMENTS.items():
+        for model in models:
+            for setting in sweep_settings(experiment):
+                cfg = compose(model, setting, experiment)
+                hf_config, _ = hf_config_of(model, cfg)
+                args = argparse.Namespace(
+                    eval_len=eval_len, privleak_len=DEFAULT_PRIVLEAK_LEN, experiment=experiment
                 )
-            )
+                work, ev = workloads(cfg, args, str(cfg.model.dtype), int(cfg.trainer.devices))
+                shape = shape_of(cfg, hf_config)
+                strategy = shipped_strategy(cfg)
+                train = next(r for r in estimate(shape, work) if r.strategy.startswith(strategy))
+                evaluation = next(
+                    r for r in estimate_eval(shape, work, ev) if r.strategy.startswith(strategy)
+                )
+                rows.append(
+                    dict(
+                        experiment=experiment,
+                        model=model,
+                        setting=setting,
+                        strategy=train.strategy,
+                        checkpointing=work.gradient_checkpointing,
+                        batch=f"{work.batch_size} x {work.seq_len} x {work.streams}",
+                        train=train.total,
+                        evaluation=evaluation.total,
+                        final=evaluation.final,
+                    )
+                )
     return rows
 
 
-def paper_table(eval_len: int) -> str:
-    """README's markdown table of :func:`paper_rows` in GiB (80 GB = 74.5 GiB)."""
+def paper_summary(eval_len: int) -> str:
+    """README's markdown table: per experiment and model, the largest of :func:`paper_rows`
+    over its settings (the setting named), in GiB (80 GB = 74.5 GiB)."""
     lines = [
-        "| experiment | setting | strategy | checkpointing | batch x tokens x streams "
-        "| training GiB/GPU | evaluation GiB/GPU |",
-        "|---|---|---|---|---|---:|---:|",
+        "| experiment | model | strategy | checkpointing | batch x tokens | training GiB/GPU "
+        "| evaluation GiB/GPU | final evaluation GiB/GPU |",
+        "|---|---|---|---|---|---:|---:|---:|",
+    ]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in paper_rows(eval_len):
+        groups.setdefault((row["experiment"], row["model"]), []).append(row)
+    for (experiment, model), rows in groups.items():
+        first = rows[0]
+        batch = first["batch"].rsplit(" x ", 1)[0]
+
+        def largest(key: str, rows: list[dict[str, Any]] = rows) -> str:
+            top = max(rows, key=lambda r: r[key])
+            return f"{top[key] / GIB:.1f} ({top['setting']})"
+
+        lines.append(
+            f"| {experiment} | {model} | {first['strategy']} | "
+            f"{'on' if first['checkpointing'] else 'off'} | {batch} | {largest('train')} | "
+            f"{largest('evaluation')} | {largest('final')} |"
+        )
+    return "\n".join(lines)
+
+
+def paper_table(eval_len: int) -> str:
+    """docs/guide.md's markdown table of :func:`paper_rows` in GiB (80 GB = 74.5 GiB)."""
+    lines = [
+        "| experiment | model | setting | strategy | checkpointing | batch x tokens x streams "
+        "| training GiB/GPU | evaluation GiB/GPU | final evaluation GiB/GPU |",
+        "|---|---|---|---|---|---|---:|---:|---:|",
     ]
     for row in paper_rows(eval_len):
         lines.append(
-            f"| {row['experiment']} | {row['setting']} | {row['strategy']} | "
+            f"| {row['experiment']} | {row['model']} | {row['setting']} | {row['strategy']} | "
             f"{'on' if row['checkpointing'] else 'off'} | {row['batch']} | "
-            f"{row['train'] / GIB:.1f} | {row['evaluation'] / GIB:.1f} |"
+            f"{row['train'] / GIB:.1f} | {row['evaluation'] / GIB:.1f} | "
+            f"{row['final'] / GIB:.1f} |"
         )
     return "\n".join(lines)
 

@@ -311,15 +311,28 @@ def cli_main(cfg: DictConfig) -> dict[str, Any]:
     traceback (``HYDRA_FULL_ERROR=1`` shows it). Inside a sweep (``-m``) the error is
     raised as it is, so the launcher records the job as failed and runs the others.
     """
+    from omegaconf.errors import InterpolationResolutionError
+
     try:
         return main(cfg)
-    except USER_ERRORS as err:
+    except (*USER_ERRORS, InterpolationResolutionError) as err:
         from unpact_exp.hydra_entry import user_wants_traceback
 
-        if user_wants_traceback() or in_multirun():
+        user = _user_error(err)
+        if user is None or user_wants_traceback() or in_multirun():
             raise
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        print(f"error: {user}", file=sys.stderr, flush=True)
         raise SystemExit(USER_ERROR_EXIT) from None
+
+
+def _user_error(err: BaseException) -> BaseException | None:
+    """``err`` if it is a user error, or the user error it wraps: a config resolver's refusal
+    (``${unpact_sibling:...}``) reaches the entry point inside OmegaConf's
+    ``InterpolationResolutionError``, chained as its context."""
+    seen: BaseException | None = err
+    while seen is not None and not isinstance(seen, USER_ERRORS):
+        seen = seen.__cause__ or seen.__context__
+    return seen
 
 
 def _run_in_folder(cfg: DictConfig) -> dict[str, Any]:

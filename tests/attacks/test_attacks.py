@@ -242,3 +242,50 @@ def test_the_null_asks_every_attack_on_the_never_known_questions(
     assert m["recovery_rate_counts"][1] == m["reask_rate_counts"][1] == 1
     low, high = m["focus_on_key_excess_ci"]
     assert low <= m["focus_on_key_excess"] <= high
+
+
+def test_relearning_gradients_one_sequence_at_a_time_are_the_batch_gradients(
+    tiny_factory, tokenizer, prompt_format
+) -> None:
+    """Relearning forwards a batch one sequence at a time (activations of one sequence, not of
+    ``attacks.relearn.batch_size``): the accumulated gradients are those of the whole padded
+    batch's token-mean NLL, up to the order of float sums."""
+    from unpact_exp.attacks.relearn import accumulate_gradients
+    from unpact_exp.methods.token_logprobs import mean_nll
+    from unpact_exp.training.sequences import PadCollator, encode_qa
+
+    items = [QAItem(q, "lazy dog") for q in FORGET]
+    batch = PadCollator(tokenizer.pad_token_id)(encode_qa(tokenizer, prompt_format, items, 64))
+    assert batch["attention_mask"].sum(dim=1).unique().numel() > 1  # rows of several lengths
+    model = tiny_factory(5)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    mean_nll(out.logits, batch["labels"]).backward()
+    whole = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    accumulate_gradients(model, batch, "cpu")
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, whole[name], rtol=1e-5, atol=1e-7)
+
+
+def test_relearning_steps_adamw_on_the_host_as_on_the_model(tiny_factory) -> None:
+    """AdamW's weights and moments live on the host; given the same gradients, a step there
+    writes back exactly what ``torch.optim.AdamW`` over the model's own parameters computes,
+    and frees the model's gradients."""
+    from unpact_exp.attacks.relearn import host_step
+
+    stepped, plain = tiny_factory(5), tiny_factory(5)
+    params, reference = list(stepped.parameters()), list(plain.parameters())
+    host = [p.detach().to("cpu", copy=True) for p in params]
+    optimizer = torch.optim.AdamW(host, lr=3e-2, weight_decay=0.0)
+    expected = torch.optim.AdamW(reference, lr=3e-2, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for param, ref in zip(params, reference, strict=True):
+            ref.grad = torch.randn(param.shape, generator=generator)
+            param.grad = ref.grad.clone()
+        host_step(optimizer, params, host)
+        expected.step()
+    assert all(torch.equal(p, r) for p, r in zip(params, reference, strict=True))
+    start = list(tiny_factory(5).parameters())
+    assert all(not torch.equal(p, s) for p, s in zip(params, start, strict=True))  # it moved
+    assert all(p.grad is None for p in params)

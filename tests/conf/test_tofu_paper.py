@@ -21,8 +21,14 @@ def test_tofu_paper_recipe(make_cfg, model: str, repo: str) -> None:
     assert cfg.data.forget_perturbed == "forget10_perturbed/train"
     assert cfg.method.name == "simnpo" and cfg.regularizer.name == "gd"
     assert cfg.method.lr == 1.0e-5 and cfg.method.weight_decay == 0.01
-    assert cfg.method.batch_size * cfg.trainer.accumulate_grad_batches == 16
+    # open-unlearning's effective batch of 32, over the 4 GPUs the 8B model's evaluation needs
+    assert cfg.trainer.strategy == "fsdp" and cfg.trainer.devices == 4
+    assert cfg.method.batch_size * cfg.trainer.accumulate_grad_batches * 4 == 32
+    assert cfg.trainer.gradient_checkpointing is True
     assert cfg.trainer.max_epochs == 10 and cfg.eval.rouge_stemming is True
+    # each size is compared with its own retain model, never the 1B one
+    retain = f"open-unlearning/tofu_{repo}_retain90"
+    assert cfg.metrics.tofu.retain_model == retain and cfg.metrics.mia.reference_model == retain
     assert "<|start_header_id|>user<|end_header_id|>\n\n{question}<|eot_id|>" in (
         cfg.model.prompt.template
     )
@@ -39,3 +45,23 @@ def test_tofu_paper_binds_with_its_retain_model(make_cfg) -> None:
     assert final["tofu"].retain_model == retain and final["mia"].reference_model == retain
     plain = {m.name: m for m in run_settings(make_cfg("data=tofu")).metrics.final}
     assert plain["tofu"].retain_model is None and plain["mia"].reference_model is None
+
+
+def test_tofu_paper_on_a_model_of_another_family_names_the_key_to_set(make_cfg) -> None:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError
+
+    cfg = make_cfg("model=llama31_8b_instruct", "data=tofu", "experiment=tofu_paper")
+    # OmegaConf wraps the resolver's UnpactConfigError; the entry points unwrap it (exit 2)
+    with pytest.raises(
+        InterpolationResolutionError, match=r"does not end in '_full'.*metrics\.tofu\.retain_model"
+    ):
+        OmegaConf.to_container(cfg.metrics, resolve=True)
+    own = make_cfg(
+        "model=llama31_8b_instruct",
+        "data=tofu",
+        "experiment=tofu_paper",
+        "metrics.tofu.retain_model=/models/retain90",
+        "metrics.mia.reference_model=/models/retain90",
+    )
+    assert own.metrics.tofu.retain_model == "/models/retain90"

@@ -4,6 +4,20 @@ Fine-tune M1 for ``attacks.relearn.steps`` AdamW steps on the even positions of 
 forgotten list and measure recovery on the odd positions: knowledge that was hidden rather
 than removed comes back from a little training on *other* forgotten facts. M1 is restored
 bit for bit afterwards (weights, ``requires_grad`` flags and gradients).
+
+Memory: every parameter is relearned (the attack is full fine-tuning, as the relearning
+literature runs it), but AdamW's state lives on the host. Its two moments and its copy of
+the weights would be three more model-sized tensors on the accelerator (about 45 GiB for an
+8B model in bf16), at the final evaluation, where the training state is still allocated. So
+each step moves the gradients to a host copy of the weights, steps AdamW there, and copies
+the weights back: the same arithmetic (the same ``torch.optim.AdamW`` on the same values),
+with only the gradients on the accelerator. A few steps on a big model cost a few
+host-device copies of the weights each; host memory holds the copy, the two moments and the
+restore snapshot (4 x the weights). Each step's batch is forwarded one sequence at a time,
+its gradients accumulated: the batch's token-mean loss is the sum of each sequence's summed
+NLL over the batch's target tokens, so the gradient is the batch's (up to the order of float
+sums), and activations are one sequence's, not ``attacks.relearn.batch_size``'s (8 x 512
+tokens of an 8B model would hold about 25 GiB).
 """
 
 from __future__ import annotations
@@ -75,7 +89,6 @@ class Relearn(AttackBase):
         self, model: torch.nn.Module, tokenizer: Any, fmt: PromptFormat, items: Sequence[QAItem]
     ) -> None:
         """``steps`` AdamW steps of plain NLL on ``items``, cycling through them."""
-        from unpact_exp.methods.token_logprobs import mean_nll
         from unpact_exp.training.sequences import PadCollator, encode_qa
         from unpact_exp.unpact.inference import model_device
 
@@ -86,17 +99,45 @@ class Relearn(AttackBase):
         for param in params:
             param.requires_grad_(True)
             param.grad = None
-        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
+        host = [p.detach().to("cpu", copy=True) for p in params]  # AdamW's weights
+        optimizer = torch.optim.AdamW(host, lr=self.lr, weight_decay=0.0)
         size = min(self.batch_size, len(examples))
         for step in range(self.steps):
             start = (step * size) % len(examples)
             chunk = (examples + examples)[start : start + size]
-            batch = {k: v.to(device) for k, v in collate(chunk).items()}
-            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            loss = mean_nll(out.logits, batch["labels"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            accumulate_gradients(model, collate(chunk), device)
+            host_step(optimizer, params, host)
+
+
+def accumulate_gradients(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], device: Any
+) -> None:
+    """Add the gradients of the batch's token-mean NLL (``mean_nll``), one sequence at a time.
+
+    ``batch`` is right-padded, so row ``i``'s tokens are its first ``n_i``: each row is forwarded
+    alone, cut to them, and its summed NLL divided by the batch's number of target tokens.
+    """
+    from unpact_exp.methods.token_logprobs import IGNORE_INDEX, token_logprobs
+
+    targets = (batch["labels"][:, 1:] != IGNORE_INDEX).sum().clamp(min=1).to(device)
+    for row, length in enumerate(batch["attention_mask"].sum(dim=1).tolist()):
+        ids, labels = (batch[k][row : row + 1, :length].to(device) for k in ("input_ids", "labels"))
+        logp, _ = token_logprobs(model(input_ids=ids).logits, labels)
+        (-logp.sum() / targets).backward()
+
+
+def host_step(
+    optimizer: torch.optim.Optimizer, params: list[torch.Tensor], host: list[torch.Tensor]
+) -> None:
+    """One AdamW step on the host copies ``host`` of ``params``, with ``params``' gradients;
+    the accelerator's gradients are freed and its weights overwritten with the result."""
+    for param, copy in zip(params, host, strict=True):
+        copy.grad = None if param.grad is None else param.grad.to("cpu")
+        param.grad = None
+    optimizer.step()
+    with torch.no_grad():
+        for param, copy in zip(params, host, strict=True):
+            param.copy_(copy)
 
 
 class _restored:
