@@ -26,6 +26,18 @@ Models (random weights; the evaluation's numbers are meaningless, its memory is 
 Before the baseline reading, the same evaluation runs once on a 2-layer model, so modules
 imported on first use (ROUGE, plotting, ...) count in the baseline, not in the peak.
 
+The final evaluation is measured next, in the same process with the peak counter reset: the
+same evaluation with ``final=True``, which adds the relearning attack and the GradNorm
+membership attack (``metrics.mia``, on the world's PrivLeak texts), each a backward pass
+through M1. ``eval.attack_questions=never_known`` makes the attacks ask every question (a
+random-weight M0 knows none, so nothing would be "forgotten" and relearning would not run).
+The estimate is :func:`unpact_exp.memory.estimate_eval`'s ``final`` (M0, M1 and the larger of
+the forward and the backward pass: M1's gradients and one sequence's activations), except
+that on a CPU what relearning keeps on the host is the same memory: AdamW's copy of the
+weights, its two moments and the restore snapshot (``4 P b``). They live only while
+relearning runs, beside its backward pass, not during the scoring forward: so M0 + M1 +
+the larger of the forward and (backward + host state).
+
 ``--quick``: a small world and the 2-layer bench model (tests; numbers meaningless).
 """
 
@@ -57,6 +69,7 @@ def overrides(spec: dict[str, Any]) -> list[str]:
         "logger=none",
         "eval.cache_original=false",
         "eval.progress=false",
+        "eval.attack_questions=never_known",
         *(common.QUICK_WORLD if spec["quick"] else []),
     ]
 
@@ -104,7 +117,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     from transformers import AutoConfig
 
-    from unpact_exp.memory import EvalWorkload, Workload, eval_forward_bytes, model_shape
+    from unpact_exp.memory import EvalWorkload, Workload, estimate_eval, model_shape
     from unpact_exp.models.loading import load_model, load_tokenizer
     from unpact_exp.stages.evaluator_build import build_evaluator
     from unpact_exp.stages.settings import run_settings
@@ -137,15 +150,31 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     reset_peak()
     original = load_model(spec["model_dir"], "float32", False).eval()
     unlearned = load_model(spec["model_dir"], "float32", False).eval()
-    evaluator_of(original).evaluate(unlearned, final=False)
+    evaluator = evaluator_of(original)
+    evaluator.evaluate(unlearned, final=False)
     peak_mb = vm_kib("VmHWM") / 1024 - start_mb
+    gc.collect()
+    reset_peak()
+    final = evaluator.evaluate(unlearned, final=True).metrics
+    final_peak_mb = vm_kib("VmHWM") / 1024 - start_mb
+    relearned = (final.get("relearn_recovery_rate_counts") or [0, 0])[1]
 
     shape = model_shape(AutoConfig.from_pretrained(spec["model_dir"]), 1, [])
     work = Workload(1, 1, 1, 4, False, False, 1)
-    forward = eval_forward_bytes(shape, work, EvalWorkload(**inputs))
+    passes = ((1, inputs["length"]), (1, inputs["privleak_len"]))
+    (row, *_) = estimate_eval(shape, work, EvalWorkload(**inputs, backward=passes))
+    forward, backward = row.forward, row.final_backward
     models = 2 * shape.n_params * 4
+    host = 4 * shape.n_params * 4 if relearned else 0
     estimate_mb = (models + forward) / 2**20
+    final_estimate_mb = (models + max(forward, backward + host)) / 2**20
     return {
+        "relearned_questions": relearned,
+        "final_measured_mb": final_peak_mb,
+        "final_estimate_mb": final_estimate_mb,
+        "backward_mb": backward / 2**20,
+        "host_mb": host / 2**20,
+        "final_estimate_vs_measured": final_estimate_mb / final_peak_mb - 1.0,
         "parameters": shape.n_params,
         "vocab": shape.vocab,
         "sizes": inputs,
@@ -190,11 +219,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             }
             result = run_worker(spec)
             result["within_tolerance"] = abs(result["estimate_vs_measured"]) <= TOLERANCE
+            result["final_within_tolerance"] = (
+                abs(result["final_estimate_vs_measured"]) <= TOLERANCE
+            )
             results[name] = result
             print(
                 f"[eval-memory] {name}: measured {result['measured_mb']:.0f} MiB, estimate "
                 f"{result['estimate_mb']:.0f} MiB (models {result['models_mb']:.0f}, forward "
-                f"{result['forward_mb']:.0f}): {100 * result['estimate_vs_measured']:+.0f}%",
+                f"{result['forward_mb']:.0f}): {100 * result['estimate_vs_measured']:+.0f}%; "
+                f"final evaluation ({result['relearned_questions']} relearned questions) "
+                f"measured {result['final_measured_mb']:.0f} MiB, estimate "
+                f"{result['final_estimate_mb']:.0f} MiB (backward {result['backward_mb']:.0f}, "
+                f"host {result['host_mb']:.0f}): "
+                f"{100 * result['final_estimate_vs_measured']:+.0f}%",
                 flush=True,
             )
     body = {"tolerance": TOLERANCE, "results": results}

@@ -81,10 +81,13 @@ The final evaluation adds backward passes through the evaluated model: the relea
 one sequence (the formula above, one stream, no checkpointing): relearning forwards its
 batch one QA pair at a time (``--eval-len`` tokens at most) and keeps AdamW's state on the
 host (:mod:`unpact_exp.attacks.relearn`); GradNorm scores one text at a time (PrivLeak's
-``T_p`` tokens on MUSE, ``metrics.mia.max_length`` on TOFU). They take the forward's place::
+``T_p`` tokens on MUSE, ``metrics.mia.max_length`` on TOFU). TOFU's metric scores
+``metrics.tofu.batch_size`` QA pairs at once with full-vocabulary logits. They run one after
+the other and take the forward's place::
 
-    final evaluation            training state + M0 + M1 copy + max(forward, P*b + one
-                                sequence's activations)
+    final evaluation            training state + M0 + M1 copy + max(forward,
+                                TOFU scoring N_t * V * (b + 8), P*b + one sequence's
+                                activations)
 
 Not counted: the CUDA context and allocator fragmentation (add 1-3 GB on a GPU),
 the frozen reference's own activations under KL (no graph, short-lived), and
@@ -232,6 +235,8 @@ class EvalWorkload:
         privleak_len: ``T_p``, tokens of the longest PrivLeak text (0: the data has none).
         backward: ``(sequences, tokens each)`` of each backward pass of the final evaluation:
             the relearning attack's batch, GradNorm's one text (empty: neither runs).
+        final_scoring: tokens the final evaluation scores at once with full-vocabulary
+            logits (the ``tofu`` metric: ``metrics.tofu.batch_size`` x length; 0: none).
     """
 
     scoring_batch: int
@@ -241,6 +246,7 @@ class EvalWorkload:
     privleak_batch: int
     privleak_len: int
     backward: tuple[tuple[int, int], ...] = ()
+    final_scoring: int = 0
 
 
 @dataclass(frozen=True)
@@ -253,6 +259,7 @@ class EvalRow:
     m1_copy: int
     forward: int
     final_backward: int = 0
+    final_forward: int = 0
 
     @property
     def total(self) -> int:
@@ -261,8 +268,10 @@ class EvalRow:
 
     @property
     def final(self) -> int:
-        """The final evaluation: the larger of the forward and the final backward passes."""
-        return self.total - self.forward + max(self.forward, self.final_backward)
+        """The final evaluation: the largest of the forward, the final-only forward (TOFU's
+        scoring) and the final backward passes, which run one after the other."""
+        largest = max(self.forward, self.final_forward, self.final_backward)
+        return self.total - self.forward + largest
 
 
 @dataclass(frozen=True)
@@ -406,11 +415,12 @@ def estimate_eval(shape: Shape, work: Workload, ev: EvalWorkload) -> list[EvalRo
     p_b = shape.n_params * work.dtype_bytes
     forward = eval_forward_bytes(shape, work, ev)
     backward = final_backward_bytes(shape, work, ev)
+    final_forward = ev.final_scoring * shape.vocab * (work.dtype_bytes + 8)
     rows = []
     for row in estimate(shape, work):
         state = row.total - row.activations
         copy = p_b if "FSDP" in row.strategy else 0
-        rows.append(EvalRow(row.strategy, state, p_b, copy, forward, backward))
+        rows.append(EvalRow(row.strategy, state, p_b, copy, forward, backward, final_forward))
     return rows
 
 
@@ -426,8 +436,9 @@ def render(rows: list[Row], title: str) -> str:
 
 def render_eval(rows: list[EvalRow], title: str) -> str:
     """The evaluation estimate as a fixed-width table in GiB."""
-    cols = ("training_state", "original", "m1_copy", "forward", "total", "final_backward", "final")
-    heads = ("train state", "M0", "M1 copy", "forward", "total", "final bwd", "final")
+    cols = ("training_state", "original", "m1_copy", "forward", "total")
+    cols += ("final_forward", "final_backward", "final")
+    heads = ("train state", "M0", "M1 copy", "forward", "total", "final fwd", "final bwd", "final")
     lines = [title, f"{'strategy':<22}" + "".join(f"{c:>12}" for c in heads)]
     for row in rows:
         values = [getattr(row, c) for c in cols]
@@ -593,8 +604,19 @@ def workloads(
         privleak_batch=int(cfg.eval.batch_size),
         privleak_len=privleak_len,
         backward=final_backwards(cfg, length, privleak_len),
+        final_scoring=tofu_scoring(cfg, length),
     )
     return work, ev
+
+
+def tofu_scoring(cfg: Any, length: int) -> int:
+    """Tokens the ``tofu`` metric scores at once (its batch of QA pairs, at most ``length``
+    tokens each) when it runs: at the final evaluation, on data with TOFU's perturbed sets."""
+    metrics = [*cfg.metrics.every_step, *cfg.metrics.final]
+    if "tofu" not in metrics or not cfg.data.get("forget_perturbed"):
+        return 0
+    tofu = cfg.metrics.tofu
+    return int(tofu.batch_size) * min(int(tofu.max_length), length)
 
 
 def final_backwards(cfg: Any, length: int, privleak_len: int) -> tuple[tuple[int, int], ...]:

@@ -94,6 +94,9 @@ def test_final_evaluation_backward_by_hand(shape) -> None:
     assert single.final == 261184
     (plain, *_) = estimate_eval(shape, work(False), EvalWorkload(4, 8, 2, 8, 2, 8))
     assert plain.final == plain.total == 240000  # no backward: the forward is the peak
+    # TOFU's scoring of 64 tokens: 64 * 100 * (4 + 8) = 76800, above the forward and backward
+    tofu = estimate_eval(shape, work(False), EvalWorkload(4, 8, 2, 8, 2, 8, ((1, 8),), 64))[0]
+    assert tofu.final_forward == 76800 and tofu.final == 240000 - 38400 + 76800
 
 
 def test_only_trained_parameters_get_gradients_and_moments() -> None:
