@@ -609,11 +609,15 @@ def workloads(
     return work, ev
 
 
+def scheduled(cfg: Any, metric: str) -> bool:
+    """Whether ``metric`` runs at some evaluation (``metrics.every_step`` or ``metrics.final``)."""
+    return metric in [*cfg.metrics.every_step, *cfg.metrics.final]
+
+
 def tofu_scoring(cfg: Any, length: int) -> int:
     """Tokens the ``tofu`` metric scores at once (its batch of QA pairs, at most ``length``
     tokens each) when it runs: at the final evaluation, on data with TOFU's perturbed sets."""
-    metrics = [*cfg.metrics.every_step, *cfg.metrics.final]
-    if "tofu" not in metrics or not cfg.data.get("forget_perturbed"):
+    if not scheduled(cfg, "tofu") or not cfg.data.get("forget_perturbed"):
         return 0
     tofu = cfg.metrics.tofu
     return int(tofu.batch_size) * min(int(tofu.max_length), length)
@@ -627,8 +631,7 @@ def final_backwards(cfg: Any, length: int, privleak_len: int) -> tuple[tuple[int
     passes = []
     if "relearn" in cfg.attacks.final and cfg.data.get("forget_qa"):  # it attacks QA items
         passes.append((1, min(int(cfg.attacks.relearn.max_length), length)))
-    metrics = [*cfg.metrics.every_step, *cfg.metrics.final]
-    if "mia" in metrics and "gradnorm" in cfg.metrics.mia.attacks:
+    if scheduled(cfg, "mia") and "gradnorm" in cfg.metrics.mia.attacks:
         if privleak_len:
             passes.append((1, privleak_len))
         elif cfg.data.get("holdout_qa"):

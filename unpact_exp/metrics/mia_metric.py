@@ -41,7 +41,7 @@ from unpact_exp.metrics.mia import (
     token_statistics,
     zlib_score,
 )
-from unpact_exp.metrics.privleak import row_logits
+from unpact_exp.metrics.privleak import example_logits, text_examples
 from unpact_exp.metrics.registry import register
 from unpact_exp.stop import check_stop
 from unpact_exp.training.sequences import IGNORE, Example, PadCollator, encode_qa
@@ -68,16 +68,6 @@ class Scored:
     text: str
 
 
-def text_examples(tokenizer: Any, texts: Sequence[str]) -> list[Example]:
-    """Raw texts as PrivLeak encodes them: special tokens added, every token after the first
-    scored, no truncation."""
-    out = []
-    for i, text in enumerate(texts):
-        ids = tokenizer(text, add_special_tokens=True).input_ids
-        out.append(Example(list(ids), [IGNORE, *ids[1:]], i))
-    return out
-
-
 def member_examples(ctx: MetricContext, max_length: int) -> tuple[list[Example], list[Example]]:
     """The forget (members) and holdout (non-members) sequences of the dataset (module doc)."""
     bench, tokenizer = ctx.benchmark, ctx.tokenizer
@@ -95,31 +85,22 @@ def member_examples(ctx: MetricContext, max_length: int) -> tuple[list[Example],
 def score_tokens(
     model: torch.nn.Module, tokenizer: Any, examples: Sequence[Example], k: float, batch_size: int
 ) -> list[Scored]:
-    """The scored tokens of each example under ``model`` (right-padded batches, no KV cache)."""
-    collate = PadCollator(padding_id(tokenizer))
-    device = model_device(model)
+    """The scored tokens of each example under ``model`` (PrivLeak's batching: right-padded,
+    no KV cache, the LM head one example at a time, :func:`example_logits`)."""
     out: list[Scored] = []
     with analysis_mode(model):
-        for start in range(0, len(examples), batch_size):
-            check_stop()
-            chunk = examples[start : start + batch_size]
-            batch = collate(chunk)
-            lengths = [len(e.input_ids) - 1 for e in chunk]
-            rows = row_logits(
-                model, batch["input_ids"].to(device), batch["attention_mask"].to(device), lengths
-            )
-            for example, logits in zip(chunk, rows, strict=True):
-                scored = torch.tensor([label != IGNORE for label in example.labels[1:]])
-                targets = torch.tensor(example.input_ids[1:])[scored].to(device)
-                logits = logits[scored.to(device)]
-                logprobs = token_statistics(logits, targets, "min_k").cpu().tolist()
-                out.append(
-                    Scored(
-                        logprobs,
-                        min_k_plus_plus_score(logits, targets, k),
-                        tokenizer.decode(targets.tolist(), skip_special_tokens=True),
-                    )
+        for example, logits in example_logits(model, tokenizer, examples, batch_size):
+            scored = torch.tensor([label != IGNORE for label in example.labels[1:]])
+            targets = torch.tensor(example.input_ids[1:])[scored].to(logits.device)
+            logits = logits[scored.to(logits.device)]
+            logprobs = token_statistics(logits, targets, "min_k").cpu().tolist()
+            out.append(
+                Scored(
+                    logprobs,
+                    min_k_plus_plus_score(logits, targets, k),
+                    tokenizer.decode(targets.tolist(), skip_special_tokens=True),
                 )
+            )
     return out
 
 

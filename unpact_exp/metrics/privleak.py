@@ -39,6 +39,7 @@ from unpact_exp.evaluation.measuring import Answered, MetricContext
 from unpact_exp.metrics.mia import lowest_k_mean, mia_auc, relative_privleak, token_statistics
 from unpact_exp.metrics.registry import register
 from unpact_exp.stop import check_stop
+from unpact_exp.training.sequences import IGNORE, Example, PadCollator
 from unpact_exp.unpact.inference import analysis_mode, model_device
 from unpact_exp.unpact.scoring import padding_id
 
@@ -64,36 +65,49 @@ def text_scores(
 ) -> list[float]:
     """Min-K% (or Min-K%++) score of each text under ``model``, batched.
 
-    Each text is encoded as MUSE does (``tokenizer.encode(text)``: with the tokenizer's special
-    tokens, no truncation) and right-padded; every token after the first is scored from its
-    prefix, padding never is.
+    Each text is encoded as MUSE does (:func:`text_examples`); every token after the first is
+    scored from its prefix, padding never is (:func:`example_logits`).
+    """
+    scores: list[float] = []
+    with analysis_mode(model):
+        examples = text_examples(tokenizer, texts)
+        for example, logits in example_logits(model, tokenizer, examples, batch_size):
+            targets = torch.tensor(example.input_ids[1:], device=logits.device)
+            stats = token_statistics(logits, targets, score)
+            scores.append(lowest_k_mean(stats.cpu().tolist(), k))
+    return scores
 
+
+def text_examples(tokenizer: Any, texts: Sequence[str]) -> list[Example]:
+    """Raw texts as MUSE's PrivLeak encodes them (``tokenizer.encode(text)``): special tokens
+    added, every token after the first scored, no truncation."""
+    out = []
+    for i, text in enumerate(texts):
+        ids = tokenizer(text, add_special_tokens=True).input_ids
+        out.append(Example(list(ids), [IGNORE, *ids[1:]], i))
+    return out
+
+
+def example_logits(
+    model: torch.nn.Module, tokenizer: Any, examples: Sequence[Example], batch_size: int
+) -> Iterator[tuple[Example, torch.Tensor]]:
+    """Each example with the ``[n - 1, V]`` next-token logits of its ``n`` tokens' prefixes.
+
+    Right-padded batches of ``batch_size`` (the caller sets the model's analysis mode).
     Memory: the batch runs through the decoder without a KV cache (nothing is generated) and
-    the LM head is applied one text at a time (:func:`row_logits`), so the full-vocabulary
+    the LM head is applied one example at a time (:func:`row_logits`), so the full-vocabulary
     logits of the whole batch never exist: MUSE's texts are about 2k tokens, and for
     Llama-3.1 (128k vocabulary) a batch of 32 held about 14 GiB of logits and 7 GiB of cache.
     """
-    encoded = [tokenizer(t, add_special_tokens=True).input_ids for t in texts]
-    pad_id = padding_id(tokenizer)
+    collate = PadCollator(padding_id(tokenizer))
     device = model_device(model)
-    scores: list[float] = []
-    with analysis_mode(model):
-        for start in range(0, len(encoded), batch_size):
-            check_stop()
-            chunk = encoded[start : start + batch_size]
-            width = max(len(ids) for ids in chunk)
-            input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, ids in enumerate(chunk):
-                input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-                mask[row, : len(ids)] = 1
-            targets = input_ids[:, 1:].to(device)
-            lengths = [len(ids) - 1 for ids in chunk]
-            rows = row_logits(model, input_ids.to(device), mask.to(device), lengths)
-            for row, (n, logits) in enumerate(zip(lengths, rows, strict=True)):
-                stats = token_statistics(logits, targets[row, :n], score)
-                scores.append(lowest_k_mean(stats.cpu().tolist(), k))
-    return scores
+    for start in range(0, len(examples), batch_size):
+        check_stop()
+        chunk = examples[start : start + batch_size]
+        batch = collate(chunk)
+        lengths = [len(e.input_ids) - 1 for e in chunk]
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        yield from zip(chunk, row_logits(model, ids, mask, lengths), strict=True)
 
 
 def row_logits(
